@@ -1,0 +1,39 @@
+# Shared helpers and paths of the local stack; sourced by up, down, status and env.
+# Everything lives under $STACK_DIR (outside the repo) so a clean clone finds it warm.
+STACK_DIR="${STACK_DIR:-/var/tmp/xtask-stack}"
+STACK_CACHE="${STACK_CACHE:-/var/cache/xtask-stack}"
+STACK_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$STACK_HERE/versions.env"
+
+REGISTRY_PORT=5443       # the cluster registry: TLS + password, like PaGoDA's Harbor
+UPSTREAM_PORT=5001       # plain-HTTP stand-in for Docker Hub, for mirroring tests
+REGISTRY_USER=vcity
+BASE_IMAGE=stack/busybox:1
+
+say() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# pid_alive FILE: the process recorded in FILE is running.
+pid_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid FILE: stops the process recorded in FILE and waits for it to go.
+stop_pid() {
+  local file=$1 pid
+  pid_alive "$file" || { rm -f "$file"; return 0; }
+  pid=$(cat "$file")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$file"
+}
+
+# wait_for SECONDS WHAT CMD...: retries CMD until it succeeds.
+wait_for() {
+  local limit=$1 what=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "$what not ready after ${limit}s"
+    sleep 0.3
+  done
+}
