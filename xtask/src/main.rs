@@ -1,1 +1,98 @@
-fn main() {}
+//! `cargo xtask`: the command line of the toolkit. It parses, calls the crates and renders
+//! their results; the logic lives in crates/.
+
+mod cli;
+mod commands;
+mod settings;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+use ui::Ui;
+
+/// An error that carries its exit code. Other errors exit 1.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+impl Exit {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Exit {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Bad input or configuration: exit 2.
+    pub fn input(message: impl Into<String>) -> Self {
+        Exit::new(2, message)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui::detect(cli.global.output);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli, ui)) {
+        Ok(code) => code,
+        Err(err) => {
+            let code = err.downcast_ref::<Exit>().map_or(1, |e| e.code);
+            eprintln!("{} {err:#}", ui.bad("error:"));
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Config(args) => commands::config::run(&global, &args, ui),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(Exit::new(
+            1,
+            format!(
+                "`cargo xtask {}` is not built yet in this version of the toolkit; see README.md, \"Status\"",
+                command_name(&other)
+            ),
+        )
+        .into()),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Up(_) => "up",
+        Command::Images => "images",
+        Command::Doctor(_) => "doctor",
+        Command::Run(_) => "run",
+        Command::Lint(_) => "lint",
+        Command::Diagnose(_) => "diagnose",
+        Command::Watch(_) => "watch",
+        Command::FetchResults(_) => "fetch-results",
+        Command::Config(_) => "config",
+        Command::Completions { .. } => "completions",
+    }
+}

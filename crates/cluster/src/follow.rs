@@ -1,0 +1,210 @@
+//! Following a workflow live: watchers on the workflow, its pods and the namespace's
+//! events feed reflector stores; every change yields a fresh [`Snapshot`] for the
+//! diagnosis and the display. No polling: the API server pushes changes, and kube's
+//! watcher re-lists by itself after a 410 Gone or an API server restart, so a terminal
+//! phase is never missed.
+
+use std::collections::BTreeMap;
+
+use futures::{Stream, StreamExt, stream};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kit_diagnose::{DiagnoseConfig, Snapshot, WorkflowView};
+use kube::api::{Api, DynamicObject, ListParams, LogParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::doctor::workflow_resource;
+
+/// Label Argo puts on every pod of a workflow.
+pub const WORKFLOW_LABEL: &str = "workflows.argoproj.io/workflow";
+
+/// Something changed; the caller takes a new snapshot.
+#[derive(Debug)]
+pub enum Change {
+    Workflow,
+    Pod,
+    Event,
+    /// A watch broke; the watcher retries with backoff. Worth showing, not fatal.
+    WatchError(String),
+}
+
+/// The live views of one workflow.
+pub struct Follower {
+    client: kube::Client,
+    namespace: String,
+    name: String,
+    workflows: Store<DynamicObject>,
+    pods: Store<Pod>,
+    events: Store<Event>,
+    /// Log tails read once per failed pod, before the pod can be garbage-collected.
+    logs: BTreeMap<String, Vec<String>>,
+    /// `None` when the user may not list nodes (namespaced users on PaGoDA).
+    nodes: Option<Vec<Node>>,
+    config: DiagnoseConfig,
+}
+
+impl Follower {
+    /// Starts the watchers. The stream yields a [`Change`] for every update; drop it to
+    /// stop watching.
+    pub async fn start(
+        client: kube::Client,
+        namespace: &str,
+        name: &str,
+        config: DiagnoseConfig,
+    ) -> (Self, impl Stream<Item = Change> + Send + 'static) {
+        let wf_api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &workflow_resource());
+        let pod_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let event_api: Api<Event> = Api::namespaced(client.clone(), namespace);
+
+        let (workflows, wf_writer) = reflector::store();
+        let (pods, pod_writer) = reflector::store();
+        let (events, event_writer) = reflector::store();
+
+        let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let by_label = watcher::Config::default().labels(&format!("{WORKFLOW_LABEL}={name}"));
+        let wf_changes = reflector::reflector(wf_writer, watcher(wf_api, by_name))
+            .default_backoff()
+            .map(|r| change(r, Change::Workflow));
+        let pod_changes = reflector::reflector(pod_writer, watcher(pod_api, by_label))
+            .default_backoff()
+            .map(|r| change(r, Change::Pod));
+        // Events cannot be selected by their object's labels: watch the namespace's and
+        // let the diagnosis keep those about this workflow and its pods.
+        let event_changes =
+            reflector::reflector(event_writer, watcher(event_api, watcher::Config::default()))
+                .default_backoff()
+                .map(|r| change(r, Change::Event));
+        let changes = stream::select(wf_changes, stream::select(pod_changes, event_changes));
+
+        let nodes = list_nodes(&client).await;
+        let follower = Follower {
+            client,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            workflows,
+            pods,
+            events,
+            logs: BTreeMap::new(),
+            nodes,
+            config,
+        };
+        (follower, changes)
+    }
+
+    /// The current state, with log tails of pods that ended badly read on the way.
+    pub async fn snapshot(&mut self) -> Option<Snapshot> {
+        let workflow = self
+            .workflows
+            .state()
+            .into_iter()
+            .find(|w| w.metadata.name.as_deref() == Some(&self.name))?;
+        let json = serde_json::to_value(workflow.as_ref()).ok()?;
+        let pods: Vec<Pod> = self.pods.state().iter().map(|p| (**p).clone()).collect();
+        self.read_failed_logs(&pods).await;
+        let events = self.events.state().iter().map(|e| (**e).clone()).collect();
+        Some(Snapshot {
+            now: chrono::Utc::now(),
+            workflow: WorkflowView::from_json(&json),
+            pods,
+            events,
+            nodes: self.nodes.clone(),
+            logs: self.logs.clone(),
+            config: self.config.clone(),
+        })
+    }
+
+    /// The workflow object as last seen (for run records).
+    pub fn workflow_json(&self) -> Option<serde_json::Value> {
+        let wf = self.workflows.state().into_iter().next()?;
+        serde_json::to_value(wf.as_ref()).ok()
+    }
+
+    async fn read_failed_logs(&mut self, pods: &[Pod]) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        for pod in pods {
+            let Some(name) = pod.metadata.name.clone() else { continue };
+            if self.logs.contains_key(&name) || !main_terminated_badly(pod) {
+                continue;
+            }
+            let lines = log_tail(&api, &name, self.config.log_tail_lines).await;
+            self.logs.insert(name, lines);
+        }
+    }
+}
+
+fn change<T, E: std::fmt::Display>(result: Result<T, E>, kind: Change) -> Change {
+    match result {
+        Ok(_) => kind,
+        Err(err) => Change::WatchError(err.to_string()),
+    }
+}
+
+fn main_terminated_badly(pod: &Pod) -> bool {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref());
+    statuses.is_some_and(|cs| {
+        cs.iter().any(|c| {
+            c.name == "main"
+                && c.state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .is_some_and(|t| t.exit_code != 0)
+        })
+    })
+}
+
+/// The last lines of a pod's main container; a read error becomes the only line.
+async fn log_tail(api: &Api<Pod>, pod: &str, lines: usize) -> Vec<String> {
+    let params = LogParams {
+        container: Some("main".into()),
+        tail_lines: Some(lines as i64),
+        ..LogParams::default()
+    };
+    match api.logs(pod, &params).await {
+        Ok(text) => text.lines().map(str::to_string).collect(),
+        Err(err) => vec![format!("(log not readable: {err})")],
+    }
+}
+
+async fn list_nodes(client: &kube::Client) -> Option<Vec<Node>> {
+    let api: Api<Node> = Api::all(client.clone());
+    api.list(&ListParams::default()).await.ok().map(|l| l.items)
+}
+
+/// One read of everything, for `cargo xtask diagnose NAME` on any workflow.
+pub async fn snapshot_once(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    config: DiagnoseConfig,
+) -> Result<Snapshot, kube::Error> {
+    let wf_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &workflow_resource());
+    let workflow = wf_api.get(name).await?;
+    let json = serde_json::to_value(&workflow).unwrap_or_default();
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pods = pod_api
+        .list(&ListParams::default().labels(&format!("{WORKFLOW_LABEL}={name}")))
+        .await?
+        .items;
+    let event_api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let events = event_api.list(&ListParams::default()).await?.items;
+    let mut logs = BTreeMap::new();
+    for pod in pods.iter().filter(|p| main_terminated_badly(p)) {
+        let Some(pod_name) = pod.metadata.name.clone() else { continue };
+        let lines = log_tail(&pod_api, &pod_name, config.log_tail_lines).await;
+        logs.insert(pod_name, lines);
+    }
+    Ok(Snapshot {
+        now: chrono::Utc::now(),
+        workflow: WorkflowView::from_json(&json),
+        pods,
+        events,
+        nodes: list_nodes(&client).await,
+        logs,
+        config,
+    })
+}

@@ -1,0 +1,185 @@
+//! Errors and warnings.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::origin::Origin;
+
+/// Why the configuration could not be resolved. Messages name the file and line (or
+/// the variable or flag) and never contain a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "ARGOCONFIG is set to {} ({origin}), but that file does not exist; fix the path or unset ARGOCONFIG to use ./hera.config or ~/hera.config",
+        path.display()
+    )]
+    ArgoconfigMissing { path: PathBuf, origin: Origin },
+
+    #[error("--env-file {}: the file does not exist", path.display())]
+    EnvFileMissing { path: PathBuf },
+
+    /// A line of hera.config or hera.bash that cannot be read.
+    #[error("{}:{line}: {message}\n  hint: {hint}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+        hint: String,
+    },
+
+    /// The workspace TOML is not valid TOML.
+    #[error("{}:{line}: {message}", path.display())]
+    TomlSyntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// A key of the workspace TOML holds the wrong type.
+    #[error("{}:{line}: `{key}` must be {expected}, not {found}", path.display())]
+    TomlType {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+
+    /// A secret written into the workspace TOML, which is meant to be committed.
+    #[error(
+        "{}:{line}: `{key}` is not allowed in the workspace TOML (it is committed with the code); {hint}",
+        path.display()
+    )]
+    SecretInToml {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        hint: &'static str,
+    },
+
+    /// A value that has the right shape for its source but is not valid for the
+    /// setting (a bad boolean, an invalid name, …).
+    #[error("{origin}: invalid {setting}: {message}")]
+    InvalidValue {
+        setting: &'static str,
+        origin: Origin,
+        message: String,
+    },
+
+    #[error("{}", unknown_profile_message(name, origin, toml.as_ref(), available, suggestion.as_deref()))]
+    UnknownProfile {
+        name: String,
+        origin: Origin,
+        toml: Option<PathBuf>,
+        available: Vec<String>,
+        suggestion: Option<String>,
+    },
+}
+
+fn unknown_profile_message(
+    name: &str,
+    origin: &Origin,
+    toml: Option<&PathBuf>,
+    available: &[String],
+    suggestion: Option<&str>,
+) -> String {
+    let mut out = match toml {
+        Some(path) => format!(
+            "profile `{name}` ({origin}) is not defined in {}",
+            path.display()
+        ),
+        None => format!("profile `{name}` ({origin}) was asked for, but no xtask.toml was found"),
+    };
+    if let Some(s) = suggestion {
+        out.push_str(&format!("; did you mean `{s}`?"));
+    }
+    if toml.is_some() {
+        if available.is_empty() {
+            out.push_str("; the file defines no [profiles.NAME] table");
+        } else {
+            out.push_str(&format!("; defined profiles: {}", available.join(", ")));
+        }
+    }
+    out
+}
+
+/// Something suspicious that did not stop resolution (an unknown key, a duplicate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub path: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Warning {
+    pub(crate) fn at(path: &std::path::Path, line: usize, message: impl Into<String>) -> Self {
+        Self {
+            path: Some(path.to_path_buf()),
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.path, self.line) {
+            (Some(p), Some(l)) => write!(f, "{}:{l}: {}", p.display(), self.message),
+            (Some(p), None) => write!(f, "{}: {}", p.display(), self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+/// The known name closest to `unknown`, compared without case, if it is close enough.
+pub(crate) fn closest<'a>(
+    unknown: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    threshold: f64,
+) -> Option<&'a str> {
+    let lower = unknown.to_ascii_lowercase();
+    let mut best: Option<(&str, f64)> = None;
+    for candidate in known {
+        let score = strsim::normalized_damerau_levenshtein(&lower, &candidate.to_ascii_lowercase());
+        if score >= threshold && best.is_none_or(|(_, b)| score > b) {
+            best = Some((candidate, score));
+        }
+    }
+    best.map(|(name, _)| name)
+}
+
+/// A name read from a file, for a message. A very long "key" is more likely a pasted
+/// token than a typo, so it is not echoed.
+pub(crate) fn shown_name(name: &str) -> String {
+    if name.chars().count() > 40 {
+        format!("<a {}-character name, not shown>", name.chars().count())
+    } else {
+        format!("`{name}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_and_case() {
+        let known = ["argo_namespace", "argo_server", "argo_token"];
+        assert_eq!(closest("argo_namspace", known, 0.6), Some("argo_namespace"));
+        assert_eq!(closest("ARGO_TOKEN", known, 0.6), Some("argo_token"));
+        assert_eq!(closest("zzz", known, 0.6), None);
+    }
+
+    #[test]
+    fn long_names_are_not_echoed() {
+        assert_eq!(shown_name("abc"), "`abc`");
+        assert!(!shown_name(&"x".repeat(60)).contains("xxx"));
+    }
+}

@@ -1,0 +1,211 @@
+//! Command-line grammar. Only parsing lives here; each command's work is in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    failure (a check failed, a build or push failed, the workflow failed or errored)
+  2    bad input or configuration (the message names the file, line and value)
+  3    timeout (run, watch)
+  4    stopped on a diagnosis (run --fail-fast)
+  130  interrupted (Ctrl-C); a running workflow keeps running unless --stop-on-interrupt";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about = "Build, push, run and debug containerised experiments on Kubernetes with Argo Workflows",
+    after_help = concat!(
+        "Examples:\n",
+        "  cargo xtask config                 # resolved settings and where each comes from\n",
+        "  cargo xtask up                     # build and push images, check the cluster\n",
+        "  cargo xtask run collect -p vintage=2012\n",
+        "  cargo xtask fetch-results --to results/\n\n",
+        "Exit codes: 0 success, 1 failure, 2 bad input or configuration, 3 timeout,\n",
+        "4 stopped on a diagnosis, 130 interrupted (see each command's --help)."
+    )
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Human-readable text, with live progress on a terminal.
+    #[default]
+    Text,
+    /// Machine-readable JSON on stdout (JSON lines for streams).
+    Json,
+}
+
+/// Flags accepted by every command. Settings flags take precedence over the environment,
+/// hera.bash, hera.config and xtask.toml (see `cargo xtask config`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Output format.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Profile of xtask.toml to use (e.g. local, pagoda) [env: XTASK_PROFILE].
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// hera.bash-style env file to read (default: ./hera.bash when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Kubeconfig file [env: KUBECONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context [env: XTASK_KUBE_CONTEXT].
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// Namespace where workflows run [env: ARGO_NAMESPACE].
+    #[arg(long, short = 'n', global = true)]
+    pub namespace: Option<String>,
+    /// Service account of workflow pods [env: ARGO_SERVICE_ACCOUNT].
+    #[arg(long, global = true)]
+    pub service_account: Option<String>,
+    /// PersistentVolumeClaim holding the experiment's data [env: KUBEVOLUMECLAIMNAME].
+    #[arg(long, global = true)]
+    pub volume_claim: Option<String>,
+    /// ConfigMap with the proxy environment [env: KUBECONFIGMAP].
+    #[arg(long, global = true)]
+    pub configmap: Option<String>,
+    /// Argo server, for UI links [env: ARGO_SERVER].
+    #[arg(long, global = true)]
+    pub argo_server: Option<String>,
+    /// Registry and project, e.g. harbor.example.org/vcity [env: XTASK_REGISTRY].
+    #[arg(long, global = true)]
+    pub registry: Option<String>,
+    /// More detail on stderr (never secrets).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build and push every image of containers/, then check the cluster is ready.
+    #[command(after_help = "Example:\n  cargo xtask up --images-only\n\nExit codes: 0 all images pushed and every check passed, 1 a build, push or check failed, 2 bad configuration.")]
+    Up(UpArgs),
+    /// List the images of containers/ and mirrors with their state.
+    #[command(after_help = "Example:\n  cargo xtask images --output json")]
+    Images,
+    /// Check that the cluster has everything a workflow needs.
+    #[command(after_help = "Example:\n  cargo xtask doctor --canary\n\nExit codes: 0 every check passed, 1 a check failed, 2 bad configuration.")]
+    Doctor(DoctorArgs),
+    /// Submit a workflow of workflows/ and follow it live, explaining failures.
+    #[command(after_help = "Example:\n  cargo xtask run collect -p vintage=2012 --logs\n\nExit codes: 0 succeeded, 1 failed or errored, 2 bad input, 3 timeout, 4 stopped on a diagnosis (--fail-fast), 130 interrupted.")]
+    Run(RunArgs),
+    /// Validate a workflow offline (templates, parameters, DAG, names, images).
+    #[command(after_help = "Example:\n  cargo xtask lint            # every workflow of workflows/")]
+    Lint(LintArgs),
+    /// Explain, at its level, why a workflow failed or is stuck.
+    #[command(after_help = "Example:\n  cargo xtask diagnose collect-x7k2p --output json")]
+    Diagnose(NameArgs),
+    /// Follow an already submitted workflow.
+    #[command(after_help = "Example:\n  cargo xtask watch collect-x7k2p")]
+    Watch(NameArgs),
+    /// Copy results off the PVC into a local folder, verified and resumable.
+    #[command(after_help = "Example:\n  cargo xtask fetch-results junk/stage_5 --to results/")]
+    FetchResults(FetchArgs),
+    /// Show the resolved settings and where each value comes from.
+    #[command(after_help = "Example:\n  cargo xtask config --check\n\nExit codes: 0 fine, 2 a setting is malformed or (with --check) missing.")]
+    Config(ConfigArgs),
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  cargo xtask completions bash > /etc/bash_completion.d/cargo-xtask")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Build and push images only; skip the cluster checks.
+    #[arg(long)]
+    pub images_only: bool,
+    /// Go on building other images after a failure.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Only these images (names of containers/ folders or mirrors).
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Submit a tiny workflow and expect the controller to act on it.
+    #[arg(long)]
+    pub canary: bool,
+    /// Apply the workspace's PVC and ConfigMap manifests when they are missing.
+    #[arg(long)]
+    pub fix: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Name of a workflow in workflows/ or a path to a YAML file.
+    pub workflow: String,
+    /// Set a workflow parameter (repeatable).
+    #[arg(short = 'p', long = "parameter", value_name = "KEY=VALUE")]
+    pub parameters: Vec<String>,
+    /// Print the final manifest instead of submitting it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep image references as written instead of pinning them to pushed digests.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Stream each step's main container log.
+    #[arg(long)]
+    pub logs: bool,
+    /// Stop the workflow as soon as a finding says it cannot recover.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Stop the workflow on Ctrl-C instead of leaving it running.
+    #[arg(long)]
+    pub stop_on_interrupt: bool,
+    /// Give up following after this many seconds (exit 3).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Workflow names or paths; all of workflows/ when empty.
+    pub workflows: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// Workflow name in the namespace.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Path on the PVC (default: the last run's results folder).
+    pub path: Option<String>,
+    /// Local folder to copy into.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Show what is on the PVC without copying.
+    #[arg(long)]
+    pub list: bool,
+    /// Remove leftover helper pods and exit.
+    #[arg(long)]
+    pub cleanup: bool,
+    /// Use this running pod that mounts the PVC instead of a helper pod.
+    #[arg(long)]
+    pub pod: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Exit non-zero when something required by the other commands is missing.
+    #[arg(long)]
+    pub check: bool,
+}
