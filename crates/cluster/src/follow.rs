@@ -57,7 +57,8 @@ impl Follower {
         let pod_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let event_api: Api<Event> = Api::namespaced(client.clone(), namespace);
 
-        let (workflows, wf_writer) = reflector::store();
+        let wf_writer = reflector::store::Writer::new(workflow_resource());
+        let workflows = wf_writer.as_reader();
         let (pods, pod_writer) = reflector::store();
         let (events, event_writer) = reflector::store();
 

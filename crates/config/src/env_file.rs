@@ -173,7 +173,15 @@ pub fn parse(
             text: String::new(),
             unsupported: None,
         };
-        read_value(&mut lx, path, line, &defined, env, &mut value, &mut out.warnings)?;
+        read_value(
+            &mut lx,
+            path,
+            line,
+            &defined,
+            env,
+            &mut value,
+            &mut out.warnings,
+        )?;
 
         lx.skip_blanks();
         match lx.peek() {
@@ -191,9 +199,8 @@ pub fn parse(
 
         let known = is_known_env(name);
         if let Some(what) = value.unsupported {
-            let message = format!(
-                "{what} cannot be evaluated: hera.bash is read, not run by a shell"
-            );
+            let message =
+                format!("{what} cannot be evaluated: hera.bash is read, not run by a shell");
             if known {
                 return Err(syntax(
                     path,
@@ -202,8 +209,11 @@ pub fn parse(
                     format!("write the value of {name} itself, e.g. {name}='...'"),
                 ));
             }
-            out.warnings
-                .push(Warning::at(path, line, format!("{} skipped: {message}", shown_name(name))));
+            out.warnings.push(Warning::at(
+                path,
+                line,
+                format!("{} skipped: {message}", shown_name(name)),
+            ));
             defined.remove(name);
             continue;
         }
@@ -471,12 +481,7 @@ mod tests {
     #[test]
     fn expansion_uses_earlier_lines_then_env() {
         let env = BTreeMap::from([("HOME".to_string(), "/h".to_string())]);
-        let p = parse(
-            Path::new("hera.bash"),
-            b"B=x\nA=$B/${HOME}/y\n",
-            &env,
-        )
-        .unwrap();
+        let p = parse(Path::new("hera.bash"), b"B=x\nA=$B/${HOME}/y\n", &env).unwrap();
         assert_eq!(p.entries[1].value, "x//h/y");
     }
 }

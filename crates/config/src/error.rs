@@ -73,39 +73,32 @@ pub enum ConfigError {
         message: String,
     },
 
-    #[error("{}", unknown_profile_message(name, origin, toml.as_ref(), available, suggestion.as_deref()))]
+    /// The profile asked for is not a `[profiles.NAME]` table of the workspace TOML.
+    /// `detail` says where it was looked for and which profiles exist.
+    #[error("profile `{name}` ({origin}) {detail}")]
     UnknownProfile {
         name: String,
         origin: Origin,
-        toml: Option<PathBuf>,
-        available: Vec<String>,
-        suggestion: Option<String>,
+        detail: String,
     },
 }
 
-fn unknown_profile_message(
-    name: &str,
-    origin: &Origin,
-    toml: Option<&PathBuf>,
+pub(crate) fn unknown_profile_detail(
+    toml: Option<&std::path::Path>,
     available: &[String],
     suggestion: Option<&str>,
 ) -> String {
-    let mut out = match toml {
-        Some(path) => format!(
-            "profile `{name}` ({origin}) is not defined in {}",
-            path.display()
-        ),
-        None => format!("profile `{name}` ({origin}) was asked for, but no xtask.toml was found"),
+    let Some(path) = toml else {
+        return "was asked for, but no xtask.toml was found".into();
     };
+    let mut out = format!("is not defined in {}", path.display());
     if let Some(s) = suggestion {
         out.push_str(&format!("; did you mean `{s}`?"));
     }
-    if toml.is_some() {
-        if available.is_empty() {
-            out.push_str("; the file defines no [profiles.NAME] table");
-        } else {
-            out.push_str(&format!("; defined profiles: {}", available.join(", ")));
-        }
+    if available.is_empty() {
+        out.push_str("; the file defines no [profiles.NAME] table");
+    } else {
+        out.push_str(&format!("; defined profiles: {}", available.join(", ")));
     }
     out
 }

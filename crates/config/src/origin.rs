@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn display_forms() {
-        assert_eq!(Origin::Flag("--namespace".into()).to_string(), "--namespace");
+        assert_eq!(
+            Origin::Flag("--namespace".into()).to_string(),
+            "--namespace"
+        );
         assert_eq!(
             Origin::Env("ARGO_NAMESPACE".into()).to_string(),
             "env ARGO_NAMESPACE"

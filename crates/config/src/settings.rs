@@ -1,0 +1,269 @@
+//! The resolved settings and the inputs they are resolved from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Warning;
+use crate::origin::Sourced;
+use crate::secret::Secret;
+
+/// Values given on the command line; `None` means the flag was not given. The flag
+/// names recorded as origins are those of [`crate::SETTINGS`] (`--namespace`, …).
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub kubeconfig: Option<PathBuf>,
+    pub kube_context: Option<String>,
+    pub configmap_name: Option<String>,
+    pub volume_claim_name: Option<String>,
+    pub argo_server: Option<String>,
+    pub argo_namespace: Option<String>,
+    pub argo_service_account: Option<String>,
+    pub argo_token: Option<Secret>,
+    pub argo_insecure_skip_verify: Option<bool>,
+    /// `host[:port][/project]`, parsed like `XTASK_REGISTRY`.
+    pub registry: Option<String>,
+    pub registry_user: Option<String>,
+    pub registry_password: Option<Secret>,
+    pub registry_ca_file: Option<PathBuf>,
+    pub registry_plain_http: Option<bool>,
+    pub results_dir: Option<PathBuf>,
+    pub pvc_mount_path: Option<String>,
+    pub build_parallelism: Option<usize>,
+    pub stall_grace_secs: Option<u64>,
+    pub controller_grace_secs: Option<u64>,
+    pub run_timeout_secs: Option<u64>,
+}
+
+/// Everything resolution reads. Tests build it by hand; nothing else is read from
+/// the process (no real environment, no real home), only the files it points to.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub flags: FlagOverrides,
+    /// The environment (the CLI passes the process environment).
+    pub env: BTreeMap<String, String>,
+    /// Working directory: where files are looked for and the base of relative paths
+    /// given by flags or environment. Should be absolute.
+    pub cwd: PathBuf,
+    /// Home directory: `~` in paths, `~/hera.config`, `~/.kube/config`.
+    pub home: Option<PathBuf>,
+    /// `--env-file`: must exist when given. Otherwise `<cwd>/hera.bash` if present.
+    pub env_file: Option<PathBuf>,
+    /// `--profile`; else `XTASK_PROFILE` (environment, then env file); else the TOML's
+    /// `default_profile`.
+    pub profile: Option<String>,
+}
+
+impl Inputs {
+    /// Inputs with the given working directory and nothing else.
+    pub fn new(cwd: impl Into<PathBuf>) -> Self {
+        Self {
+            cwd: cwd.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Inputs from this process: its environment (variables that are not UTF-8 are
+    /// skipped), working directory and `HOME`. Flags are left empty for the caller.
+    pub fn from_process() -> std::io::Result<Self> {
+        let env: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let home = env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+        Ok(Self {
+            cwd: std::env::current_dir()?,
+            env,
+            home,
+            ..Self::default()
+        })
+    }
+}
+
+/// An image registry and the project (Harbor) or path prefix images go under.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RegistryRef {
+    /// `host` or `host:port`.
+    pub host: String,
+    pub project: Option<String>,
+}
+
+impl RegistryRef {
+    /// The repository for an image: `host/project/name`.
+    pub fn repository(&self, name: &str) -> String {
+        match &self.project {
+            Some(p) => format!("{}/{p}/{name}", self.host),
+            None => format!("{}/{name}", self.host),
+        }
+    }
+
+    /// The full image reference `host/project/name:tag`.
+    pub fn image(&self, name: &str, tag: &str) -> String {
+        format!("{}:{tag}", self.repository(name))
+    }
+}
+
+impl fmt::Display for RegistryRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.project {
+            Some(p) => write!(f, "{}/{p}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+/// A third-party image copied into our registry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mirror {
+    /// The upstream reference, e.g. `docker.io/library/postgres:16`.
+    pub source: String,
+    /// The name under our registry; `None`: the last path segment of `source`.
+    pub target_name: Option<String>,
+}
+
+/// How long to wait before calling a run stuck.
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    pub stall_grace_secs: Sourced<u64>,
+    pub controller_grace_secs: Sourced<u64>,
+    /// `None`: follow a run without limit.
+    pub run_timeout_secs: Option<Sourced<u64>>,
+}
+
+impl Timeouts {
+    pub fn stall_grace(&self) -> Duration {
+        Duration::from_secs(self.stall_grace_secs.value)
+    }
+
+    pub fn controller_grace(&self) -> Duration {
+        Duration::from_secs(self.controller_grace_secs.value)
+    }
+
+    pub fn run_timeout(&self) -> Option<Duration> {
+        self.run_timeout_secs
+            .as_ref()
+            .map(|t| Duration::from_secs(t.value))
+    }
+}
+
+/// Every setting with its origin. Paths are absolute when `Inputs::cwd` is.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Kubeconfig files, merged in order like `KUBECONFIG` (never empty). From the
+    /// environment or env file, `KUBECONFIG` is split at `:`; a flag or file key
+    /// gives one path. Default: `~/.kube/config` when that file exists.
+    pub kubeconfig: Option<Sourced<Vec<PathBuf>>>,
+    pub kube_context: Option<Sourced<String>>,
+    pub configmap_name: Option<Sourced<String>>,
+    pub volume_claim_name: Option<Sourced<String>>,
+    /// Normalized to a URL: `http://` or `https://` kept as given; without a scheme
+    /// `https://` is added, as the Argo CLI does with `ARGO_SERVER`, and the port is
+    /// kept as given (none means 443, as for the Argo CLI). A trailing `/` is removed.
+    pub argo_server: Option<Sourced<String>>,
+    /// Default `argo`.
+    pub argo_namespace: Sourced<String>,
+    pub argo_service_account: Option<Sourced<String>>,
+    /// Without any `Bearer ` prefix; see [`Settings::argo_bearer`].
+    pub argo_token: Option<Sourced<Secret>>,
+    /// Default false.
+    pub argo_insecure_skip_verify: Sourced<bool>,
+    pub registry: Option<Sourced<RegistryRef>>,
+    pub registry_user: Option<Sourced<String>>,
+    pub registry_password: Option<Sourced<Secret>>,
+    pub registry_ca_file: Option<Sourced<PathBuf>>,
+    /// Default false.
+    pub registry_plain_http: Sourced<bool>,
+    /// Default `results` under the workspace root (the folder of xtask.toml), else
+    /// under the working directory.
+    pub results_dir: Sourced<PathBuf>,
+    /// Absolute path inside workflow containers. Default `/data`.
+    pub pvc_mount_path: Sourced<String>,
+    /// At least 1. Default 2.
+    pub build_parallelism: Sourced<usize>,
+    pub timeouts: Timeouts,
+    /// From the workspace TOML only; default empty.
+    pub mirrors: Sourced<Vec<Mirror>>,
+    /// The active profile of the workspace TOML.
+    pub profile: Option<Sourced<String>>,
+    /// The folder holding the workspace TOML, when one was found.
+    pub workspace_root: Option<PathBuf>,
+}
+
+impl Settings {
+    /// The `Authorization` header value for the Argo server.
+    pub fn argo_bearer(&self) -> Option<Secret> {
+        self.argo_token.as_ref().map(|t| t.value.bearer())
+    }
+}
+
+/// Whether a place looked at gave anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceStatus {
+    /// At least one setting comes from it.
+    Used,
+    /// It exists (or is set) but every value in it was overridden or empty.
+    Found,
+    /// Not there (file missing, variable unset or empty).
+    Absent,
+    /// Not looked at because an earlier candidate was found.
+    Skipped,
+}
+
+impl fmt::Display for SourceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceStatus::Used => "used",
+            SourceStatus::Found => "found, not used",
+            SourceStatus::Absent => "absent",
+            SourceStatus::Skipped => "skipped",
+        })
+    }
+}
+
+/// The kind of a place looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Flag,
+    Env,
+    EnvFile,
+    HeraConfig,
+    WorkspaceToml,
+}
+
+/// One place resolution looked at.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceReport {
+    pub kind: SourceKind,
+    /// A flag, a variable name, or a file path (shown like origins).
+    pub location: String,
+    pub status: SourceStatus,
+    /// Why, when the status alone does not say it.
+    pub note: Option<String>,
+}
+
+impl fmt::Display for SourceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            SourceKind::Flag => "flag",
+            SourceKind::Env => "env",
+            SourceKind::EnvFile => "env file",
+            SourceKind::HeraConfig => "hera.config",
+            SourceKind::WorkspaceToml => "workspace toml",
+        };
+        write!(f, "{kind} {}: {}", self.location, self.status)?;
+        if let Some(note) = &self.note {
+            write!(f, " ({note})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of [`crate::resolve`].
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub settings: Settings,
+    pub warnings: Vec<Warning>,
+    pub sources: Vec<SourceReport>,
+}

@@ -1,0 +1,138 @@
+//! From raw rule output to findings: grace periods, merging, order.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::finding::{Finding, Reason};
+use crate::rules::Raw;
+
+/// Reasons whose cause is shared by every step it hits (an image, a ConfigMap, a
+/// service account's rights): one finding, naming the other steps.
+fn shared_cause(r: Reason) -> bool {
+    matches!(
+        r,
+        Reason::ImageNotFound
+            | Reason::RegistryUnauthorized
+            | Reason::RegistryTls
+            | Reason::ImagePullFailed
+            | Reason::InvalidImageName
+            | Reason::RegistryUnreachable
+            | Reason::PvcMissing
+            | Reason::PvcUnbound
+            | Reason::ConfigmapMissing
+            | Reason::ConfigmapKeyMissing
+            | Reason::SecretMissing
+            | Reason::SecretKeyMissing
+            | Reason::ServiceAccountMissing
+            | Reason::Forbidden
+            | Reason::QuotaExceeded
+            | Reason::InvalidSpec
+            | Reason::ControllerNotActing
+            | Reason::NodeNotReady
+    )
+}
+
+/// At most this many other steps are named in a merged finding's summary.
+const NAMED_OTHERS: usize = 3;
+
+struct Merged {
+    raw: Raw,
+    others: Vec<String>,
+}
+
+pub(crate) fn finalize(now: DateTime<Utc>, raws: Vec<Raw>) -> Vec<Finding> {
+    let mut merged: BTreeMap<(Reason, Option<String>, String), Merged> = BTreeMap::new();
+    let mut order = Vec::new();
+    for raw in raws {
+        let pod_key = if shared_cause(raw.reason) {
+            None
+        } else {
+            raw.pod.clone()
+        };
+        let key = (raw.reason, pod_key, raw.key.clone());
+        match merged.get_mut(&key) {
+            None => {
+                order.push(key.clone());
+                merged.insert(
+                    key,
+                    Merged {
+                        raw,
+                        others: Vec::new(),
+                    },
+                );
+            }
+            Some(m) => {
+                for e in raw.evidence {
+                    if !m.raw.evidence.contains(&e) {
+                        m.raw.evidence.push(e);
+                    }
+                }
+                m.raw.since = match (m.raw.since, raw.since) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                m.raw.definitive |= raw.definitive;
+                if m.raw.step.is_none() && m.raw.pod.is_none() {
+                    m.raw.step = raw.step;
+                    m.raw.pod = raw.pod;
+                } else if raw.pod != m.raw.pod
+                    && let Some(s) = raw.step.or(raw.pod)
+                    && Some(&s) != m.raw.step.as_ref()
+                    && !m.others.contains(&s)
+                {
+                    m.others.push(s);
+                }
+            }
+        }
+    }
+
+    let mut findings: Vec<Finding> = order
+        .into_iter()
+        .filter_map(|k| merged.remove(&k))
+        .map(|m| to_finding(now, m))
+        .collect();
+    findings.sort_by(|a, b| {
+        b.terminal
+            .cmp(&a.terminal)
+            .then_with(|| match (a.since, b.since) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.level.cmp(&b.level))
+            .then_with(|| a.reason.cmp(&b.reason))
+            .then_with(|| a.step.cmp(&b.step))
+            .then_with(|| a.pod.cmp(&b.pod))
+    });
+    findings
+}
+
+fn to_finding(now: DateTime<Utc>, m: Merged) -> Finding {
+    let Merged { raw, others } = m;
+    // Without a time we cannot tell how long it lasted: treat it as past the grace.
+    let watching = raw.grace > chrono::TimeDelta::zero()
+        && raw.since.is_some_and(|t| now - t < raw.grace);
+    let mut summary = raw.summary;
+    if !others.is_empty() {
+        let named: Vec<&str> = others.iter().take(NAMED_OTHERS).map(String::as_str).collect();
+        summary.push_str(&format!(" Also in {}", named.join(", ")));
+        if others.len() > NAMED_OTHERS {
+            summary.push_str(&format!(" and {} more", others.len() - NAMED_OTHERS));
+        }
+        summary.push('.');
+    }
+    Finding {
+        level: raw.reason.level(),
+        reason: raw.reason,
+        step: raw.step,
+        pod: raw.pod,
+        summary,
+        evidence: raw.evidence,
+        fix: raw.fix,
+        terminal: !watching && raw.definitive,
+        watching,
+        since: raw.since,
+    }
+}

@@ -1,0 +1,67 @@
+# Shared by up, down, status, controller and smoke of the kwok + Argo cluster.
+# Self-contained (only ../versions.env) so it can be used without the rest of the stack.
+CLUSTER_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../versions.env
+source "$CLUSTER_HERE/../versions.env"
+STACK_CACHE="${STACK_CACHE:-/var/cache/xtask-stack}"
+CLUSTER_NAME="${CLUSTER_NAME:-xtask}"
+# Fixed, so kubeconfigs and notes stay valid across re-creations.
+APISERVER_PORT="${CLUSTER_APISERVER_PORT:-16443}"
+CLUSTER_USER=vcity-user
+NODE_NAME=pagoda-kwok-0
+
+KUBE_BIN=$STACK_CACHE/bin/kubernetes-$KUBERNETES_VERSION
+ETCD_BIN=$STACK_CACHE/bin/etcd-$ETCD_VERSION
+KWOK_BIN=$STACK_CACHE/bin/kwok-$KWOK_VERSION
+ARGO_BIN=$STACK_CACHE/bin/argo-$ARGO_VERSION
+
+csay() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+cdie() { csay "error: $*"; exit 1; }
+
+# cluster_init STATE_DIR: sets the paths every script uses.
+cluster_init() {
+  [[ -n ${1:-} ]] || cdie "usage: $(basename "$0") STATE_DIR"
+  STATE=$(realpath -m "$1")
+  ADMIN_KUBECONFIG=$STATE/admin.kubeconfig
+  USER_KUBECONFIG=$STATE/user.kubeconfig
+  META=$STATE/cluster                     # rendered manifests, user key, config hash
+  CTR_PID=$STATE/run/workflow-controller.pid
+  CTR_LOG=$STATE/logs/workflow-controller.log
+  # kwokctl keeps each cluster under $KWOK_WORKDIR/clusters/NAME: keep it in STATE.
+  export KWOK_WORKDIR=$STATE/kwok
+  WORKDIR=$KWOK_WORKDIR/clusters/$CLUSTER_NAME
+  export PATH="$STATE/bin:$PATH"
+  # ARGO_* variables of the caller (hera.bash) would become controller flags (viper).
+  unset ARGO_NAMESPACE ARGO_SERVER ARGO_TOKEN ARGO_SERVICE_ACCOUNT ARGO_INSECURE_SKIP_VERIFY
+}
+
+kc() { "$KUBE_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+ku() { "$KUBE_BIN/kubectl" --kubeconfig "$USER_KUBECONFIG" "$@"; }
+
+pid_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid FILE: stops the process recorded in FILE and waits for it to go.
+stop_pid() {
+  local file=$1 pid
+  if ! pid_alive "$file"; then rm -f "$file"; return 0; fi
+  pid=$(cat "$file")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$file"
+}
+
+# retry SECONDS WHAT CMD...: retries CMD until it succeeds, or dies.
+retry() {
+  local limit=$1 what=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || cdie "$what not ready after ${limit}s"
+    sleep 0.5
+  done
+}
+
+controller_healthy() { curl -sf -m 2 http://127.0.0.1:6060/healthz >/dev/null 2>&1; }
+
+# Pids kwokctl recorded for the cluster's processes (etcd, apiserver, ..., kwok).
+kwok_pid_files() { compgen -G "$WORKDIR/pids/*.pid" || true; }

@@ -1,0 +1,42 @@
+//! `cargo xtask config`: the resolved settings with their origins.
+
+use std::process::ExitCode;
+
+use kit_config::Need;
+
+use crate::Exit;
+use crate::cli::{ConfigArgs, GlobalArgs};
+use crate::ui::Ui;
+
+pub fn run(global: &GlobalArgs, args: &ConfigArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let resolved = crate::settings::resolve(global, ui)?;
+    let needs = [Need::Cluster, Need::Registry, Need::Run, Need::Fetch];
+    let mut missing: Vec<_> = needs
+        .iter()
+        .flat_map(|need| resolved.settings.missing_for(*need))
+        .collect();
+    missing.dedup_by(|a, b| a.setting == b.setting && a.problem == b.problem);
+
+    if ui.json() {
+        let mut json = kit_config::to_json(&resolved);
+        json["missing"] = missing
+            .iter()
+            .map(|m| serde_json::json!({"setting": m.setting, "problem": m.problem, "fix": m.fix}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        print!("{}", kit_config::render_table(&resolved));
+    }
+    if args.check && !missing.is_empty() {
+        let mut text = String::from("missing for the other commands:\n");
+        for m in &missing {
+            text.push_str(&format!("  - {m}\n"));
+        }
+        text.push_str("sources looked at:\n");
+        for source in &resolved.sources {
+            text.push_str(&format!("  - {source}\n"));
+        }
+        return Err(Exit::input(text.trim_end().to_string()).into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
