@@ -4,15 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub const EXIT_CODES: &str = "\
-Exit codes:
-  0    success
-  1    failure (a check failed, a build or push failed, the workflow failed or errored)
-  2    bad input or configuration (the message names the file, line and value)
-  3    timeout (run, watch)
-  4    stopped on a diagnosis (run --fail-fast)
-  130  interrupted (Ctrl-C); a running workflow keeps running unless --stop-on-interrupt";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
@@ -90,19 +81,27 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build and push every image of containers/, then check the cluster is ready.
-    #[command(after_help = "Example:\n  cargo xtask up --images-only\n\nExit codes: 0 all images pushed and every check passed, 1 a build, push or check failed, 2 bad configuration.")]
+    #[command(
+        after_help = "Example:\n  cargo xtask up --images-only\n\nExit codes: 0 all images pushed and every check passed, 1 a build, push or check failed, 2 bad configuration."
+    )]
     Up(UpArgs),
     /// List the images of containers/ and mirrors with their state.
     #[command(after_help = "Example:\n  cargo xtask images --output json")]
     Images,
     /// Check that the cluster has everything a workflow needs.
-    #[command(after_help = "Example:\n  cargo xtask doctor --canary\n\nExit codes: 0 every check passed, 1 a check failed, 2 bad configuration.")]
+    #[command(
+        after_help = "Example:\n  cargo xtask doctor --canary\n\nExit codes: 0 every check passed, 1 a check failed, 2 bad configuration."
+    )]
     Doctor(DoctorArgs),
     /// Submit a workflow of workflows/ and follow it live, explaining failures.
-    #[command(after_help = "Example:\n  cargo xtask run collect -p vintage=2012 --logs\n\nExit codes: 0 succeeded, 1 failed or errored, 2 bad input, 3 timeout, 4 stopped on a diagnosis (--fail-fast), 130 interrupted.")]
+    #[command(
+        after_help = "Example:\n  cargo xtask run collect -p vintage=2012 --logs\n\nExit codes: 0 succeeded, 1 failed or errored, 2 bad input, 3 timeout, 4 stopped on a diagnosis (--fail-fast), 130 interrupted."
+    )]
     Run(RunArgs),
     /// Validate a workflow offline (templates, parameters, DAG, names, images).
-    #[command(after_help = "Example:\n  cargo xtask lint            # every workflow of workflows/")]
+    #[command(
+        after_help = "Example:\n  cargo xtask lint            # every workflow of workflows/"
+    )]
     Lint(LintArgs),
     /// Explain, at its level, why a workflow failed or is stuck.
     #[command(after_help = "Example:\n  cargo xtask diagnose collect-x7k2p --output json")]
@@ -114,10 +113,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  cargo xtask fetch-results junk/stage_5 --to results/")]
     FetchResults(FetchArgs),
     /// Show the resolved settings and where each value comes from.
-    #[command(after_help = "Example:\n  cargo xtask config --check\n\nExit codes: 0 fine, 2 a setting is malformed or (with --check) missing.")]
+    #[command(
+        after_help = "Example:\n  cargo xtask config --check\n\nExit codes: 0 fine, 2 a setting is malformed or (with --check) missing."
+    )]
     Config(ConfigArgs),
     /// Print shell completions.
-    #[command(after_help = "Example:\n  cargo xtask completions bash > /etc/bash_completion.d/cargo-xtask")]
+    #[command(
+        after_help = "Example:\n  cargo xtask completions bash > /etc/bash_completion.d/cargo-xtask"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod kube;
 mod settings;
 mod ui;
 
@@ -66,6 +67,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     match cli.command {
         Command::Config(args) => commands::config::run(&global, &args, ui),
+        Command::Doctor(args) => commands::doctor::run(&global, &args, ui).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());

@@ -48,7 +48,9 @@ pub enum ClientError {
 /// A connected-to-be client and the namespace it should use by default.
 pub async fn client(target: &KubeTarget) -> Result<kube::Client, ClientError> {
     let config = match &target.kubeconfig {
-        Some(path) => config_from_file(path, &target.kubeconfig_origin, target.context.clone()).await?,
+        Some(path) => {
+            config_from_file(path, &target.kubeconfig_origin, target.context.clone()).await?
+        }
         None => kube::Config::infer()
             .await
             .map_err(|source| ClientError::NoDefault { source })?,
@@ -76,7 +78,11 @@ async fn config_from_file(
     if let Some(wanted) = &context
         && !kubeconfig.contexts.iter().any(|c| &c.name == wanted)
     {
-        let available: Vec<_> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+        let available: Vec<_> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         return Err(ClientError::UnknownContext {
             context: wanted.clone(),
             path: path.to_path_buf(),

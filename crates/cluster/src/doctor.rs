@@ -101,7 +101,13 @@ const USER_RIGHTS: [(&str, &str, &str, &str, &str); 11] = [
     ("create", "argoproj.io", "workflows", "", "run"),
     ("get", "argoproj.io", "workflows", "", "run"),
     ("watch", "argoproj.io", "workflows", "", "run"),
-    ("patch", "argoproj.io", "workflows", "", "run --stop-on-interrupt"),
+    (
+        "patch",
+        "argoproj.io",
+        "workflows",
+        "",
+        "run --stop-on-interrupt",
+    ),
     ("list", "", "pods", "", "run"),
     ("watch", "", "pods", "", "run"),
     ("list", "", "events", "", "run"),
@@ -119,7 +125,11 @@ const EXECUTOR_RIGHTS: [(&str, &str, &str); 3] = [
 ];
 
 pub fn workflow_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"))
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "argoproj.io",
+        "v1alpha1",
+        "Workflow",
+    ))
 }
 
 /// Runs every check in order. The connection check gates the rest: without an API
@@ -154,6 +164,32 @@ pub async fn run_checks(client: &kube::Client, want: &Expectations) -> Vec<Check
     checks
 }
 
+/// An error and all its causes on one line: kube's own message alone often hides the
+/// useful part ("client error (Connect)" without "Connection refused").
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A kube error in one readable line: the API server's own message for API errors.
+pub fn describe(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => {
+            format!("{} ({} {})", status.message, status.code, status.reason)
+        }
+        other => error_chain(other),
+    }
+}
+
 fn status_code(err: &kube::Error) -> Option<u16> {
     match err {
         kube::Error::Api(status) => Some(status.code),
@@ -177,8 +213,13 @@ async fn check_connection(client: &kube::Client) -> Check {
             let info = review.status.and_then(|s| s.user_info).unwrap_or_default();
             let user = info.username.unwrap_or_else(|| "(unnamed)".into());
             let groups = info.groups.unwrap_or_default().join(", ");
-            Check::new("api-server", Level::User, Outcome::Pass, format!("API server reachable, authenticated as {user}"))
-                .evidence(format!("groups: {groups}"))
+            Check::new(
+                "api-server",
+                Level::User,
+                Outcome::Pass,
+                format!("API server reachable, authenticated as {user}"),
+            )
+            .evidence(format!("groups: {groups}"))
         }
         Err(err) => connection_failure(&err),
     }
@@ -186,7 +227,7 @@ async fn check_connection(client: &kube::Client) -> Check {
 
 /// Sorts a failed first request into unreachable, untrusted, or refused credentials.
 fn connection_failure(err: &kube::Error) -> Check {
-    let text = format!("{err:#}");
+    let text = error_chain(err);
     let lower = text.to_lowercase();
     match status_code(err) {
         Some(401) => Check::new("api-server", Level::User, Outcome::Fail, "the API server refused the credentials (401 Unauthorized)")
@@ -213,7 +254,7 @@ async fn check_namespace(client: &kube::Client, namespace: &str) -> Check {
             Check::new("namespace", Level::User, Outcome::Pass, format!("namespace {namespace} exists ({phase})"))
         }
         Err(err) if not_found(&err) => Check::new("namespace", Level::User, Outcome::Fail, format!("namespace {namespace} does not exist"))
-            .evidence(format!("{err}"))
+            .evidence(describe(&err))
             .fix("set the namespace your cluster account was given: ARGO_NAMESPACE, argo_namespace in hera.config, or --namespace"),
         // Namespaced users may not read namespaces; being allowed to list workflows
         // there is the next best proof that the namespace is usable.
@@ -223,7 +264,7 @@ async fn check_namespace(client: &kube::Client, namespace: &str) -> Check {
                 .fix("check the namespace name, or ask the cluster admins for a RoleBinding there"),
             Err(_) => Check::new("namespace", Level::User, Outcome::CouldNotCheck, format!("could not check namespace {namespace} (no right to get namespaces)")),
         },
-        Err(err) => Check::new("namespace", Level::User, Outcome::Fail, format!("cannot read namespace {namespace}")).evidence(format!("{err}")),
+        Err(err) => Check::new("namespace", Level::User, Outcome::Fail, format!("cannot read namespace {namespace}")).evidence(describe(&err)),
     }
 }
 
@@ -233,13 +274,14 @@ async fn check_argo_installed(client: &kube::Client) -> Check {
     match kube::discovery::pinned_kind(client, &gvk).await {
         Ok(_) => Check::new("argo-installed", Level::ArgoServer, Outcome::Pass, "Argo Workflows API argoproj.io/v1alpha1 Workflow is served"),
         Err(err) => Check::new("argo-installed", Level::ArgoServer, Outcome::Fail, "the cluster does not serve argoproj.io/v1alpha1 Workflow: Argo Workflows is not installed")
-            .evidence(format!("{err}"))
+            .evidence(describe(&err))
             .fix("ask the cluster admins to install Argo Workflows (its CRDs and workflow-controller)"),
     }
 }
 
 async fn check_controller(client: &kube::Client, want: &Expectations) -> Check {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &want.namespace, &workflow_resource());
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &want.namespace, &workflow_resource());
     match want.canary {
         Some(limit) => canary(&api, &want.namespace, limit).await,
         None => recent_workflows_hint(&api, want.controller_grace).await,
@@ -260,17 +302,34 @@ async fn canary(api: &Api<DynamicObject>, namespace: &str, limit: Duration) -> C
     });
     let workflow: DynamicObject = match serde_json::from_value(manifest) {
         Ok(w) => w,
-        Err(err) => return Check::new("argo-controller", Level::ArgoServer, Outcome::Fail, format!("canary manifest: {err}")),
+        Err(err) => {
+            return Check::new(
+                "argo-controller",
+                Level::ArgoServer,
+                Outcome::Fail,
+                format!("canary manifest: {err}"),
+            );
+        }
     };
     let created = match api.create(&PostParams::default(), &workflow).await {
         Ok(w) => w,
         Err(err) if forbidden(&err) => {
-            return Check::new("argo-controller", Level::User, Outcome::CouldNotCheck, "could not submit the canary workflow (no right to create workflows)")
-                .evidence(format!("{err}"));
+            return Check::new(
+                "argo-controller",
+                Level::User,
+                Outcome::CouldNotCheck,
+                "could not submit the canary workflow (no right to create workflows)",
+            )
+            .evidence(describe(&err));
         }
         Err(err) => {
-            return Check::new("argo-controller", Level::ArgoServer, Outcome::Fail, "the canary workflow was refused")
-                .evidence(format!("{err}"));
+            return Check::new(
+                "argo-controller",
+                Level::ArgoServer,
+                Outcome::Fail,
+                "the canary workflow was refused",
+            )
+            .evidence(describe(&err));
         }
     };
     let name = created.metadata.name.clone().unwrap_or_default();
@@ -321,10 +380,23 @@ async fn recent_workflows_hint(api: &Api<DynamicObject>, grace: Duration) -> Che
     let list = match api.list(&ListParams::default().limit(50)).await {
         Ok(list) => list,
         Err(err) if forbidden(&err) => {
-            return Check::new("argo-controller", Level::User, Outcome::CouldNotCheck, "could not check the controller (no right to list workflows)")
-                .evidence(format!("{err}"));
+            return Check::new(
+                "argo-controller",
+                Level::User,
+                Outcome::CouldNotCheck,
+                "could not check the controller (no right to list workflows)",
+            )
+            .evidence(describe(&err));
         }
-        Err(err) => return Check::new("argo-controller", Level::ArgoServer, Outcome::Fail, "cannot list workflows").evidence(format!("{err}")),
+        Err(err) => {
+            return Check::new(
+                "argo-controller",
+                Level::ArgoServer,
+                Outcome::Fail,
+                "cannot list workflows",
+            )
+            .evidence(describe(&err));
+        }
     };
     let now = k8s_openapi::jiff::Timestamp::now();
     let mut handled = None;
@@ -339,7 +411,9 @@ async fn recent_workflows_hint(api: &Api<DynamicObject>, grace: Duration) -> Che
             .unwrap_or(0);
         match phase_of(wf) {
             Some(phase) => handled = Some(format!("{name} ({phase})")),
-            None if age > grace.as_secs() => ignored.push(format!("{name}: no status after {age} s")),
+            None if age > grace.as_secs() => {
+                ignored.push(format!("{name}: no status after {age} s"))
+            }
             None => {}
         }
     }
@@ -378,7 +452,13 @@ async fn can(
     Ok(answer.status.is_some_and(|s| s.allowed))
 }
 
-fn attributes(namespace: &str, verb: &str, group: &str, resource: &str, subresource: &str) -> ResourceAttributes {
+fn attributes(
+    namespace: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    subresource: &str,
+) -> ResourceAttributes {
     ResourceAttributes {
         namespace: Some(namespace.to_string()),
         verb: Some(verb.to_string()),
@@ -390,8 +470,16 @@ fn attributes(namespace: &str, verb: &str, group: &str, resource: &str, subresou
 }
 
 fn right_name(verb: &str, group: &str, resource: &str, subresource: &str) -> String {
-    let resource = if subresource.is_empty() { resource.to_string() } else { format!("{resource}/{subresource}") };
-    if group.is_empty() { format!("{verb} {resource}") } else { format!("{verb} {resource}.{group}") }
+    let resource = if subresource.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}/{subresource}")
+    };
+    if group.is_empty() {
+        format!("{verb} {resource}")
+    } else {
+        format!("{verb} {resource}.{group}")
+    }
 }
 
 async fn check_user_rights(client: &kube::Client, namespace: &str) -> Check {
@@ -399,15 +487,31 @@ async fn check_user_rights(client: &kube::Client, namespace: &str) -> Check {
     for (verb, group, resource, sub, why) in USER_RIGHTS {
         match can(client, namespace, verb, group, resource, sub).await {
             Ok(true) => {}
-            Ok(false) => missing.push(format!("{} (needed by {why})", right_name(verb, group, resource, sub))),
+            Ok(false) => missing.push(format!(
+                "{} (needed by {why})",
+                right_name(verb, group, resource, sub)
+            )),
             Err(err) => {
-                return Check::new("user-rights", Level::User, Outcome::CouldNotCheck, "could not review your rights (SelfSubjectAccessReview refused)")
-                    .evidence(format!("{err}"));
+                return Check::new(
+                    "user-rights",
+                    Level::User,
+                    Outcome::CouldNotCheck,
+                    "could not review your rights (SelfSubjectAccessReview refused)",
+                )
+                .evidence(describe(&err));
             }
         }
     }
     if missing.is_empty() {
-        Check::new("user-rights", Level::User, Outcome::Pass, format!("you have the {} rights the toolkit needs in {namespace}", USER_RIGHTS.len()))
+        Check::new(
+            "user-rights",
+            Level::User,
+            Outcome::Pass,
+            format!(
+                "you have the {} rights the toolkit needs in {namespace}",
+                USER_RIGHTS.len()
+            ),
+        )
     } else {
         let mut check = Check::new("user-rights", Level::User, Outcome::Fail, format!("you lack {} right(s) in namespace {namespace}", missing.len()))
             .fix(format!("ask the cluster admins to grant these rights in {namespace} (a Role and RoleBinding for your user)"));
@@ -421,10 +525,10 @@ async fn check_service_account(client: &kube::Client, namespace: &str, sa: &str)
     match api.get(sa).await {
         Ok(_) => Check::new("service-account", Level::User, Outcome::Pass, format!("service account {sa} exists")),
         Err(err) if not_found(&err) => Check::new("service-account", Level::User, Outcome::Fail, format!("service account {sa} does not exist in {namespace}"))
-            .evidence(format!("{err}"))
+            .evidence(describe(&err))
             .fix(format!("use the service account the admins made for workflows (ARGO_SERVICE_ACCOUNT, argo_service_account in hera.config), or ask them to create {sa}")),
         Err(err) if forbidden(&err) => Check::new("service-account", Level::User, Outcome::CouldNotCheck, format!("could not check service account {sa} (no right to get serviceaccounts)")),
-        Err(err) => Check::new("service-account", Level::User, Outcome::Fail, format!("cannot read service account {sa}")).evidence(format!("{err}")),
+        Err(err) => Check::new("service-account", Level::User, Outcome::Fail, format!("cannot read service account {sa}")).evidence(describe(&err)),
     }
 }
 
@@ -447,15 +551,29 @@ async fn check_executor_rights(client: &kube::Client, namespace: &str, sa: &str)
             Ok(_) => missing.push(right_name(verb, group, resource, "")),
             Err(err) => {
                 return Check::new("executor-rights", Level::ArgoServer, Outcome::CouldNotCheck, format!("could not check the rights of {sa} (no right to create localsubjectaccessreviews)"))
-                    .evidence(format!("{err}"));
+                    .evidence(describe(&err));
             }
         }
     }
     if missing.is_empty() {
-        Check::new("executor-rights", Level::ArgoServer, Outcome::Pass, format!("service account {sa} has the rights Argo's executor needs"))
+        Check::new(
+            "executor-rights",
+            Level::ArgoServer,
+            Outcome::Pass,
+            format!("service account {sa} has the rights Argo's executor needs"),
+        )
     } else {
-        let mut check = Check::new("executor-rights", Level::ArgoServer, Outcome::Fail, format!("service account {sa} lacks rights Argo's executor needs: steps will fail or hang"))
-            .fix(format!("ask the cluster admins to bind a Role with these rights to {user}"));
+        let mut check = Check::new(
+            "executor-rights",
+            Level::ArgoServer,
+            Outcome::Fail,
+            format!(
+                "service account {sa} lacks rights Argo's executor needs: steps will fail or hang"
+            ),
+        )
+        .fix(format!(
+            "ask the cluster admins to bind a Role with these rights to {user}"
+        ));
         check.evidence = missing;
         check
     }
@@ -467,16 +585,37 @@ async fn check_pvc(client: &kube::Client, namespace: &str, name: &str, parallel:
         Ok(pvc) => pvc,
         Err(err) if not_found(&err) => {
             return Check::new("pvc", Level::User, Outcome::Fail, format!("PersistentVolumeClaim {name} does not exist in {namespace}"))
-                .evidence(format!("{err}"))
+                .evidence(describe(&err))
                 .fix("`cargo xtask doctor --fix` creates it from workflows/resources/pvc.yaml, or set KUBEVOLUMECLAIMNAME to an existing claim");
         }
         Err(err) if forbidden(&err) => {
-            return Check::new("pvc", Level::User, Outcome::CouldNotCheck, format!("could not check PVC {name} (no right to get persistentvolumeclaims)"));
+            return Check::new(
+                "pvc",
+                Level::User,
+                Outcome::CouldNotCheck,
+                format!("could not check PVC {name} (no right to get persistentvolumeclaims)"),
+            );
         }
-        Err(err) => return Check::new("pvc", Level::User, Outcome::Fail, format!("cannot read PVC {name}")).evidence(format!("{err}")),
+        Err(err) => {
+            return Check::new(
+                "pvc",
+                Level::User,
+                Outcome::Fail,
+                format!("cannot read PVC {name}"),
+            )
+            .evidence(describe(&err));
+        }
     };
-    let phase = pvc.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
-    let modes = pvc.spec.as_ref().and_then(|s| s.access_modes.clone()).unwrap_or_default();
+    let phase = pvc
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    let modes = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.access_modes.clone())
+        .unwrap_or_default();
     if phase != "Bound" {
         let mut check = Check::new("pvc", Level::User, Outcome::Fail, format!("PVC {name} is {phase}, not Bound: steps that mount it will wait forever"))
             .fix("a Pending claim has no volume: check its storageClassName and size, or ask the admins for a volume/provisioner");
@@ -490,7 +629,10 @@ async fn check_pvc(client: &kube::Client, namespace: &str, name: &str, parallel:
         .and_then(|c| c.get("storage"))
         .map(|q| q.0.clone())
         .unwrap_or_default();
-    let rwo_only = !modes.is_empty() && modes.iter().all(|m| m == "ReadWriteOnce" || m == "ReadWriteOncePod");
+    let rwo_only = !modes.is_empty()
+        && modes
+            .iter()
+            .all(|m| m == "ReadWriteOnce" || m == "ReadWriteOncePod");
     let summary = format!("PVC {name} is Bound ({size}, {})", modes.join(", "));
     if rwo_only && parallel {
         Check::new("pvc", Level::User, Outcome::Warn, summary)
@@ -509,13 +651,25 @@ async fn events_for(client: &kube::Client, namespace: &str, kind: &str, name: &s
         Ok(list) => list
             .items
             .into_iter()
-            .map(|e| format!("{} {}: {}", e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+            .map(|e| {
+                format!(
+                    "{} {}: {}",
+                    e.type_.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.message.unwrap_or_default()
+                )
+            })
             .collect(),
         Err(err) => vec![format!("events not readable: {err}")],
     }
 }
 
-async fn check_configmap(client: &kube::Client, namespace: &str, name: &str, keys: &[String]) -> Check {
+async fn check_configmap(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    keys: &[String],
+) -> Check {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     match api.get(name).await {
         Ok(cm) => {
@@ -531,10 +685,10 @@ async fn check_configmap(client: &kube::Client, namespace: &str, name: &str, key
             }
         }
         Err(err) if not_found(&err) => Check::new("configmap", Level::User, Outcome::Fail, format!("ConfigMap {name} does not exist in {namespace}"))
-            .evidence(format!("{err}"))
+            .evidence(describe(&err))
             .fix("`cargo xtask doctor --fix` creates it from workflows/resources/configmap.yaml, or set KUBECONFIGMAP to an existing one"),
         Err(err) if forbidden(&err) => Check::new("configmap", Level::User, Outcome::CouldNotCheck, format!("could not check ConfigMap {name} (no right to get configmaps)")),
-        Err(err) => Check::new("configmap", Level::User, Outcome::Fail, format!("cannot read ConfigMap {name}")).evidence(format!("{err}")),
+        Err(err) => Check::new("configmap", Level::User, Outcome::Fail, format!("cannot read ConfigMap {name}")).evidence(describe(&err)),
     }
 }
 
@@ -549,17 +703,48 @@ async fn check_nodes(client: &kube::Client) -> Check {
                 .map(|n| n.metadata.name.clone().unwrap_or_default())
                 .collect();
             if list.items.is_empty() {
-                Check::new("nodes", Level::Kubernetes, Outcome::Fail, "the cluster has no node").fix("ask the cluster admins")
+                Check::new(
+                    "nodes",
+                    Level::Kubernetes,
+                    Outcome::Fail,
+                    "the cluster has no node",
+                )
+                .fix("ask the cluster admins")
             } else if not_ready.is_empty() {
-                Check::new("nodes", Level::Kubernetes, Outcome::Pass, format!("{} node(s) Ready", list.items.len()))
+                Check::new(
+                    "nodes",
+                    Level::Kubernetes,
+                    Outcome::Pass,
+                    format!("{} node(s) Ready", list.items.len()),
+                )
             } else {
-                Check::new("nodes", Level::Kubernetes, Outcome::Warn, format!("{} of {} node(s) not Ready", not_ready.len(), list.items.len()))
-                    .evidence(not_ready.join(", "))
-                    .fix("pods sent to those nodes will not start: tell the cluster admins")
+                Check::new(
+                    "nodes",
+                    Level::Kubernetes,
+                    Outcome::Warn,
+                    format!(
+                        "{} of {} node(s) not Ready",
+                        not_ready.len(),
+                        list.items.len()
+                    ),
+                )
+                .evidence(not_ready.join(", "))
+                .fix("pods sent to those nodes will not start: tell the cluster admins")
             }
         }
-        Err(err) if forbidden(&err) => Check::new("nodes", Level::Kubernetes, Outcome::CouldNotCheck, "could not check nodes (no right to list nodes, as usual for namespaced users)"),
-        Err(err) => Check::new("nodes", Level::Kubernetes, Outcome::Fail, "cannot list nodes").evidence(format!("{err}")),
+        Err(err) if forbidden(&err) => Check::new(
+            "nodes",
+            Level::Kubernetes,
+            Outcome::CouldNotCheck,
+            "could not check nodes (no right to list nodes, as usual for namespaced users)",
+        ),
+        Err(err) => Check::new(
+            "nodes",
+            Level::Kubernetes,
+            Outcome::Fail,
+            "cannot list nodes",
+        )
+        .evidence(describe(&err)),
     }
 }
 
@@ -568,4 +753,83 @@ fn node_ready(node: &Node) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// `doctor --fix`: server-side applies a workspace manifest under the configured name
+/// when the object is missing. Returns what was done, for the report.
+pub async fn apply_if_missing(
+    client: &kube::Client,
+    namespace: &str,
+    manifest: &std::path::Path,
+    name: &str,
+) -> Result<Option<String>, FixError> {
+    let text = std::fs::read_to_string(manifest).map_err(|source| FixError::Read {
+        path: manifest.to_path_buf(),
+        source,
+    })?;
+    let mut object: DynamicObject = serde_saphyr::from_str(&text).map_err(|e| FixError::Parse {
+        path: manifest.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let gvk = object
+        .types
+        .as_ref()
+        .map(|t| GroupVersionKind::try_from(t))
+        .transpose()
+        .map_err(|e| FixError::Parse {
+            path: manifest.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| FixError::Parse {
+            path: manifest.to_path_buf(),
+            message: "no apiVersion/kind".into(),
+        })?;
+    let resource = ApiResource::from_gvk(&gvk);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    match api.get_opt(name).await {
+        Ok(Some(_)) => return Ok(None),
+        Ok(None) => {}
+        Err(source) => {
+            return Err(FixError::Api {
+                kind: gvk.kind,
+                name: name.into(),
+                source,
+            });
+        }
+    }
+    object.metadata.name = Some(name.to_string());
+    object.metadata.namespace = Some(namespace.to_string());
+    let params = kube::api::PatchParams::apply("xtask").force();
+    api.patch(name, &params, &kube::api::Patch::Apply(&object))
+        .await
+        .map_err(|source| FixError::Api {
+            kind: gvk.kind.clone(),
+            name: name.into(),
+            source,
+        })?;
+    Ok(Some(format!(
+        "created {} {namespace}/{name} from {}",
+        gvk.kind,
+        manifest.display()
+    )))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a Kubernetes manifest: {message}")]
+    Parse {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("applying {kind} {name}: {source}")]
+    Api {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
 }

@@ -124,7 +124,9 @@ impl Follower {
     async fn read_failed_logs(&mut self, pods: &[Pod]) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         for pod in pods {
-            let Some(name) = pod.metadata.name.clone() else { continue };
+            let Some(name) = pod.metadata.name.clone() else {
+                continue;
+            };
             if self.logs.contains_key(&name) || !main_terminated_badly(pod) {
                 continue;
             }
@@ -195,7 +197,9 @@ pub async fn snapshot_once(
     let events = event_api.list(&ListParams::default()).await?.items;
     let mut logs = BTreeMap::new();
     for pod in pods.iter().filter(|p| main_terminated_badly(p)) {
-        let Some(pod_name) = pod.metadata.name.clone() else { continue };
+        let Some(pod_name) = pod.metadata.name.clone() else {
+            continue;
+        };
         let lines = log_tail(&pod_api, &pod_name, config.log_tail_lines).await;
         logs.insert(pod_name, lines);
     }

@@ -157,7 +157,8 @@ pub fn parse(
             }
         }
 
-        if matches!(lx.peek(), Some(' ' | '\t' | '\r')) {
+        let blank_after_equal = matches!(lx.peek(), Some(' ' | '\t' | '\r'));
+        if blank_after_equal {
             lx.skip_blanks();
             if !matches!(lx.peek(), None | Some('\n' | '#')) {
                 return Err(syntax(
@@ -173,15 +174,18 @@ pub fn parse(
             text: String::new(),
             unsupported: None,
         };
-        read_value(
-            &mut lx,
-            path,
-            line,
-            &defined,
-            env,
-            &mut value,
-            &mut out.warnings,
-        )?;
+        // `NAME= # comment` is empty; `NAME=#x` is `#x`, as in bash.
+        if !blank_after_equal {
+            read_value(
+                &mut lx,
+                path,
+                line,
+                &defined,
+                env,
+                &mut value,
+                &mut out.warnings,
+            )?;
+        }
 
         lx.skip_blanks();
         match lx.peek() {

@@ -48,7 +48,10 @@ fn each_form_gives_the_same_value() {
 
 #[test]
 fn quotes_keep_spaces_and_only_one_pair_is_removed() {
-    assert_eq!(single("argo_token='Bearer v2:abc def'").1, "Bearer v2:abc def");
+    assert_eq!(
+        single("argo_token='Bearer v2:abc def'").1,
+        "Bearer v2:abc def"
+    );
     assert_eq!(single("argo_token=\"a b\"").1, "a b");
     assert_eq!(single("argo_token='\"a\"'").1, "\"a\"");
     assert_eq!(single("argo_token=''''").1, "''");
@@ -132,23 +135,38 @@ fn unknown_keys_warn_with_the_closest_key() {
 fn malformed_lines_name_file_line_and_hint() {
     let e = error("# ok\n= value\n");
     assert!(e.starts_with("hera.config:2: expected a key name"), "{e}");
-    assert!(e.contains("hint: write one setting per line as key='value'"), "{e}");
+    assert!(
+        e.contains("hint: write one setting per line as key='value'"),
+        "{e}"
+    );
 
     let e = error("argo_namespace\n");
     assert!(e.starts_with("hera.config:1: a key without a value"), "{e}");
     assert!(e.contains("hint: "), "{e}");
 
     let e = error("argo_namespace='vcity\n");
-    assert!(e.starts_with("hera.config:1: the quote that opens the value is never closed"), "{e}");
+    assert!(
+        e.starts_with("hera.config:1: the quote that opens the value is never closed"),
+        "{e}"
+    );
 
     let e = error("argo_namespace='a' b\n");
-    assert!(e.starts_with("hera.config:1: unexpected text after the closing quote"), "{e}");
+    assert!(
+        e.starts_with("hera.config:1: unexpected text after the closing quote"),
+        "{e}"
+    );
 
     let e = error("\n\n[section\n");
-    assert!(e.starts_with("hera.config:3: a section header must end with `]`"), "{e}");
+    assert!(
+        e.starts_with("hera.config:3: a section header must end with `]`"),
+        "{e}"
+    );
 
     let e = error("argo/namespace=x\n");
-    assert!(e.starts_with("hera.config:1: unexpected character after the key name"), "{e}");
+    assert!(
+        e.starts_with("hera.config:1: unexpected character after the key name"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -159,8 +177,11 @@ fn malformed_line_errors_do_not_echo_the_line() {
 
 #[test]
 fn invalid_utf8_names_the_line() {
-    let e = hera_config::parse(Path::new("hera.config"), b"argo_namespace=a\nargo_token=\xff\xfe\n")
-        .unwrap_err();
+    let e = hera_config::parse(
+        Path::new("hera.config"),
+        b"argo_namespace=a\nargo_token=\xff\xfe\n",
+    )
+    .unwrap_err();
     assert!(matches!(e, ConfigError::Syntax { line: 2, .. }), "{e}");
 }
 
@@ -181,7 +202,10 @@ fn lookup_prefers_argoconfig_then_cwd_then_home() {
     s.write("hera.config", "# cwd\nargo_namespace=from-cwd\n");
     let r = s.resolve(&s.inputs());
     assert_eq!(r.settings.argo_namespace.value, "from-cwd");
-    assert_eq!(r.settings.argo_namespace.origin.to_string(), "hera.config:2");
+    assert_eq!(
+        r.settings.argo_namespace.origin.to_string(),
+        "hera.config:2"
+    );
 
     let elsewhere = s.write_root("conf/team.config", "argo_namespace=from-argoconfig\n");
     let inputs = s.inputs_with_env(&[("ARGOCONFIG", elsewhere.to_str().unwrap())]);

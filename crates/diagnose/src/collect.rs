@@ -112,11 +112,15 @@ pub(crate) fn finalize(now: DateTime<Utc>, raws: Vec<Raw>) -> Vec<Finding> {
 fn to_finding(now: DateTime<Utc>, m: Merged) -> Finding {
     let Merged { raw, others } = m;
     // Without a time we cannot tell how long it lasted: treat it as past the grace.
-    let watching = raw.grace > chrono::TimeDelta::zero()
-        && raw.since.is_some_and(|t| now - t < raw.grace);
+    let watching =
+        raw.grace > chrono::TimeDelta::zero() && raw.since.is_some_and(|t| now - t < raw.grace);
     let mut summary = raw.summary;
     if !others.is_empty() {
-        let named: Vec<&str> = others.iter().take(NAMED_OTHERS).map(String::as_str).collect();
+        let named: Vec<&str> = others
+            .iter()
+            .take(NAMED_OTHERS)
+            .map(String::as_str)
+            .collect();
         summary.push_str(&format!(" Also in {}", named.join(", ")));
         if others.len() > NAMED_OTHERS {
             summary.push_str(&format!(" and {} more", others.len() - NAMED_OTHERS));

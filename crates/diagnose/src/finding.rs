@@ -237,7 +237,10 @@ mod tests {
     fn display_is_one_paragraph() {
         let f = finding(Reason::ImageNotFound, true, false);
         let s = f.to_string();
-        assert!(s.starts_with("✗ [user] image-not-found in step \"collect(0)\""), "{s}");
+        assert!(
+            s.starts_with("✗ [user] image-not-found in step \"collect(0)\""),
+            "{s}"
+        );
         assert!(s.contains("→ fix: do it"));
         assert!(!s.contains('\n'));
     }

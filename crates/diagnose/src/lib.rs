@@ -1,1 +1,45 @@
-//! See the crate description in Cargo.toml.
+//! Pure diagnosis of Argo workflows: a [`Snapshot`] of a workflow, its pods, events,
+//! nodes and log tails becomes [`Finding`]s at user, Argo server or Kubernetes level.
+//!
+//! No I/O happens here. The live follower feeds snapshots as it watches,
+//! `cargo xtask diagnose NAME` feeds one snapshot read once, and the tests feed fixture
+//! files (see `tests/fixtures/README.md`).
+//!
+//! ```
+//! use kit_diagnose::{diagnose, DiagnoseConfig, Snapshot, WorkflowView};
+//! let workflow = WorkflowView::from_json(&serde_json::json!({
+//!     "metadata": {"name": "collect-x7k2p", "namespace": "argo",
+//!                  "creationTimestamp": "2026-11-30T10:00:00Z"},
+//!     "status": {"phase": "Succeeded"}
+//! }));
+//! let snapshot = Snapshot {
+//!     now: "2026-11-30T10:05:00Z".parse().unwrap(),
+//!     workflow,
+//!     pods: vec![],
+//!     events: vec![],
+//!     nodes: None,
+//!     logs: Default::default(),
+//!     config: DiagnoseConfig::default(),
+//! };
+//! assert!(diagnose(&snapshot).is_empty());
+//! ```
+
+mod collect;
+mod finding;
+pub mod parse;
+mod rules;
+mod snapshot;
+
+pub use finding::{Finding, Level, Reason, exit_worthy, summary_level};
+pub use snapshot::{
+    ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, ANNOTATION_POD_NAME_FORMAT, DiagnoseConfig,
+    LABEL_INSTANCE_ID, LABEL_WORKFLOW, NodeView, Snapshot, SnapshotError, SnapshotJson,
+    WorkflowView, pod_name_v2,
+};
+
+/// Every problem the snapshot shows, merged (one finding per cause and pod, or per
+/// cause for causes shared by many steps) and sorted: terminal first, then by the time
+/// the first sign was seen.
+pub fn diagnose(s: &Snapshot) -> Vec<Finding> {
+    collect::finalize(s.now, rules::run(s))
+}

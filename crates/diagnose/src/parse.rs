@@ -489,7 +489,7 @@ pub fn short_node_name(name: &str) -> &str {
     for (i, c) in name.char_indices() {
         match c {
             '(' | '[' => depth += 1,
-            ')' | ']' => depth -= 1,
+            ')' | ']' => depth = (depth - 1).max(0),
             '.' if depth == 0 => cut = Some(i),
             _ => {}
         }
@@ -563,7 +563,10 @@ mod tests {
         assert_eq!(image_in("Back-off pulling image \"x:2\""), Some("x:2"));
         assert_eq!(image_in("no image here"), None);
         assert_eq!(image_in("image \""), None);
-        assert_eq!(registry_of("127.0.0.1:5443/vcity/collect:1"), "127.0.0.1:5443");
+        assert_eq!(
+            registry_of("127.0.0.1:5443/vcity/collect:1"),
+            "127.0.0.1:5443"
+        );
         assert_eq!(
             registry_of("harbor.pagoda.os.univ-lyon1.fr/vcity/x:1"),
             "harbor.pagoda.os.univ-lyon1.fr"
@@ -648,7 +651,10 @@ mod tests {
         assert_eq!(f.insufficient(), vec!["memory"]);
         assert!(!f.node_trouble());
 
-        let f = parse_fit_error("0/2 nodes are available: 1 Insufficient cpu, 1 Insufficient nvidia.com/gpu.").unwrap();
+        let f = parse_fit_error(
+            "0/2 nodes are available: 1 Insufficient cpu, 1 Insufficient nvidia.com/gpu.",
+        )
+        .unwrap();
         assert_eq!(f.insufficient(), vec!["cpu", "nvidia.com/gpu"]);
 
         let f = parse_fit_error(
@@ -703,7 +709,10 @@ mod tests {
             ),
             Some(("argo", "hera"))
         );
-        assert_eq!(parse_missing_service_account("error looking up service account x"), None);
+        assert_eq!(
+            parse_missing_service_account("error looking up service account x"),
+            None
+        );
         assert_eq!(
             parse_quota(
                 "pods \"wf-a-1\" is forbidden: exceeded quota: compute, requested: requests.memory=16Gi, used: requests.memory=60Gi, limited: requests.memory=64Gi"
@@ -740,8 +749,12 @@ mod tests {
         assert!(is_spec_error(
             "invalid spec: templates.main.steps[0].collect.arguments.parameters.vintage was not supplied"
         ));
-        assert!(is_spec_error("Unable to resolve: {{inputs.parameters.year}}"));
-        assert!(is_spec_error("failed to resolve {{workflow.parameters.vintage}}"));
+        assert!(is_spec_error(
+            "Unable to resolve: {{inputs.parameters.year}}"
+        ));
+        assert!(is_spec_error(
+            "failed to resolve {{workflow.parameters.vintage}}"
+        ));
         assert!(!is_spec_error("child 'wf-1' failed"));
         assert!(!is_spec_error(
             "pods \"p\" is forbidden: User \"u\" cannot create resource \"pods\" ... is required"
@@ -758,7 +771,9 @@ mod tests {
             volume_in("AttachVolume.Attach failed for volume \"pvc-1\" : rpc error"),
             Some("pvc-1")
         );
-        assert!(is_attach_error("Multi-Attach error for volume \"pvc-1\" Volume is already used by pod(s) a"));
+        assert!(is_attach_error(
+            "Multi-Attach error for volume \"pvc-1\" Volume is already used by pod(s) a"
+        ));
         assert!(!is_attach_error(
             "MountVolume.SetUp failed for volume \"proxy\" : configmap \"hera-proxy\" not found"
         ));

@@ -219,7 +219,10 @@ impl NodeView {
 
     /// Pending or Running.
     pub fn active(&self) -> bool {
-        matches!(self.phase.as_deref(), None | Some("" | "Pending" | "Running"))
+        matches!(
+            self.phase.as_deref(),
+            None | Some("" | "Pending" | "Running")
+        )
     }
 
     pub fn failed(&self) -> bool {
@@ -315,7 +318,11 @@ impl Snapshot {
         Ok(Snapshot {
             now,
             workflow: WorkflowView::from_json(parts.workflow),
-            pods: parts.pods.map(|v| items(v, "pods")).transpose()?.unwrap_or_default(),
+            pods: parts
+                .pods
+                .map(|v| items(v, "pods"))
+                .transpose()?
+                .unwrap_or_default(),
             events: parts
                 .events
                 .map(|v| items(v, "events"))
@@ -406,8 +413,13 @@ mod tests {
 
     #[test]
     fn workflow_view_tolerates_anything() {
-        for v in [json!(null), json!(3), json!({}), json!({"status": {"nodes": []}}),
-                  json!({"metadata": {"name": 4}, "status": {"nodes": {"x": 1}}})] {
+        for v in [
+            json!(null),
+            json!(3),
+            json!({}),
+            json!({"status": {"nodes": []}}),
+            json!({"metadata": {"name": 4}, "status": {"nodes": {"x": 1}}}),
+        ] {
             let w = WorkflowView::from_json(&v);
             assert!(w.untouched());
             assert_eq!(w.created, DateTime::UNIX_EPOCH);
@@ -441,7 +453,10 @@ mod tests {
             p.pod_name.as_deref(),
             Some(format!("wf-collect-{}", fnv32a(b"wf[0].collect")).as_str())
         );
-        assert_eq!(w.conditions, vec![("PodRunning".into(), "True".into(), None)]);
+        assert_eq!(
+            w.conditions,
+            vec![("PodRunning".into(), "True".into(), None)]
+        );
         assert_eq!(w.labels.get("a").map(String::as_str), Some("b"));
     }
 
@@ -449,7 +464,10 @@ mod tests {
     fn v1_pod_names_are_node_ids() {
         let v = json!({"metadata": {"name": "wf", "annotations": {ANNOTATION_POD_NAME_FORMAT: "v1"}},
             "status": {"nodes": {"wf-9": {"id": "wf-9", "name": "wf[0].a", "type": "Pod", "templateName": "a"}}}});
-        assert_eq!(WorkflowView::from_json(&v).nodes[0].pod_name.as_deref(), Some("wf-9"));
+        assert_eq!(
+            WorkflowView::from_json(&v).nodes[0].pod_name.as_deref(),
+            Some("wf-9")
+        );
     }
 
     #[test]
@@ -460,7 +478,13 @@ mod tests {
         let logs = json!({"p": "a\nb", "q": ["c"]});
         let s = Snapshot::from_json(
             DateTime::UNIX_EPOCH,
-            SnapshotJson { workflow: &wf, pods: Some(&pods), events: Some(&events), nodes: None, logs: Some(&logs) },
+            SnapshotJson {
+                workflow: &wf,
+                pods: Some(&pods),
+                events: Some(&events),
+                nodes: None,
+                logs: Some(&logs),
+            },
             DiagnoseConfig::default(),
         )
         .unwrap();
@@ -470,7 +494,13 @@ mod tests {
         let bad = json!({"items": [{"metadata": {"name": 3}}]});
         let err = Snapshot::from_json(
             DateTime::UNIX_EPOCH,
-            SnapshotJson { workflow: &wf, pods: Some(&bad), events: None, nodes: None, logs: None },
+            SnapshotJson {
+                workflow: &wf,
+                pods: Some(&bad),
+                events: None,
+                nodes: None,
+                logs: None,
+            },
             DiagnoseConfig::default(),
         )
         .unwrap_err();

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Ctx, PodInfo, Raw, ago, earliest, event_first, push_unique, utc};
+use super::{Ctx, PodInfo, Raw, ago, event_first, push_unique, utc};
 use crate::finding::Reason;
 use crate::parse;
 use crate::snapshot::{LABEL_INSTANCE_ID, NodeView};
@@ -35,7 +35,10 @@ pub(super) fn controller_not_acting(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
         key: String::new(),
         step: None,
         pod: None,
-        summary: format!("no workflow controller has acted on workflow {} in {age}.", wf.name),
+        summary: format!(
+            "no workflow controller has acted on workflow {} in {age}.",
+            wf.name
+        ),
         evidence,
         fix,
         since: Some(wf.created),

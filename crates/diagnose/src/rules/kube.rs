@@ -43,11 +43,12 @@ pub(super) fn scheduling(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
     if !p.pending() || p.node_name().is_some() {
         return;
     }
-    let cond = p
-        .condition("PodScheduled")
-        .filter(|c| c.status == "False");
+    let cond = p.condition("PodScheduled").filter(|c| c.status == "False");
     let events = p.events_with(&["FailedScheduling"]);
-    let latest = events.iter().max_by_key(|e| event_last(e)).map(|e| message(e));
+    let latest = events
+        .iter()
+        .max_by_key(|e| event_last(e))
+        .map(|e| message(e));
     // The condition is the scheduler's current verdict; events may be older.
     let current = cond
         .and_then(|c| c.message.as_deref())
@@ -62,28 +63,28 @@ pub(super) fn scheduling(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
     }
     push_unique(&mut evidence, current);
     let since = earliest(
-        events
-            .iter()
-            .map(|e| event_first(e))
-            .chain([cond
-                .and_then(|c| c.last_transition_time.as_ref())
-                .and_then(|t| utc(&t.0))]),
+        events.iter().map(|e| event_first(e)).chain([cond
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(|t| utc(&t.0))]),
     )
     .or_else(|| p.created());
     let ns = ctx.namespace();
     let pending = ctx.grace(ctx.s.config.pending_grace);
-    let raw = |reason, key: String, summary: String, evidence: Vec<String>, fix: String, definitive| Raw {
-        reason,
-        key,
-        step: p.step.clone(),
-        pod: Some(p.name.to_string()),
-        summary,
-        evidence,
-        fix,
-        since,
-        grace: pending,
-        definitive,
-    };
+    let raw =
+        |reason, key: String, summary: String, evidence: Vec<String>, fix: String, definitive| {
+            Raw {
+                reason,
+                key,
+                step: p.step.clone(),
+                pod: Some(p.name.to_string()),
+                summary,
+                evidence,
+                fix,
+                since,
+                grace: pending,
+                definitive,
+            }
+        };
 
     if let Some(claim) = parse::pvc_not_found(current) {
         out.push(raw(
@@ -181,7 +182,9 @@ pub(super) fn scheduling(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
 fn resources(ctx: &Ctx<'_>, p: &PodInfo<'_>, fit: &FitError) -> (String, String, bool) {
     let wanted: Vec<&str> = fit.insufficient();
     let spec = p.pod.spec.as_ref();
-    let containers: Vec<_> = spec.map(|s| s.containers.iter().collect()).unwrap_or_default();
+    let containers: Vec<_> = spec
+        .map(|s| s.containers.iter().collect())
+        .unwrap_or_default();
     let inits: Vec<_> = spec
         .and_then(|s| s.init_containers.as_ref())
         .map(|c| c.iter().collect())
@@ -320,7 +323,9 @@ pub(super) fn volume_attach(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) 
     if events.is_empty() {
         return;
     }
-    let specific = events.iter().any(|e| !message(e).starts_with(GENERIC_MOUNT));
+    let specific = events
+        .iter()
+        .any(|e| !message(e).starts_with(GENERIC_MOUNT));
     // The generic timeout follows a missing ConfigMap or claim: that finding says it all.
     let explained = out.iter().any(|r| {
         r.pod.as_deref() == Some(p.name)
@@ -397,7 +402,9 @@ pub(super) fn node_trouble(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
             .iter()
             .find(|n| n.metadata.name.as_deref() == Some(node_name))
         {
-            None => evidence.push(format!("node {node_name} is not in the cluster's node list")),
+            None => evidence.push(format!(
+                "node {node_name} is not in the cluster's node list"
+            )),
             Some(n) => {
                 let status = n.status.as_ref();
                 if let Some(c) = status
@@ -449,7 +456,10 @@ pub(super) fn node_trouble(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
                 .filter(|c| c.reason.as_deref() == Some("DeletionByTaintManager"))
             {
                 push_unique(&mut evidence, c.message.clone().unwrap_or_default());
-                since = earliest([since, c.last_transition_time.as_ref().and_then(|t| utc(&t.0))]);
+                since = earliest([
+                    since,
+                    c.last_transition_time.as_ref().and_then(|t| utc(&t.0)),
+                ]);
             }
         }
     }

@@ -47,7 +47,7 @@ pub(crate) struct PodInfo<'a> {
     pub events: Vec<&'a Event>,
 }
 
-impl PodInfo<'_> {
+impl<'a> PodInfo<'a> {
     pub fn phase(&self) -> &str {
         self.pod
             .status
@@ -124,10 +124,7 @@ impl PodInfo<'_> {
     }
 
     /// The condition of this type, when present.
-    pub fn condition(
-        &self,
-        type_: &str,
-    ) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
+    pub fn condition(&self, type_: &str) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
         self.pod
             .status
             .as_ref()?
@@ -202,8 +199,10 @@ impl<'a> Ctx<'a> {
                     let full = annotations.and_then(|a| a.get(ANNOTATION_NODE_NAME))?;
                     wf.nodes.iter().find(|n| &n.name == full)
                 });
-            let labelled =
-                labels.and_then(|l| l.get(LABEL_WORKFLOW)).map(String::as_str) == Some(&wf.name);
+            let labelled = labels
+                .and_then(|l| l.get(LABEL_WORKFLOW))
+                .map(String::as_str)
+                == Some(&wf.name);
             if !labelled && node.is_none() {
                 continue;
             }
@@ -362,7 +361,9 @@ pub(crate) fn message(e: &Event) -> &str {
 }
 
 /// Earliest of some optional times.
-pub(crate) fn earliest(times: impl IntoIterator<Item = Option<DateTime<Utc>>>) -> Option<DateTime<Utc>> {
+pub(crate) fn earliest(
+    times: impl IntoIterator<Item = Option<DateTime<Utc>>>,
+) -> Option<DateTime<Utc>> {
     times.into_iter().flatten().min()
 }
 

@@ -203,14 +203,15 @@ pub(super) fn config_refs(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
         return;
     }
     let mut groups: Vec<(ConfigRef, Vec<String>, Option<DateTime<Utc>>)> = Vec::new();
-    let mut add = |r: ConfigRef, msg: &str, at: Option<DateTime<Utc>>| {
-        match groups.iter_mut().find(|(g, _, _)| *g == r) {
-            Some((_, ev, since)) => {
-                push_unique(ev, msg);
-                *since = earliest([*since, at]);
-            }
-            None => groups.push((r, vec![msg.to_string()], at)),
+    let mut add = |r: ConfigRef, msg: &str, at: Option<DateTime<Utc>>| match groups
+        .iter_mut()
+        .find(|(g, _, _)| *g == r)
+    {
+        Some((_, ev, since)) => {
+            push_unique(ev, msg);
+            *since = earliest([*since, at]);
         }
+        None => groups.push((r, vec![msg.to_string()], at)),
     };
     for e in p.events_with(&["Failed", "FailedMount"]) {
         if let Some(r) = parse::parse_config_ref(message(e)) {
@@ -284,8 +285,7 @@ struct Ended<'a> {
 
 /// OOMKilled, non-zero exits, and failures of Argo's own containers.
 pub(super) fn terminations(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
-    if p
-        .node
+    if p.node
         .is_some_and(|n| n.phase.as_deref() == Some("Succeeded"))
     {
         return;
@@ -329,7 +329,10 @@ fn ended_raw(
         push_unique(&mut evidence, m.trim_end());
     }
     if evidence.is_empty() {
-        evidence.push(format!("{}: {} (exit code {})", e.container, e.reason, e.code));
+        evidence.push(format!(
+            "{}: {} (exit code {})",
+            e.container, e.reason, e.code
+        ));
     }
     let template = node
         .and_then(|n| n.template_name.as_deref())
