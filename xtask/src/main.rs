@@ -68,6 +68,8 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => commands::config::run(&global, &args, ui),
         Command::Doctor(args) => commands::doctor::run(&global, &args, ui).await,
+        Command::Diagnose(args) => commands::diagnose::diagnose(&global, &args, ui).await,
+        Command::Watch(args) => commands::diagnose::watch(&global, &args, ui).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());

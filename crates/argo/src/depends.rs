@@ -96,14 +96,19 @@ fn lex(expr: &str) -> Result<Vec<(Tok, usize)>, DependsError> {
                     let dot_at = chars[i].0;
                     i += 1;
                     let rstart = i;
-                    while chars.get(i).is_some_and(|&(_, c)| c.is_ascii_alphanumeric()) {
+                    while chars
+                        .get(i)
+                        .is_some_and(|&(_, c)| c.is_ascii_alphanumeric())
+                    {
                         i += 1;
                     }
                     let r: String = chars[rstart..i].iter().map(|&(_, c)| c).collect();
                     if r.is_empty() {
                         return Err(DependsError {
                             offset: dot_at,
-                            message: format!("`{name}.` must be followed by a result such as `Succeeded`"),
+                            message: format!(
+                                "`{name}.` must be followed by a result such as `Succeeded`"
+                            ),
                         });
                     }
                     result = Some(r);
@@ -279,7 +284,17 @@ mod tests {
     #[test]
     fn rejects_malformed_expressions() {
         for bad in [
-            "", "A &", "A & B", "A B", "(A", "A)", "A && ", "A.", "A || || B", "A + B", "!",
+            "",
+            "A &",
+            "A & B",
+            "A B",
+            "(A",
+            "A)",
+            "A && ",
+            "A.",
+            "A || || B",
+            "A + B",
+            "!",
         ] {
             assert!(parse_depends(bad).is_err(), "{bad:?} should be rejected");
         }

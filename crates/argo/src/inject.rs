@@ -133,7 +133,14 @@ pub fn inject(loaded: &mut LoadedWorkflow, inj: &Injection) -> Vec<Rewrite> {
         }
         if let Some(cm) = &inj.configmap_name {
             for (cpath, c) in containers_mut(template, &tpath) {
-                rewrite_container_configmaps(c, &cpath, cm, &inj.default_configmap_name, &line, &mut out);
+                rewrite_container_configmaps(
+                    c,
+                    &cpath,
+                    cm,
+                    &inj.default_configmap_name,
+                    &line,
+                    &mut out,
+                );
             }
         }
     }
@@ -175,7 +182,10 @@ pub(crate) fn containers<'a>(t: &'a Template, tpath: &str) -> Vec<(String, &'a C
     if let Some(s) = t.script.as_ref() {
         v.push((format!("{tpath}.script"), &s.container));
     }
-    for (key, list) in [("initContainers", &t.init_containers), ("sidecars", &t.sidecars)] {
+    for (key, list) in [
+        ("initContainers", &t.init_containers),
+        ("sidecars", &t.sidecars),
+    ] {
         for (i, c) in list.iter().flatten().enumerate() {
             v.push((format!("{tpath}.{key}[{i}]"), c));
         }
@@ -235,11 +245,18 @@ fn rewrite_container_configmaps(
     let mut targets: Vec<(String, &mut String)> = Vec::new();
     for (i, e) in c.env_from.iter_mut().flatten().enumerate() {
         if let Some(r) = e.config_map_ref.as_mut() {
-            targets.push((format!("{cpath}.envFrom[{i}].configMapRef.name"), &mut r.name));
+            targets.push((
+                format!("{cpath}.envFrom[{i}].configMapRef.name"),
+                &mut r.name,
+            ));
         }
     }
     for (i, e) in c.env.iter_mut().flatten().enumerate() {
-        if let Some(r) = e.value_from.as_mut().and_then(|v| v.config_map_key_ref.as_mut()) {
+        if let Some(r) = e
+            .value_from
+            .as_mut()
+            .and_then(|v| v.config_map_key_ref.as_mut())
+        {
             targets.push((
                 format!("{cpath}.env[{i}].valueFrom.configMapKeyRef.name"),
                 &mut r.name,

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::lines::LineMap;
 use crate::types::{
-    Arguments, Container, DagTask, DagTemplate, EnvFromSource, EnvVar, Inputs, NodeStatus,
-    Outputs, Parameter, ScriptTemplate, Template, TemplateMetadata, Volume, VolumeMount, Workflow,
+    Arguments, Container, DagTask, DagTemplate, EnvFromSource, EnvVar, Inputs, NodeStatus, Outputs,
+    Parameter, ScriptTemplate, Template, TemplateMetadata, Volume, VolumeMount, Workflow,
     WorkflowSpec, WorkflowStatus, WorkflowStep, WorkflowTemplateRef, json_kind,
 };
 
@@ -223,7 +223,11 @@ pub fn workflow_from_template(meta: ObjectMeta, spec: WorkflowSpec) -> Workflow 
     let base = meta
         .name
         .clone()
-        .or_else(|| meta.generate_name.as_ref().map(|g| g.trim_end_matches('-').to_string()))
+        .or_else(|| {
+            meta.generate_name
+                .as_ref()
+                .map(|g| g.trim_end_matches('-').to_string())
+        })
         .unwrap_or_else(|| "workflow".to_string());
     let mut wf = Workflow::new("", spec);
     wf.metadata = ObjectMeta {
@@ -267,7 +271,10 @@ fn typed<T: DeserializeOwned + Probe>(
 /// Serde's messages from a flattened struct say what was wrong but not where, so this retries
 /// one field at a time: every modelled field is optional, so `{field: value}` alone reads
 /// exactly when that field is fine.
-pub(crate) fn locate<T: DeserializeOwned + Probe>(v: &Value, path: &str) -> Option<(String, String)> {
+pub(crate) fn locate<T: DeserializeOwned + Probe>(
+    v: &Value,
+    path: &str,
+) -> Option<(String, String)> {
     let err = serde_json::from_value::<T>(v.clone()).err()?;
     let Value::Object(map) = v else {
         return Some((path.to_string(), err.to_string()));
@@ -455,7 +462,10 @@ pub(crate) fn closeness(a: &str, b: &str) -> f64 {
 }
 
 /// Names closest to `wanted` first.
-pub(crate) fn closest_first<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub(crate) fn closest_first<'a>(
+    wanted: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
     let mut v: Vec<String> = names.into_iter().map(str::to_string).collect();
     v.sort_by(|a, b| {
         closeness(wanted, b)

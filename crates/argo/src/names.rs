@@ -28,7 +28,9 @@ pub fn dns_subdomain_problem(name: &str) -> Option<String> {
             return Some("has an empty part between dots".to_string());
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Some("must start and end with a letter or digit (also around dots)".to_string());
+            return Some(
+                "must start and end with a letter or digit (also around dots)".to_string(),
+            );
         }
     }
     None

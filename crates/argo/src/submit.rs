@@ -7,28 +7,38 @@ use crate::types::Workflow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("not allowed to {verb} workflows.argoproj.io in namespace `{namespace}`: {message}; ask the cluster administrators for a Role granting `{verb}` on `workflows` (apiGroup argoproj.io) there, or check argo_namespace (`cargo xtask config`)")]
+    #[error(
+        "not allowed to {verb} workflows.argoproj.io in namespace `{namespace}`: {message}; ask the cluster administrators for a Role granting `{verb}` on `workflows` (apiGroup argoproj.io) there, or check argo_namespace (`cargo xtask config`)"
+    )]
     Forbidden {
         verb: &'static str,
         namespace: String,
         message: String,
     },
-    #[error("workflow `{name}` not found in namespace `{namespace}`; check the name (it ends with the random suffix Argo added) and argo_namespace")]
+    #[error(
+        "workflow `{name}` not found in namespace `{namespace}`; check the name (it ends with the random suffix Argo added) and argo_namespace"
+    )]
     NotFound { namespace: String, name: String },
-    #[error("cannot {verb} workflows in namespace `{namespace}`: {message}; check that the namespace exists and that Argo Workflows is installed (`cargo xtask doctor`)")]
+    #[error(
+        "cannot {verb} workflows in namespace `{namespace}`: {message}; check that the namespace exists and that Argo Workflows is installed (`cargo xtask doctor`)"
+    )]
     NoWorkflowsHere {
         verb: &'static str,
         namespace: String,
         message: String,
     },
-    #[error("the API server refused to {verb} the workflow ({code} {reason}): {message}; run `cargo xtask lint` on the file and fix what it reports")]
+    #[error(
+        "the API server refused to {verb} the workflow ({code} {reason}): {message}; run `cargo xtask lint` on the file and fix what it reports"
+    )]
     Rejected {
         verb: &'static str,
         code: u16,
         reason: String,
         message: String,
     },
-    #[error("cannot {verb} workflows in namespace `{namespace}`: {source}; check the kubeconfig context and that the API server is reachable")]
+    #[error(
+        "cannot {verb} workflows in namespace `{namespace}`: {source}; check the kubeconfig context and that the API server is reachable"
+    )]
     Transport {
         verb: &'static str,
         namespace: String,
@@ -80,7 +90,11 @@ pub async fn submit(client: Client, namespace: &str, wf: &Workflow) -> Result<Wo
     let mut wf = wf.clone();
     wf.metadata.namespace = Some(namespace.to_string());
     if wf.metadata.generate_name.is_none() {
-        let base = wf.metadata.name.take().unwrap_or_else(|| "workflow".to_string());
+        let base = wf
+            .metadata
+            .name
+            .take()
+            .unwrap_or_else(|| "workflow".to_string());
         wf.metadata.generate_name = Some(format!("{}-", base.trim_end_matches('-')));
     }
     wf.metadata.name = None;
@@ -163,7 +177,15 @@ mod tests {
 
     #[test]
     fn forbidden_names_verb_and_namespace() {
-        let e = map_err("create", "vcity", None, api_error(403, "workflows.argoproj.io is forbidden: User \"u\" cannot create resource"));
+        let e = map_err(
+            "create",
+            "vcity",
+            None,
+            api_error(
+                403,
+                "workflows.argoproj.io is forbidden: User \"u\" cannot create resource",
+            ),
+        );
         let text = e.to_string();
         assert!(matches!(e, ApiError::Forbidden { .. }));
         assert!(text.contains("not allowed to create workflows.argoproj.io in namespace `vcity`"));
@@ -172,11 +194,26 @@ mod tests {
 
     #[test]
     fn not_found_distinguishes_workflow_from_namespace() {
-        let e = map_err("get", "argo", Some("x-1"), api_error(404, "workflows.argoproj.io \"x-1\" not found"));
+        let e = map_err(
+            "get",
+            "argo",
+            Some("x-1"),
+            api_error(404, "workflows.argoproj.io \"x-1\" not found"),
+        );
         assert!(matches!(e, ApiError::NotFound { .. }));
-        let e = map_err("create", "argo", None, api_error(404, "the server could not find the requested resource"));
+        let e = map_err(
+            "create",
+            "argo",
+            None,
+            api_error(404, "the server could not find the requested resource"),
+        );
         assert!(matches!(e, ApiError::NoWorkflowsHere { .. }));
-        let e = map_err("create", "argo", None, api_error(422, "spec.templates: Invalid value"));
+        let e = map_err(
+            "create",
+            "argo",
+            None,
+            api_error(422, "spec.templates: Invalid value"),
+        );
         assert!(matches!(e, ApiError::Rejected { code: 422, .. }));
     }
 }

@@ -460,7 +460,11 @@ pub struct NodeStatus {
     pub finished_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<String>,
-    #[serde(rename = "boundaryID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "boundaryID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub boundary_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Outputs>,
@@ -565,7 +569,9 @@ fn any_string_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     let v = Option::<Value>::deserialize(d)?;
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => scalar_to_string(v).map(Some).map_err(serde::de::Error::custom),
+        Some(v) => scalar_to_string(v)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
     }
 }
 

@@ -314,14 +314,20 @@ fn check_entry_and_exit(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>) {
     } else {
         cx.error(
             "spec.entrypoint",
-            format!("entrypoint `{}` is not a template of this file", spec.entrypoint),
+            format!(
+                "entrypoint `{}` is not a template of this file",
+                spec.entrypoint
+            ),
             unknown_template_hint(&spec.entrypoint, names),
         );
     }
     if !spec.on_exit.is_empty() && !names.contains_key(spec.on_exit.as_str()) {
         cx.error(
             "spec.onExit",
-            format!("exit handler `{}` is not a template of this file", spec.on_exit),
+            format!(
+                "exit handler `{}` is not a template of this file",
+                spec.on_exit
+            ),
             unknown_template_hint(&spec.on_exit, names),
         );
     }
@@ -411,7 +417,11 @@ fn check_call(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, call: &Call<'_>, p
         );
     }
     if let Some(args) = call.arguments {
-        check_parameter_names(cx, &args.parameters, &format!("{path}.arguments.parameters"));
+        check_parameter_names(
+            cx,
+            &args.parameters,
+            &format!("{path}.arguments.parameters"),
+        );
         for (i, p) in args.parameters.iter().enumerate() {
             if p.value.is_none() && p.value_from.is_none() {
                 cx.error(
@@ -484,13 +494,18 @@ fn check_call(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, call: &Call<'_>, p
                 if missing.len() == 1 { "" } else { "s" },
                 list(&missing)
             ),
-            Some("pass them under `arguments.parameters`, or give the inputs a `default`".to_string()),
+            Some(
+                "pass them under `arguments.parameters`, or give the inputs a `default`"
+                    .to_string(),
+            ),
         );
     }
 }
 
 fn loops(with_items: bool, with_param: bool, extra: &crate::types::Extra) -> usize {
-    usize::from(with_items) + usize::from(with_param) + usize::from(extra.contains_key("withSequence"))
+    usize::from(with_items)
+        + usize::from(with_param)
+        + usize::from(extra.contains_key("withSequence"))
 }
 
 fn check_step<'a>(
@@ -532,8 +547,13 @@ fn check_step<'a>(
         name: &step.name,
         template: &step.template,
         arguments: step.arguments.as_ref(),
-        has_other_target: step.extra.contains_key("templateRef") || step.extra.contains_key("inline"),
-        loops: loops(step.with_items.is_some(), step.with_param.is_some(), &step.extra),
+        has_other_target: step.extra.contains_key("templateRef")
+            || step.extra.contains_key("inline"),
+        loops: loops(
+            step.with_items.is_some(),
+            step.with_param.is_some(),
+            &step.extra,
+        ),
         on_exit: &step.on_exit,
     };
     check_call(cx, names, &call, spath);
@@ -564,7 +584,10 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
         } else if task.name.starts_with(|c: char| c.is_ascii_digit()) {
             cx.error(
                 &format!("{kpath}.name"),
-                format!("task name `{}` starts with a digit, which Argo rejects in a DAG", task.name),
+                format!(
+                    "task name `{}` starts with a digit, which Argo rejects in a DAG",
+                    task.name
+                ),
                 Some(format!("use e.g. `t{}`", task.name)),
             );
         }
@@ -615,7 +638,10 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
                     Some(&d) => edges[k].push(d),
                     None => cx.error(
                         &format!("{kpath}.dependencies[{j}]"),
-                        format!("task `{}` depends on `{dep}`, which is not a task of this DAG", task.name),
+                        format!(
+                            "task `{}` depends on `{dep}`, which is not a task of this DAG",
+                            task.name
+                        ),
                         unknown_task_hint(dep, &task_names),
                     ),
                 }
@@ -636,8 +662,10 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
                             Some(&d) => {
                                 edges[k].push(d);
                                 let dep = &dag.tasks[d];
-                                if matches!(term.result.as_deref(), Some("AnySucceeded" | "AllFailed"))
-                                    && dep.with_items.is_none()
+                                if matches!(
+                                    term.result.as_deref(),
+                                    Some("AnySucceeded" | "AllFailed")
+                                ) && dep.with_items.is_none()
                                     && dep.with_param.is_none()
                                     && !dep.extra.contains_key("withSequence")
                                 {
@@ -669,7 +697,10 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
                             let best = closest_first(r, RESULTS.iter().copied());
                             cx.error(
                                 &path,
-                                format!("task `{}`: `{}.{r}` is not a task result", task.name, term.task),
+                                format!(
+                                    "task `{}`: `{}.{r}` is not a task result",
+                                    task.name, term.task
+                                ),
                                 Some(format!("results are {}", list(&best))),
                             );
                         }
@@ -684,19 +715,28 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
             arguments: task.arguments.as_ref(),
             has_other_target: task.extra.contains_key("templateRef")
                 || task.extra.contains_key("inline"),
-            loops: loops(task.with_items.is_some(), task.with_param.is_some(), &task.extra),
+            loops: loops(
+                task.with_items.is_some(),
+                task.with_param.is_some(),
+                &task.extra,
+            ),
             on_exit: &task.on_exit,
         };
         check_call(cx, names, &call, &kpath);
     }
 
     for cycle in find_cycles(&edges) {
-        let Some(&first) = cycle.first() else { continue };
+        let Some(&first) = cycle.first() else {
+            continue;
+        };
         let shown: Vec<&str> = cycle.iter().map(|&i| dag.tasks[i].name.as_str()).collect();
         cx.error(
             &dep_path[first],
             format!("dependency cycle: {}", shown.join(" -> ")),
-            Some("a task cannot wait, even indirectly, for itself; remove one of these dependencies".to_string()),
+            Some(
+                "a task cannot wait, even indirectly, for itself; remove one of these dependencies"
+                    .to_string(),
+            ),
         );
     }
 }

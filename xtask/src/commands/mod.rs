@@ -1,4 +1,6 @@
 //! One module per command.
 
 pub mod config;
+pub mod diagnose;
 pub mod doctor;
+pub mod follow;

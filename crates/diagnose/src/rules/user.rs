@@ -290,9 +290,17 @@ pub(super) fn terminations(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
     {
         return;
     }
+    // Containers killed by an eviction, a deadline or a lost node did not fail by
+    // themselves: the pod's status reason has its own finding.
+    let killed = matches!(
+        p.pod.status.as_ref().and_then(|s| s.reason.as_deref()),
+        Some("Evicted" | "DeadlineExceeded" | "NodeLost")
+    );
     for (c, t) in p.terminations() {
         let reason = t.reason.as_deref().unwrap_or("");
-        if t.exit_code == 0 && reason != "OOMKilled" {
+        if reason != "OOMKilled"
+            && (t.exit_code == 0 || killed || reason == "ContainerStatusUnknown")
+        {
             continue;
         }
         let ended = Ended {

@@ -1,0 +1,80 @@
+//! `cargo xtask diagnose NAME` and `cargo xtask watch NAME`: explain or follow a workflow
+//! submitted by anyone (this tool, Hera, the argo CLI).
+
+use std::process::ExitCode;
+
+use kit_config::{Need, Resolved};
+use kit_diagnose::DiagnoseConfig;
+
+use super::follow::{self, FollowOptions};
+use crate::Exit;
+use crate::cli::{GlobalArgs, NameArgs};
+use crate::ui::Ui;
+
+pub fn diagnose_config(resolved: &Resolved) -> DiagnoseConfig {
+    let t = &resolved.settings.timeouts;
+    DiagnoseConfig {
+        pending_grace: std::time::Duration::from_secs(t.stall_grace_secs.value),
+        controller_grace: std::time::Duration::from_secs(t.controller_grace_secs.value),
+        ..DiagnoseConfig::default()
+    }
+}
+
+pub async fn diagnose(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
+    let client = crate::kube::client(&resolved).await?;
+    let ns = resolved.settings.argo_namespace.value.clone();
+    let snapshot =
+        kit_cluster::follow::snapshot_once(client, &ns, &args.name, diagnose_config(&resolved))
+            .await
+            .map_err(|e| match &e {
+                kube::Error::Api(s) if s.code == 404 => {
+                    Exit::input(format!("no workflow {} in namespace {ns}", args.name))
+                }
+                _ => Exit::new(1, kit_cluster::doctor::describe(&e)),
+            })?;
+    let findings = kit_diagnose::diagnose(&snapshot);
+    let wf = &snapshot.workflow;
+    let phase = wf.phase.clone().unwrap_or_else(|| "(no status)".into());
+    if ui.json() {
+        let json = serde_json::json!({"name": wf.name, "namespace": wf.namespace,
+            "phase": phase, "message": wf.message, "findings": findings});
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!(
+            "workflow {}/{} {phase}{}",
+            wf.namespace,
+            wf.name,
+            wf.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        );
+        if findings.is_empty() {
+            println!("{} nothing wrong found", ui.ok("✓"));
+        }
+        for finding in &findings {
+            println!("{}", follow::render_finding(finding, ui));
+        }
+    }
+    Ok(if findings.iter().any(|f| !f.watching) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
+    let client = crate::kube::client(&resolved).await?;
+    let ns = resolved.settings.argo_namespace.value.clone();
+    let options = FollowOptions {
+        timeout: None,
+        fail_fast: false,
+        stop_on_interrupt: false,
+        logs: false,
+        diagnose: diagnose_config(&resolved),
+    };
+    let outcome = follow::follow(client, &ns, &args.name, &options, ui).await?;
+    Ok(outcome.exit())
+}

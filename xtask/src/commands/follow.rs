@@ -1,0 +1,418 @@
+//! Following a submitted workflow until it ends, shared by `run` and `watch`: a live tree
+//! of steps on a terminal, timestamped lines otherwise, JSON lines with `--output json`,
+//! and the diagnosis of every snapshot, so a failure is explained as soon as it shows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use k8s_openapi::api::core::v1::Pod;
+use kit_cluster::follow::{Change, Follower};
+use kit_diagnose::{DiagnoseConfig, Finding, NodeView, Snapshot};
+use kube::api::{Api, LogParams};
+
+use crate::ui::Ui;
+
+/// Exit codes of `run` and `watch`, as documented in their --help.
+pub const EXIT_SUCCEEDED: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_STOPPED_ON_DIAGNOSIS: u8 = 2;
+pub const EXIT_TIMEOUT: u8 = 3;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    pub timeout: Option<Duration>,
+    pub fail_fast: bool,
+    pub stop_on_interrupt: bool,
+    pub logs: bool,
+    pub diagnose: DiagnoseConfig,
+}
+
+/// How the follow ended, for the run record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub phase: Option<String>,
+    pub exit_code: u8,
+    pub findings: Vec<Finding>,
+    pub steps: Vec<StepTiming>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepTiming {
+    pub name: String,
+    pub phase: Option<String>,
+    pub seconds: Option<i64>,
+}
+
+impl Outcome {
+    pub fn exit(&self) -> ExitCode {
+        ExitCode::from(self.exit_code)
+    }
+}
+
+pub async fn follow(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    options: &FollowOptions,
+    ui: Ui,
+) -> anyhow::Result<Outcome> {
+    let (mut follower, changes) =
+        Follower::start(client.clone(), namespace, name, options.diagnose.clone()).await;
+    let mut changes = Box::pin(changes);
+    let mut view = View::new(ui);
+    let mut logs = LogStreams::new(client.clone(), namespace, options.logs, ui);
+    let started = Instant::now();
+    // A clock tick lets grace periods expire when nothing changes: it reads no API.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
+    let timeout = async move {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timeout);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    loop {
+        tokio::select! {
+            change = changes.next() => {
+                if let Some(Change::WatchError(text)) = &change {
+                    view.note(&format!("watch interrupted, resuming: {text}"));
+                }
+            }
+            _ = tick.tick() => {}
+            _ = &mut timeout => {
+                let snapshot = follower.snapshot().await;
+                let findings = snapshot.as_ref().map(kit_diagnose::diagnose).unwrap_or_default();
+                view.finish();
+                view.note(&format!(
+                    "gave up following after {} s; the workflow keeps running: cargo xtask watch {name}",
+                    started.elapsed().as_secs()
+                ));
+                return Ok(outcome(snapshot.as_ref(), EXIT_TIMEOUT, findings));
+            }
+            _ = &mut ctrl_c => {
+                view.finish();
+                if options.stop_on_interrupt {
+                    kit_argo::stop(client.clone(), namespace, name).await?;
+                    view.note(&format!("stopped workflow {name}"));
+                } else {
+                    view.note(&format!(
+                        "interrupted; workflow {name} keeps running. Follow it again with: cargo xtask watch {name}"
+                    ));
+                }
+                let snapshot = follower.snapshot().await;
+                return Ok(outcome(snapshot.as_ref(), EXIT_INTERRUPTED, vec![]));
+            }
+        }
+        let Some(snapshot) = follower.snapshot().await else {
+            continue;
+        };
+        logs.start_for(&snapshot);
+        let findings = kit_diagnose::diagnose(&snapshot);
+        view.update(&snapshot, &findings);
+        if snapshot.workflow.completed() {
+            view.finish();
+            let succeeded = snapshot.workflow.phase.as_deref() == Some("Succeeded");
+            let code = if succeeded {
+                EXIT_SUCCEEDED
+            } else {
+                EXIT_FAILED
+            };
+            view.summary(&snapshot, &findings, started.elapsed());
+            return Ok(outcome(Some(&snapshot), code, findings));
+        }
+        if options.fail_fast && kit_diagnose::exit_worthy(&findings) {
+            view.finish();
+            kit_argo::stop(client.clone(), namespace, name).await?;
+            view.note(&format!(
+                "stopped workflow {name} on the finding above (--fail-fast)"
+            ));
+            return Ok(outcome(
+                Some(&snapshot),
+                EXIT_STOPPED_ON_DIAGNOSIS,
+                findings,
+            ));
+        }
+    }
+}
+
+fn outcome(snapshot: Option<&Snapshot>, exit_code: u8, findings: Vec<Finding>) -> Outcome {
+    let steps = snapshot
+        .map(|s| {
+            pod_nodes(&s.workflow.nodes)
+                .map(|n| StepTiming {
+                    name: n.display_name.clone(),
+                    phase: n.phase.clone(),
+                    seconds: match (n.started_at, n.finished_at) {
+                        (Some(a), Some(b)) => Some((b - a).num_seconds()),
+                        _ => None,
+                    },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Outcome {
+        phase: snapshot.and_then(|s| s.workflow.phase.clone()),
+        exit_code,
+        findings,
+        steps,
+    }
+}
+
+/// Steps that run something: pods, plus suspend steps, in the controller's order.
+fn pod_nodes(nodes: &[NodeView]) -> impl Iterator<Item = &NodeView> {
+    nodes
+        .iter()
+        .filter(|n| matches!(n.node_type.as_str(), "Pod" | "Suspend" | "Container"))
+}
+
+fn duration_text(node: &NodeView, now: chrono::DateTime<chrono::Utc>) -> String {
+    match node.started_at {
+        Some(start) => {
+            let end = node.finished_at.unwrap_or(now);
+            let secs = (end - start).num_seconds().max(0);
+            if secs >= 60 {
+                format!("{}m{:02}s", secs / 60, secs % 60)
+            } else {
+                format!("{secs}s")
+            }
+        }
+        None => "-".into(),
+    }
+}
+
+/// What the user sees while following.
+struct View {
+    ui: Ui,
+    multi: MultiProgress,
+    bars: BTreeMap<String, ProgressBar>,
+    /// Last phase printed per step, so plain output prints changes only.
+    printed: BTreeMap<String, Option<String>>,
+    /// Findings already shown, keyed by reason + pod + watching.
+    shown: BTreeSet<String>,
+    last_workflow_phase: Option<Option<String>>,
+}
+
+impl View {
+    fn new(ui: Ui) -> Self {
+        View {
+            ui,
+            multi: ui.progress(),
+            bars: BTreeMap::new(),
+            printed: BTreeMap::new(),
+            shown: BTreeSet::new(),
+            last_workflow_phase: None,
+        }
+    }
+
+    fn style() -> ProgressStyle {
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+    }
+
+    fn update(&mut self, snapshot: &Snapshot, findings: &[Finding]) {
+        let wf = &snapshot.workflow;
+        if self.last_workflow_phase.as_ref() != Some(&wf.phase) {
+            self.last_workflow_phase = Some(wf.phase.clone());
+            let phase = wf.phase.clone().unwrap_or_else(|| "(no status yet)".into());
+            self.event(
+                serde_json::json!({"type": "workflow", "name": wf.name, "phase": phase, "message": wf.message}),
+                format!("workflow {} {phase}", wf.name),
+            );
+        }
+        for node in pod_nodes(&wf.nodes) {
+            let phase = node.phase.clone();
+            let message = node.message.clone().unwrap_or_default();
+            let line = format!(
+                "{:<40} {:<10} {:>7}  {}",
+                node.display_name,
+                phase.as_deref().unwrap_or("-"),
+                duration_text(node, snapshot.now),
+                message
+            );
+            if self.ui.live {
+                let bar = self.bars.entry(node.id.clone()).or_insert_with(|| {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(Self::style());
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    bar
+                });
+                bar.set_message(line);
+                if node.finished_at.is_some() {
+                    bar.disable_steady_tick();
+                    bar.tick();
+                }
+            } else if self.printed.get(&node.id) != Some(&phase) {
+                self.printed.insert(node.id.clone(), phase.clone());
+                self.event(
+                    serde_json::json!({"type": "step", "name": node.display_name, "phase": phase,
+                        "message": node.message, "pod": node.pod_name}),
+                    line,
+                );
+            }
+        }
+        for finding in findings {
+            let key = format!(
+                "{}|{}|{}|{}",
+                finding.reason,
+                finding.pod.as_deref().unwrap_or(""),
+                finding.watching,
+                finding.terminal
+            );
+            if self.shown.insert(key) {
+                let json = serde_json::json!({"type": "finding", "finding": finding});
+                self.event(json, render_finding(finding, self.ui));
+            }
+        }
+    }
+
+    /// One event: a JSON line, or a plain line above the live bars.
+    fn event(&mut self, json: serde_json::Value, text: String) {
+        if self.ui.json() {
+            println!("{json}");
+        } else if self.ui.live {
+            let _ = self.multi.println(text);
+        } else {
+            println!("{} {text}", chrono::Utc::now().format("%H:%M:%S"));
+        }
+    }
+
+    fn note(&mut self, text: &str) {
+        if self.ui.json() {
+            println!("{}", serde_json::json!({"type": "note", "message": text}));
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    fn finish(&mut self) {
+        for bar in self.bars.values() {
+            bar.disable_steady_tick();
+            bar.tick();
+        }
+    }
+
+    fn summary(&mut self, snapshot: &Snapshot, findings: &[Finding], elapsed: Duration) {
+        let wf = &snapshot.workflow;
+        let phase = wf.phase.clone().unwrap_or_default();
+        let failures: Vec<&Finding> = findings.iter().filter(|f| !f.watching).collect();
+        if self.ui.json() {
+            println!(
+                "{}",
+                serde_json::json!({"type": "end", "name": wf.name, "phase": phase,
+                    "message": wf.message, "seconds": elapsed.as_secs_f64(), "findings": failures})
+            );
+            return;
+        }
+        let mark = if phase == "Succeeded" {
+            self.ui.ok("✓")
+        } else {
+            self.ui.bad("✗")
+        };
+        println!(
+            "{mark} workflow {} {phase} in {:.1} s{}",
+            wf.name,
+            elapsed.as_secs_f64(),
+            wf.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        );
+        if phase != "Succeeded" && failures.is_empty() {
+            println!(
+                "  no finding explains it; `cargo xtask diagnose {}` reads everything again",
+                wf.name
+            );
+        }
+    }
+}
+
+/// A finding over several lines: what, evidence (verbatim), fix.
+pub fn render_finding(f: &Finding, ui: Ui) -> String {
+    let mark = if f.terminal {
+        ui.bad("✗")
+    } else if f.watching {
+        ui.warn("watching")
+    } else {
+        ui.warn("!")
+    };
+    let mut out = format!("{mark} [{}] {}", f.level, f.reason);
+    if let Some(step) = &f.step {
+        out.push_str(&format!(" in step {step}"));
+    }
+    if let Some(pod) = &f.pod {
+        out.push_str(&format!(" (pod {pod})"));
+    }
+    out.push_str(&format!("\n    {}", f.summary));
+    for line in &f.evidence {
+        out.push_str(&format!("\n    | {}", line.trim_end()));
+    }
+    out.push_str(&format!("\n    → {}", f.fix));
+    out
+}
+
+/// `--logs`: one streaming task per pod whose main container has started.
+struct LogStreams {
+    api: Api<Pod>,
+    enabled: bool,
+    started: BTreeSet<String>,
+    ui: Ui,
+}
+
+impl LogStreams {
+    fn new(client: kube::Client, namespace: &str, enabled: bool, ui: Ui) -> Self {
+        LogStreams {
+            api: Api::namespaced(client, namespace),
+            enabled,
+            started: BTreeSet::new(),
+            ui,
+        }
+    }
+
+    fn start_for(&mut self, snapshot: &Snapshot) {
+        if !self.enabled {
+            return;
+        }
+        for node in pod_nodes(&snapshot.workflow.nodes) {
+            let Some(pod) = &node.pod_name else { continue };
+            let running = matches!(
+                node.phase.as_deref(),
+                Some("Running" | "Succeeded" | "Failed" | "Error")
+            );
+            if !running || !self.started.insert(pod.clone()) {
+                continue;
+            }
+            let api = self.api.clone();
+            let (pod, step, json) = (pod.clone(), node.display_name.clone(), self.ui.json());
+            tokio::spawn(async move {
+                let params = LogParams {
+                    container: Some("main".into()),
+                    follow: true,
+                    ..LogParams::default()
+                };
+                let Ok(stream) = api.log_stream(&pod, &params).await else {
+                    return;
+                };
+                use futures::AsyncBufReadExt;
+                let mut lines = stream.lines();
+                while let Some(Ok(line)) = lines.next().await {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"type": "log", "step": step, "line": line})
+                        );
+                    } else {
+                        println!("[{step}] {line}");
+                    }
+                }
+            });
+        }
+    }
+}
