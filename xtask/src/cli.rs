@@ -109,6 +109,15 @@ pub enum Command {
     /// Follow an already submitted workflow.
     #[command(after_help = "Example:\n  cargo xtask watch collect-x7k2p")]
     Watch(NameArgs),
+    /// List recorded runs, newest first.
+    #[command(after_help = "Example:\n  cargo xtask runs --output json")]
+    Runs,
+    /// Submit exactly the manifest of a recorded run again.
+    #[command(after_help = "Example:\n  cargo xtask rerun collect-x7k2p")]
+    Rerun {
+        /// Record folder, or the workflow name or date of a record.
+        record: String,
+    },
     /// Copy results off the PVC into a local folder, verified and resumable.
     #[command(after_help = "Example:\n  cargo xtask fetch-results junk/stage_5 --to results/")]
     FetchResults(FetchArgs),

@@ -70,6 +70,10 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => commands::doctor::run(&global, &args, ui).await,
         Command::Diagnose(args) => commands::diagnose::diagnose(&global, &args, ui).await,
         Command::Watch(args) => commands::diagnose::watch(&global, &args, ui).await,
+        Command::Run(args) => commands::run::run(&global, &args, ui).await,
+        Command::Lint(args) => commands::run::lint(&global, &args, ui),
+        Command::Runs => commands::run::runs(&global, ui),
+        Command::Rerun { record } => commands::run::rerun(&global, &record, ui).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
@@ -97,6 +101,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Watch(_) => "watch",
         Command::FetchResults(_) => "fetch-results",
         Command::Config(_) => "config",
+        Command::Runs => "runs",
+        Command::Rerun { .. } => "rerun",
         Command::Completions { .. } => "completions",
     }
 }

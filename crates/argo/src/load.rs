@@ -134,7 +134,10 @@ pub fn load_workflow(file: &Path) -> Result<LoadedWorkflow, LoadError> {
 pub fn load_workflow_str(text: &str, file: &Path) -> Result<LoadedWorkflow, LoadError> {
     let file_buf = file.to_path_buf();
     let lines = LineMap::from_yaml(text);
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| LoadError::Yaml {
+    // Kubernetes and Argo read YAML 1.1 numbers: `defaultMode: 0644` is octal there.
+    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| LoadError::Yaml {
         file: file_buf.clone(),
         line: e.location().map(|l| l.line() as usize),
         message: first_line(&e.to_string()),

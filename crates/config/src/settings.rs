@@ -38,7 +38,7 @@ pub struct FlagOverrides {
 
 /// Everything resolution reads. Tests build it by hand; nothing else is read from
 /// the process (no real environment, no real home), only the files it points to.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Inputs {
     pub flags: FlagOverrides,
     /// The environment (the CLI passes the process environment).
@@ -53,6 +53,20 @@ pub struct Inputs {
     /// `--profile`; else `XTASK_PROFILE` (environment, then env file); else the TOML's
     /// `default_profile`.
     pub profile: Option<String>,
+}
+
+// The environment may hold any secret (ours or not): Debug shows variable names only.
+impl fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inputs")
+            .field("flags", &self.flags)
+            .field("env (names only)", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .field("home", &self.home)
+            .field("env_file", &self.env_file)
+            .field("profile", &self.profile)
+            .finish()
+    }
 }
 
 impl Inputs {

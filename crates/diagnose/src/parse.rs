@@ -109,8 +109,12 @@ pub fn quoted_and_rest<'a>(msg: &'a str, marker: &str) -> Option<(&'a str, &'a s
 }
 
 /// The image named in `Failed to pull image "X": ...` or `Back-off pulling image "X"`.
+/// Also `Failed to apply default image tag "X"` and `couldn't parse image name "X"`.
 pub fn image_in(msg: &str) -> Option<&str> {
-    quoted_after(msg, "image").filter(|s| !s.is_empty())
+    ["image", "image tag", "image name"]
+        .iter()
+        .find_map(|m| quoted_after(msg, m))
+        .filter(|s| !s.is_empty())
 }
 
 /// The registry host of an image reference (`docker.io` when none is written).
@@ -562,6 +566,10 @@ mod tests {
         );
         assert_eq!(image_in("Back-off pulling image \"x:2\""), Some("x:2"));
         assert_eq!(image_in("no image here"), None);
+        assert_eq!(
+            image_in("Failed to apply default image tag \"a/B:1\": couldn't parse image name \"a/B:1\""),
+            Some("a/B:1")
+        );
         assert_eq!(image_in("image \""), None);
         assert_eq!(
             registry_of("127.0.0.1:5443/vcity/collect:1"),

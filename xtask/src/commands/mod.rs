@@ -4,3 +4,4 @@ pub mod config;
 pub mod diagnose;
 pub mod doctor;
 pub mod follow;
+pub mod run;

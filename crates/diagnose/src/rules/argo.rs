@@ -244,6 +244,11 @@ pub(super) fn silent_failure(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>)
             .and_then(|t| utc(&t.0))
     });
     let since = since.or_else(|| p.created());
+    // Argo records a pod's end a moment after it happens: only a lasting gap counts.
+    let grace = ctx.grace(ctx.s.config.silent_grace);
+    if since.is_some_and(|t| ctx.s.now - t < grace) {
+        return;
+    }
 
     let mut evidence = Vec::new();
     let status = p.pod.status.as_ref();
@@ -286,7 +291,7 @@ pub(super) fn silent_failure(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>)
             p.name
         ),
         since,
-        grace: ctx.grace(ctx.s.config.silent_grace),
+        grace: TimeDelta::zero(),
         definitive: true,
     });
 }
@@ -322,6 +327,11 @@ pub(super) fn pod_not_created(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
         {
             continue;
         }
+        // The pod normally follows the node within seconds: only a lasting gap counts.
+        let grace = ctx.grace(ctx.s.config.pending_grace);
+        if n.started_at.is_none_or(|t| ctx.s.now - t < grace) {
+            continue;
+        }
         let mut evidence = Vec::new();
         push_unique(&mut evidence, msg);
         evidence.push(format!(
@@ -346,7 +356,7 @@ pub(super) fn pod_not_created(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
                 "check the controller's health and rights in namespace {ns} (its logs, or ask the cluster admins); `kubectl -n {ns} get events` may show a refused pod creation."
             ),
             since: n.started_at,
-            grace: ctx.grace(ctx.s.config.pending_grace),
+            grace: TimeDelta::zero(),
             definitive: false,
         });
     }

@@ -1,0 +1,502 @@
+//! Registry access through oci-client: credentials (settings, docker config.json,
+//! credential helpers), a private CA, plain HTTP when configured, an explicit access check,
+//! and errors that name the registry, the credential source and the fix.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::Stream;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+
+use crate::config::RegistryConfig;
+use crate::error::{Error, Result};
+
+/// Manifest media types this crate reads and writes.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+const ALL_MANIFESTS: &[&str] = &[DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX];
+
+/// A registry with its credentials and TLS settings.
+#[derive(Clone)]
+pub struct RegistryClient {
+    client: Client,
+    host: String,
+    project: Option<String>,
+    auth: RegistryAuth,
+    /// Where the credentials came from, for error messages (never the secret itself).
+    credentials: String,
+    origin: String,
+    ca: Option<(PathBuf, String)>,
+    plain_http: bool,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("host", &self.host)
+            .field("project", &self.project)
+            .field("credentials", &self.credentials)
+            .field("plain_http", &self.plain_http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryClient {
+    /// The registry images are pushed to, from the settings.
+    pub fn from_config(cfg: &RegistryConfig) -> Result<Self> {
+        let (auth, credentials) = match (&cfg.user, &cfg.password) {
+            (Some(u), Some(p)) if !u.is_empty() => (
+                RegistryAuth::Basic(u.clone(), p.expose().to_string()),
+                format!("the settings ({})", cfg.credentials_origin),
+            ),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::Credentials {
+                    registry: cfg.host.clone(),
+                    source_desc: format!("the settings ({})", cfg.credentials_origin),
+                    message: "a user and a password go together: set both XTASK_REGISTRY_USER and XTASK_REGISTRY_PASSWORD (or registry.user / registry.password), or neither to use `docker login`".into(),
+                });
+            }
+            _ => docker_credentials(&cfg.host)?,
+        };
+        let mut config = base_config();
+        if cfg.plain_http {
+            config.protocol = ClientProtocol::HttpsExcept(vec![cfg.host.clone()]);
+        }
+        if let Some((path, origin)) = &cfg.ca_file {
+            config.extra_root_certificates.push(load_ca(path, origin)?);
+        }
+        let client = Client::try_from(config).map_err(|e| Error::CaFile {
+            path: cfg.ca_file.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+            origin: cfg.ca_file.as_ref().map(|c| c.1.clone()).unwrap_or_default(),
+            message: format!("cannot set up the HTTPS client: {e}"),
+        })?;
+        Ok(RegistryClient {
+            client,
+            host: cfg.host.clone(),
+            project: cfg.project.clone(),
+            auth,
+            credentials,
+            origin: cfg.origin.clone(),
+            ca: cfg.ca_file.clone(),
+            plain_http: cfg.plain_http,
+        })
+    }
+
+    /// A registry images are copied from (Docker Hub, an upstream): credentials from the
+    /// docker configuration if any, HTTPS; plain HTTP only for `plain_http` hosts.
+    pub fn for_source(host: &str, plain_http: bool) -> Result<Self> {
+        let (auth, credentials) = docker_credentials(host)?;
+        let mut config = base_config();
+        if plain_http {
+            config.protocol = ClientProtocol::HttpsExcept(vec![host.to_string()]);
+        }
+        let client = Client::try_from(config).map_err(|e| Error::Registry {
+            registry: host.to_string(),
+            action: "set up the HTTPS client".into(),
+            message: e.to_string(),
+        })?;
+        Ok(RegistryClient {
+            client,
+            host: host.to_string(),
+            project: None,
+            auth,
+            credentials,
+            origin: "the image reference".into(),
+            ca: None,
+            plain_http,
+        })
+    }
+
+    /// `host` or `host:port`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The project images go under.
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+
+    /// Describes where the credentials came from (no secret in it).
+    pub fn credentials_source(&self) -> &str {
+        &self.credentials
+    }
+
+    /// The oci-client reference of `repository:tag` on this registry.
+    pub fn reference(&self, repository: &str, tag: &str) -> Reference {
+        Reference::with_tag(self.host.clone(), repository.to_string(), tag.to_string())
+    }
+
+    /// Makes sure the credentials work for `repository` before a long transfer: a token
+    /// request (registries with token auth) then an authenticated HEAD in the repository
+    /// (registries with basic auth, where a wrong password only shows there).
+    pub async fn check_access(&self, repository: &str, push: bool) -> Result<()> {
+        let reference = self.reference(repository, "latest");
+        let op = if push {
+            RegistryOperation::Push
+        } else {
+            RegistryOperation::Pull
+        };
+        self.client
+            .auth(&reference, &self.auth, op)
+            .await
+            .map_err(|e| self.error("authenticate", e))?;
+        // The digest of an empty blob: almost never there; 404 is the expected answer.
+        let probe = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        self.client
+            .blob_exists(&reference, probe)
+            .await
+            .map_err(|e| self.error("check access to the repository", e))?;
+        Ok(())
+    }
+
+    async fn ensure_auth(&self) {
+        self.client.store_auth_if_needed(&self.host, &self.auth).await;
+    }
+
+    /// The manifest digest of `reference`, `None` when it is not in the registry.
+    pub async fn manifest_digest(&self, reference: &Reference) -> Result<Option<String>> {
+        self.ensure_auth().await;
+        match self.client.fetch_manifest_digest(reference, &self.auth).await {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.error(&format!("look up {reference}"), e)),
+        }
+    }
+
+    /// The raw manifest of `reference` with its digest and media type.
+    pub async fn pull_manifest(&self, reference: &Reference) -> Result<(bytes::Bytes, String, String)> {
+        self.ensure_auth().await;
+        let (body, digest) = self
+            .client
+            .pull_manifest_raw(reference, &self.auth, ALL_MANIFESTS)
+            .await
+            .map_err(|e| self.error(&format!("read the manifest of {reference}"), e))?;
+        let media_type = manifest_media_type(&body).ok_or_else(|| Error::Registry {
+            registry: self.host.clone(),
+            action: format!("read the manifest of {reference}"),
+            message: "unsupported manifest (schema 1 or unknown media type)".into(),
+        })?;
+        Ok((body, digest, media_type))
+    }
+
+    /// Whether blob `digest` is in `reference`'s repository.
+    pub async fn blob_exists(&self, reference: &Reference, digest: &str) -> Result<bool> {
+        self.ensure_auth().await;
+        self.client
+            .blob_exists(reference, digest)
+            .await
+            .map_err(|e| self.error(&format!("check blob {digest}"), e))
+    }
+
+    /// Uploads a blob of known size in one streamed request.
+    pub async fn push_blob_stream<S>(&self, reference: &Reference, stream: S, digest: &str, size: u64) -> Result<()>
+    where
+        S: Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static,
+    {
+        self.ensure_auth().await;
+        self.client
+            .push_blob_stream(reference, stream, digest, Some(size))
+            .await
+            .map_err(|e| self.error(&format!("upload blob {digest}"), e))?;
+        Ok(())
+    }
+
+    /// Uploads a small blob from memory.
+    pub async fn push_blob(&self, reference: &Reference, data: bytes::Bytes, digest: &str) -> Result<()> {
+        self.ensure_auth().await;
+        self.client
+            .push_blob(reference, data, digest)
+            .await
+            .map_err(|e| self.error(&format!("upload blob {digest}"), e))?;
+        Ok(())
+    }
+
+    /// Streams a blob out of the registry.
+    pub async fn pull_blob(&self, reference: &Reference, digest: &str) -> Result<oci_client::client::SizedStream> {
+        self.ensure_auth().await;
+        self.client
+            .pull_blob_stream(reference, digest)
+            .await
+            .map_err(|e| self.error(&format!("download blob {digest}"), e))
+    }
+
+    /// Uploads a manifest as is (its digest is the sha256 of `body`).
+    pub async fn push_manifest(&self, reference: &Reference, body: bytes::Bytes, media_type: &str) -> Result<()> {
+        self.ensure_auth().await;
+        let content_type = media_type.parse().map_err(|_| Error::Registry {
+            registry: self.host.clone(),
+            action: "push a manifest".into(),
+            message: format!("bad media type {media_type:?}"),
+        })?;
+        self.client
+            .push_manifest_raw(reference, body, content_type)
+            .await
+            .map_err(|e| self.error(&format!("push the manifest of {reference}"), e))?;
+        Ok(())
+    }
+
+    /// Turns an oci-client error into one that says what to do.
+    pub(crate) fn error(&self, action: &str, err: OciDistributionError) -> Error {
+        let chain = error_chain(&err);
+        let auth_error = |status: &str, message: String| Error::RegistryAuth {
+            registry: self.host.clone(),
+            status: status.to_string(),
+            credentials: self.credentials.clone(),
+            message,
+        };
+        match &err {
+            OciDistributionError::RequestError(r) => {
+                if let Some(s) = r.status() {
+                    if s.as_u16() == 401 || s.as_u16() == 403 {
+                        return auth_error(&s.to_string(), format!("while trying to {action}"));
+                    }
+                    return self.generic(action, chain);
+                }
+                let lower = chain.to_lowercase();
+                if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("x509") {
+                    let hint = match &self.ca {
+                        None => "set XTASK_REGISTRY_CA (or registry.ca_file in xtask.toml) to the PEM file of the CA that signed the registry's certificate".to_string(),
+                        Some((p, o)) => format!(
+                            "the CA file {} (from {o}) does not sign this registry's certificate: check XTASK_REGISTRY_CA / registry.ca_file",
+                            p.display()
+                        ),
+                    };
+                    return Error::RegistryCertificate {
+                        registry: self.host.clone(),
+                        message: chain,
+                        hint,
+                    };
+                }
+                if !self.plain_http
+                    && (lower.contains("invalidcontenttype")
+                        || lower.contains("corrupt message")
+                        || lower.contains("wrong version number")
+                        || lower.contains("invalid message"))
+                {
+                    return Error::RegistryUnreachable {
+                        registry: self.host.clone(),
+                        origin: self.origin.clone(),
+                        message: format!(
+                            "{chain}; the registry may speak plain HTTP: if so set XTASK_REGISTRY_PLAIN_HTTP=true (registry.plain_http)"
+                        ),
+                    };
+                }
+                if r.is_connect() || r.is_timeout() || lower.contains("dns") {
+                    return Error::RegistryUnreachable {
+                        registry: self.host.clone(),
+                        origin: self.origin.clone(),
+                        message: chain,
+                    };
+                }
+                self.generic(action, chain)
+            }
+            OciDistributionError::AuthenticationFailure(m) => {
+                auth_error("401 Unauthorized", format!("the token service refused them: {}", m.trim()))
+            }
+            OciDistributionError::UnauthorizedError { .. } => {
+                auth_error("401 Unauthorized", format!("while trying to {action}"))
+            }
+            OciDistributionError::ServerError { code, message, .. } if *code == 401 || *code == 403 => {
+                auth_error(&code.to_string(), format!("while trying to {action}: {}", message.trim()))
+            }
+            OciDistributionError::RegistryError { envelope, .. }
+                if envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)) =>
+            {
+                auth_error("denied", format!("while trying to {action}: {envelope}"))
+            }
+            _ => self.generic(action, chain),
+        }
+    }
+
+    fn generic(&self, action: &str, message: String) -> Error {
+        Error::Registry {
+            registry: self.host.clone(),
+            action: action.to_string(),
+            message,
+        }
+    }
+}
+
+fn base_config() -> ClientConfig {
+    ClientConfig {
+        use_monolithic_push: true,
+        connect_timeout: Some(Duration::from_secs(10)),
+        platform_resolver: Some(Box::new(oci_client::client::linux_amd64_resolver)),
+        ..ClientConfig::default()
+    }
+}
+
+fn load_ca(path: &Path, origin: &str) -> Result<Certificate> {
+    let data = std::fs::read(path).map_err(|e| Error::CaFile {
+        path: path.to_path_buf(),
+        origin: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::CaFile {
+            path: path.to_path_buf(),
+            origin: origin.to_string(),
+            message: "no PEM certificate in it (expected a -----BEGIN CERTIFICATE----- block)".into(),
+        });
+    }
+    Ok(Certificate {
+        encoding: CertificateEncoding::Pem,
+        data,
+    })
+}
+
+fn docker_config_path() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))
+        .map(|d| d.join("config.json"))
+}
+
+/// Credentials for `host` from the docker configuration, and a description of where
+/// they came from (file, helper); anonymous when there are none.
+fn docker_credentials(host: &str) -> Result<(RegistryAuth, String)> {
+    let path = docker_config_path();
+    let shown = path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.docker/config.json".into());
+    let helper = path
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.get("credHelpers")
+                .and_then(|h| h.get(host))
+                .or_else(|| v.get("credsStore"))
+                .and_then(|h| h.as_str())
+                .map(|h| format!("docker-credential-{h}"))
+        });
+    let source = match &helper {
+        Some(h) => format!("the docker configuration {shown} (credential helper {h})"),
+        None => format!("the docker configuration {shown}"),
+    };
+    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+    match docker_credential::get_credential(host) {
+        Ok(DockerCredential::UsernamePassword(u, p)) => Ok((RegistryAuth::Basic(u, p), source)),
+        Ok(DockerCredential::IdentityToken(t)) => Ok((RegistryAuth::Bearer(t), source)),
+        Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => Ok((
+            RegistryAuth::Anonymous,
+            format!("nowhere (anonymous: no user/password in the settings, none for {host} in {shown})"),
+        )),
+        Err(E::HelperFailure { helper, stderr, .. }) => Err(Error::Credentials {
+            registry: host.to_string(),
+            source_desc: source,
+            message: format!("{helper} failed: {}", stderr.trim()),
+        }),
+        Err(e) => Err(Error::Credentials {
+            registry: host.to_string(),
+            source_desc: source,
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
+            )
+        }),
+        OciDistributionError::RequestError(r) => r.status().is_some_and(|s| s.as_u16() == 404),
+        _ => false,
+    }
+}
+
+/// The error and all its causes, "a: b: c", without repeats.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The media type of a raw manifest (its `mediaType`, or guessed for bare OCI ones).
+pub(crate) fn manifest_media_type(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if v.get("schemaVersion").and_then(|s| s.as_i64()) != Some(2) {
+        return None;
+    }
+    if let Some(mt) = v.get("mediaType").and_then(|m| m.as_str()) {
+        return ALL_MANIFESTS.contains(&mt).then(|| mt.to_string());
+    }
+    Some(if v.get("manifests").is_some() { OCI_INDEX } else { OCI_MANIFEST }.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kit_config::Secret;
+
+    #[test]
+    fn media_types() {
+        assert_eq!(
+            manifest_media_type(br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}"#).as_deref(),
+            Some(DOCKER_MANIFEST)
+        );
+        assert_eq!(manifest_media_type(br#"{"schemaVersion":2,"manifests":[]}"#).as_deref(), Some(OCI_INDEX));
+        assert_eq!(manifest_media_type(br#"{"schemaVersion":2,"layers":[]}"#).as_deref(), Some(OCI_MANIFEST));
+        assert_eq!(manifest_media_type(br#"{"schemaVersion":1}"#), None);
+        assert_eq!(manifest_media_type(b"nope"), None);
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let mut cfg = RegistryConfig::new("r.example", Some("p"));
+        cfg.user = Some("u".into());
+        cfg.password = Some(Secret::new("hunter2-secret"));
+        cfg.credentials_origin = "env XTASK_REGISTRY_PASSWORD".into();
+        let c = RegistryClient::from_config(&cfg).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(c.credentials_source().contains("XTASK_REGISTRY_PASSWORD"));
+    }
+
+    #[test]
+    fn half_credentials_are_an_error() {
+        let mut cfg = RegistryConfig::new("r.example", None);
+        cfg.user = Some("u".into());
+        let err = RegistryClient::from_config(&cfg).unwrap_err().to_string();
+        assert!(err.contains("r.example") && err.contains("XTASK_REGISTRY_PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn bad_ca_file_names_option_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = RegistryConfig::new("r.example", None);
+        cfg.ca_file = Some((dir.path().join("missing.crt"), "env XTASK_REGISTRY_CA".into()));
+        let err = RegistryClient::from_config(&cfg).unwrap_err().to_string();
+        assert!(err.contains("missing.crt") && err.contains("XTASK_REGISTRY_CA"), "{err}");
+        let junk = dir.path().join("junk.crt");
+        std::fs::write(&junk, "not a cert").unwrap();
+        cfg.ca_file = Some((junk, "registry.ca_file".into()));
+        let err = RegistryClient::from_config(&cfg).unwrap_err().to_string();
+        assert!(err.contains("junk.crt") && err.contains("PEM"), "{err}");
+    }
+}
