@@ -186,8 +186,8 @@ impl P {
                 self.or(depth + 1)?;
                 if self.peek() != Some(&Tok::Close) {
                     return Err(DependsError {
-                        offset: self.offset(),
-                        message: format!("`(` at character {} is never closed", at + 1),
+                        offset: at,
+                        message: "`(` is never closed".to_string(),
                     });
                 }
                 self.pos += 1;

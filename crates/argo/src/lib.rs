@@ -97,7 +97,10 @@ pub use validate::{ValidateOptions, validate};
 /// Serialising these types cannot fail in practice (every map has string keys); should it
 /// anyway, the JSON form is returned, which is valid YAML too.
 pub fn to_yaml(wf: &Workflow) -> String {
-    serde_saphyr::to_string(wf)
+    // Long single-line values (digest-pinned images) stay on one line instead of being folded;
+    // multi-line scripts still come out as literal blocks.
+    let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX };
+    serde_saphyr::to_string_with_options(wf, options)
         .or_else(|_| serde_json::to_string_pretty(wf))
         .unwrap_or_default()
 }

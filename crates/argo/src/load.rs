@@ -138,10 +138,10 @@ pub fn load_workflow_str(text: &str, file: &Path) -> Result<LoadedWorkflow, Load
     let options = serde_saphyr::options! { legacy_octal_numbers: true };
     let docs: Vec<Value> =
         serde_saphyr::from_multiple_with_options(text, options).map_err(|e| LoadError::Yaml {
-        file: file_buf.clone(),
-        line: e.location().map(|l| l.line() as usize),
-        message: first_line(&e.to_string()),
-    })?;
+            file: file_buf.clone(),
+            line: e.location().map(|l| l.line() as usize),
+            message: first_line(&e.to_string()),
+        })?;
     let doc = match docs.len() {
         1 => docs.into_iter().next().unwrap_or(Value::Null),
         0 => {
@@ -260,6 +260,11 @@ fn typed<T: DeserializeOwned + Probe>(
     };
     serde_json::from_value::<T>(value.clone()).map_err(|e| {
         let (field, message) = locate::<T>(&value, key).unwrap_or((key.to_string(), e.to_string()));
+        let message = if message.contains("invalid type: boolean") {
+            format!("{message} (YAML reads unquoted yes, no, on, off, y and n as booleans: quote the value)")
+        } else {
+            message
+        };
         LoadError::Shape {
             file: file.to_path_buf(),
             line: lines.line(&field),
@@ -441,17 +446,8 @@ pub fn resolve_workflow(arg: &str, workflows_dir: &Path) -> Result<PathBuf, Load
             return Ok(candidate);
         }
     }
-    let mut available: Vec<String> = list_workflows(workflows_dir)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    available.sort_by(|a, b| {
-        closeness(arg, b)
-            .partial_cmp(&closeness(arg, a))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| a.cmp(b))
-    });
+    let names = list_workflows(workflows_dir).unwrap_or_default();
+    let available = closest_first(arg, names.iter().map(|(n, _)| n.as_str()));
     Err(LoadError::UnknownWorkflow {
         name: arg.to_string(),
         dir: workflows_dir.to_path_buf(),

@@ -51,8 +51,7 @@ pub fn workflow_name_problem(name: &str) -> Option<String> {
 /// `-`, since random characters will.
 pub fn generate_name_problem(prefix: &str) -> Option<String> {
     let mut masked = prefix.to_string();
-    if masked.ends_with('-') {
-        masked.pop();
+    if masked.ends_with('-') || masked.ends_with('.') {
         masked.push('a');
     }
     dns_subdomain_problem(&masked)

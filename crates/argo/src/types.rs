@@ -14,6 +14,13 @@ use kube::CustomResource;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+/// Label Argo puts on every pod of a workflow: its value is the workflow's name.
+pub const LABEL_WORKFLOW: &str = "workflows.argoproj.io/workflow";
+/// Pod annotation holding the id of its node in `.status.nodes`.
+pub const ANNOTATION_NODE_ID: &str = "workflows.argoproj.io/node-id";
+/// Pod annotation holding the full name of its node (`wf[0].step`).
+pub const ANNOTATION_NODE_NAME: &str = "workflows.argoproj.io/node-name";
+
 /// Fields this subset does not model, kept verbatim.
 pub type Extra = BTreeMap<String, Value>;
 
@@ -26,7 +33,8 @@ pub type Extra = BTreeMap<String, Value>;
     plural = "workflows",
     namespaced,
     schema = "disabled",
-    status = "WorkflowStatus"
+    status = "WorkflowStatus",
+    derive = "PartialEq"
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowSpec {
@@ -62,7 +70,8 @@ pub struct WorkflowSpec {
     kind = "WorkflowTemplate",
     plural = "workflowtemplates",
     namespaced,
-    schema = "disabled"
+    schema = "disabled",
+    derive = "PartialEq"
 )]
 pub struct WorkflowTemplateSpec {
     #[serde(flatten)]
@@ -279,7 +288,7 @@ pub struct Container {
 /// A `script` template: a container plus the source Argo writes into it.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct ScriptTemplate {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
     #[serde(flatten)]
     pub container: Container,
@@ -383,7 +392,7 @@ pub struct WorkflowStep {
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DagTemplate {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<DagTask>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -436,7 +445,7 @@ pub struct WorkflowStatus {
 /// One node of `.status.nodes`.
 ///
 /// Argo does not store a pod name: the pod of a `Pod` node carries the annotation
-/// `workflows.argoproj.io/node-id` with this node's `id`, which is how to match them.
+/// [`ANNOTATION_NODE_ID`] with this node's `id`, which is how to match them.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeStatus {

@@ -80,7 +80,7 @@ pub fn validate(loaded: &LoadedWorkflow, opts: &ValidateOptions<'_>) -> Vec<Diag
         }
     } else {
         let names = template_index(&mut cx);
-        check_entry_and_exit(&mut cx, &names);
+        check_entry_and_exit(&mut cx, &names, opts.lint);
         for (t, template) in spec.templates.iter().enumerate() {
             check_template(&mut cx, &names, t, template);
         }
@@ -278,17 +278,24 @@ fn unknown_template_hint(wanted: &str, names: &HashMap<&str, usize>) -> Option<S
     }
 }
 
-fn check_entry_and_exit(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>) {
+fn check_entry_and_exit(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, lint: bool) {
     let spec = &cx.loaded.workflow.spec;
     if spec.entrypoint.is_empty() {
-        cx.error(
-            "spec",
-            "`spec.entrypoint` is missing: Argo does not know which template to start".to_string(),
-            Some(match spec.templates.first() {
-                Some(t) => format!("add `entrypoint: {}` under spec", t.name),
-                None => "add `entrypoint: NAME` naming one of the templates".to_string(),
-            }),
-        );
+        let msg = "`spec.entrypoint` is missing: Argo does not know which template to start";
+        let hint = Some(match spec.templates.first() {
+            Some(t) => format!("add `entrypoint: {}` under spec", t.name),
+            None => "add `entrypoint: NAME` naming one of the templates".to_string(),
+        });
+        // A WorkflowTemplate may be a library for `templateRef` only; it just cannot be run.
+        if lint && cx.loaded.kind == SourceKind::WorkflowTemplate {
+            cx.warn(
+                "spec",
+                format!("{msg} (fine for a library of templates, but it cannot be run)"),
+                hint,
+            );
+        } else {
+            cx.error("spec", msg.to_string(), hint);
+        }
     } else if let Some(&t) = names.get(spec.entrypoint.as_str()) {
         // Argo feeds the entrypoint's inputs from the workflow's arguments.
         let given: BTreeSet<&str> = spec

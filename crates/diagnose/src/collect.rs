@@ -109,8 +109,40 @@ pub(crate) fn finalize(now: DateTime<Utc>, raws: Vec<Raw>) -> Vec<Finding> {
     findings
 }
 
+/// Reasons whose evidence ends with log lines, which must stay verbatim and complete.
+fn has_logs(r: Reason) -> bool {
+    matches!(
+        r,
+        Reason::NonZeroExit | Reason::OomKilled | Reason::PodErrorWorkflowSilent
+    )
+}
+
+/// Drops lines another line already contains: the kubelet's `configmap "x" not found`
+/// next to its event `Error: configmap "x" not found`, Argo's node message quoting the
+/// container's.
+fn prune_contained(evidence: Vec<String>) -> Vec<String> {
+    let keep: Vec<bool> = evidence
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            !evidence
+                .iter()
+                .enumerate()
+                .any(|(j, other)| j != i && other.len() > e.len() && other.contains(e.as_str()))
+        })
+        .collect();
+    evidence
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect()
+}
+
 fn to_finding(now: DateTime<Utc>, m: Merged) -> Finding {
-    let Merged { raw, others } = m;
+    let Merged { mut raw, others } = m;
+    if !has_logs(raw.reason) {
+        raw.evidence = prune_contained(raw.evidence);
+    }
     // Without a time we cannot tell how long it lasted: treat it as past the grace.
     let watching =
         raw.grace > chrono::TimeDelta::zero() && raw.since.is_some_and(|t| now - t < raw.grace);
@@ -138,5 +170,26 @@ fn to_finding(now: DateTime<Utc>, m: Merged) -> Finding {
         terminal: !watching && raw.definitive,
         watching,
         since: raw.since,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_keeps_the_longest_wording() {
+        let v = vec![
+            "configmap \"x\" not found".to_string(),
+            "Error: configmap \"x\" not found".to_string(),
+            "other".to_string(),
+        ];
+        assert_eq!(
+            prune_contained(v),
+            vec![
+                "Error: configmap \"x\" not found".to_string(),
+                "other".to_string()
+            ]
+        );
     }
 }

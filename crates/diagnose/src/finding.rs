@@ -182,8 +182,9 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.trim_end())
 }
 
-/// The most severe level among the findings that matter: terminal ones first, then any
-/// finding not merely watched. `None` when nothing is wrong (or only watched signs).
+/// The level of the most pressing finding: the earliest terminal one, else the earliest
+/// not merely watched, else the earliest watched sign. `None` when there is no finding.
+/// Expects the order [`crate::diagnose`] returns.
 pub fn summary_level(findings: &[Finding]) -> Option<Level> {
     let pick = |pred: &dyn Fn(&Finding) -> bool| {
         findings.iter().filter(|f| pred(f)).map(|f| f.level).next()

@@ -567,7 +567,9 @@ mod tests {
         assert_eq!(image_in("Back-off pulling image \"x:2\""), Some("x:2"));
         assert_eq!(image_in("no image here"), None);
         assert_eq!(
-            image_in("Failed to apply default image tag \"a/B:1\": couldn't parse image name \"a/B:1\""),
+            image_in(
+                "Failed to apply default image tag \"a/B:1\": couldn't parse image name \"a/B:1\""
+            ),
             Some("a/B:1")
         );
         assert_eq!(image_in("image \""), None);

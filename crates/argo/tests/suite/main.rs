@@ -4,6 +4,7 @@ mod inject;
 mod load;
 mod params;
 mod pin;
+mod robustness;
 mod roundtrip;
 mod validate;
 

@@ -92,9 +92,7 @@ pub(super) fn scheduling(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
             claim.to_string(),
             format!("PersistentVolumeClaim {claim} does not exist in namespace {ns}."),
             evidence,
-            format!(
-                "create it with `cargo xtask doctor --fix` (applies the workspace's PVC manifest), or point k8s_volume_claim_name / KUBEVOLUMECLAIMNAME at an existing claim (`kubectl -n {ns} get pvc`, `cargo xtask config`)."
-            ),
+            missing_claim_fix(ns),
             true,
         ));
         return;
@@ -123,9 +121,7 @@ pub(super) fn scheduling(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
             list.clone(),
             format!("PersistentVolumeClaim {list} is not bound to a volume."),
             evidence,
-            format!(
-                "`kubectl -n {ns} describe pvc {first}` tells why: it needs a matching PersistentVolume or a StorageClass that provisions one, which usually takes the cluster admins."
-            ),
+            unbound_fix(ns, first),
             true,
         ));
         return;
@@ -178,6 +174,64 @@ pub(super) fn scheduling(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
     ));
 }
 
+/// The kubelet of a scheduled pod cannot find or use its claim (FailedMount).
+pub(super) fn mount_claims(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
+    if !p.pending() || started(p) {
+        return;
+    }
+    let ns = ctx.namespace();
+    for e in p.events_with(&["FailedMount"]) {
+        let m = message(e);
+        let (reason, claim, summary, fix) = if let Some(claim) = parse::pvc_not_found(m) {
+            (
+                Reason::PvcMissing,
+                claim.to_string(),
+                format!("PersistentVolumeClaim {claim} does not exist in namespace {ns}."),
+                missing_claim_fix(ns),
+            )
+        } else if parse::pvc_unbound(m) {
+            let claim = m
+                .split("error processing PVC ")
+                .nth(1)
+                .and_then(|r| r.split(':').next())
+                .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
+                .unwrap_or_else(|| claims(p).join(", "));
+            (
+                Reason::PvcUnbound,
+                claim.clone(),
+                format!("PersistentVolumeClaim {claim} is not bound to a volume."),
+                unbound_fix(ns, &claim),
+            )
+        } else {
+            continue;
+        };
+        out.push(Raw {
+            reason,
+            key: claim,
+            step: p.step.clone(),
+            pod: Some(p.name.to_string()),
+            summary,
+            evidence: vec![m.to_string()],
+            fix,
+            since: event_first(e),
+            grace: ctx.grace(ctx.s.config.pending_grace),
+            definitive: true,
+        });
+    }
+}
+
+fn missing_claim_fix(ns: &str) -> String {
+    format!(
+        "create it with `cargo xtask doctor --fix` (applies the workspace's PVC manifest), or point k8s_volume_claim_name / KUBEVOLUMECLAIMNAME at an existing claim (`kubectl -n {ns} get pvc`, `cargo xtask config`)."
+    )
+}
+
+fn unbound_fix(ns: &str, claim: &str) -> String {
+    format!(
+        "`kubectl -n {ns} describe pvc {claim}` tells why: it needs a matching PersistentVolume or a StorageClass that provisions one, which usually takes the cluster admins."
+    )
+}
+
 /// Summary, fix and definitiveness for a pod short of CPU, memory or devices.
 fn resources(ctx: &Ctx<'_>, p: &PodInfo<'_>, fit: &FitError) -> (String, String, bool) {
     let wanted: Vec<&str> = fit.insufficient();
@@ -198,7 +252,21 @@ fn resources(ctx: &Ctx<'_>, p: &PodInfo<'_>, fit: &FitError) -> (String, String,
     };
     // What each container asks for, for the resources the scheduler lacks.
     let mut asked = Vec::new();
-    for c in &containers {
+    // Argo's own containers ask little; name the user's unless they ask nothing.
+    let users: Vec<_> = containers
+        .iter()
+        .copied()
+        .filter(|c| p.is_main(&c.name))
+        .collect();
+    let shown = if users
+        .iter()
+        .any(|c| wanted.iter().any(|r| request_of(c, r).is_some()))
+    {
+        users
+    } else {
+        containers.clone()
+    };
+    for c in &shown {
         let parts: Vec<String> = wanted
             .iter()
             .filter_map(|r| request_of(c, r).map(|q| format!("{r}={q}")))

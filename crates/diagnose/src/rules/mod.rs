@@ -179,6 +179,16 @@ pub(crate) struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     pub fn new(s: &'a Snapshot) -> Self {
         let wf = &s.workflow;
+        // Index pod events once: the follower rebuilds the context on every change.
+        let mut pod_events: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+        for e in &s.events {
+            let o = &e.involved_object;
+            if o.kind.as_deref().is_none_or(|k| k == "Pod")
+                && let Some(name) = o.name.as_deref()
+            {
+                pod_events.entry(name).or_default().push(e);
+            }
+        }
         let mut pods = Vec::new();
         let mut nodes_with_pod = BTreeSet::new();
         for pod in &s.pods {
@@ -215,18 +225,15 @@ impl<'a> Ctx<'a> {
                     .map(|full| parse::short_node_name(full).to_string())
             });
             let uid = pod.metadata.uid.as_deref();
-            let mut events: Vec<&Event> = s
-                .events
-                .iter()
-                .filter(|e| {
-                    let o = &e.involved_object;
-                    o.kind.as_deref().is_none_or(|k| k == "Pod")
-                        && o.name.as_deref() == Some(name)
-                        // An event of an older pod with the same name does not count.
-                        && match (o.uid.as_deref(), uid) {
-                            (Some(a), Some(b)) => a == b,
-                            _ => true,
-                        }
+            let mut events: Vec<&Event> = pod_events
+                .get(name)
+                .into_iter()
+                .flatten()
+                .copied()
+                // An event of an older pod with the same name does not count.
+                .filter(|e| match (e.involved_object.uid.as_deref(), uid) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
                 })
                 .collect();
             events.sort_by_key(|e| event_first(e));
@@ -396,6 +403,7 @@ pub(crate) fn run(s: &Snapshot) -> Vec<Raw> {
         user::image_pull(&ctx, p, &mut out);
         user::config_refs(&ctx, p, &mut out);
         kube::scheduling(&ctx, p, &mut out);
+        kube::mount_claims(&ctx, p, &mut out);
         kube::sandbox(&ctx, p, &mut out);
         kube::volume_attach(&ctx, p, &mut out);
         kube::node_trouble(&ctx, p, &mut out);

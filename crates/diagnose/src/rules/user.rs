@@ -74,7 +74,12 @@ pub(super) fn image_pull(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
         }
     }
     for (c, reason, msg) in p.waiting(PULL_WAITING) {
-        let image = parse::image_in(msg).unwrap_or(&c.image).to_string();
+        // The spec's image, as the kubelet's events name it (messages may normalise it).
+        let image = if c.image.is_empty() {
+            parse::image_in(msg).unwrap_or_default().to_string()
+        } else {
+            c.image.clone()
+        };
         let g = groups.entry(image).or_default();
         g.waiting = true;
         push_unique(&mut g.evidence, msg);
