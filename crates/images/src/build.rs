@@ -332,7 +332,7 @@ impl Images {
             .forcerm(true)
             .nocache(opts.no_cache)
             .labels(&labels)
-            .buildargs(&build.args);
+            .buildargs(&build.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<String, String>>());
         if let Some(t) = &build.target {
             builder = builder.target(t);
         }

@@ -21,7 +21,7 @@ pub fn base_images(text: &str, args: &BTreeMap<String, String>) -> Vec<BaseImage
     let mut stage_count = 0usize;
     let mut seen_from = false;
     let mut out: Vec<BaseImage> = Vec::new();
-    let mut push = |reference: String, line: usize, out: &mut Vec<BaseImage>| {
+    let push = |reference: String, line: usize, out: &mut Vec<BaseImage>| {
         if !reference.is_empty()
             && reference != "scratch"
             && !out.iter().any(|b| b.reference == reference)

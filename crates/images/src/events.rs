@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 /// One thing that happened while planning, building, pushing or mirroring.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ImageEvent {

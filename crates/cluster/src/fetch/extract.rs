@@ -1,0 +1,770 @@
+//! Writes a tar stream into the target folder, safely: every entry goes through
+//! [`tar_safety::classify`], only requested files are written, each one to a temporary
+//! name in its final folder, renamed only once its size and SHA-256 match the listing.
+//! Synchronous (the `tar` crate is); the transfer runs it on a blocking thread.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::manifest::{ManifestEntry, mtime_ns};
+use super::tar_safety::{self, Accepted, Unsafe};
+
+/// Files a stream is expected to hold: path → (size, sha256).
+pub(crate) type Expected = HashMap<String, (u64, Option<String>)>;
+
+/// What the extractor reports as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExtractEvent {
+    /// This many more content bytes were read from the stream.
+    Bytes(u64),
+    /// A file was verified and renamed to its final name.
+    FileDone { path: String, size: u64 },
+}
+
+/// A file whose content in the stream did not match the listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    pub path: String,
+    pub expected_size: u64,
+    pub expected_sha256: Option<String>,
+    pub received_size: u64,
+    /// `None` when the size already differed and the content was not hashed.
+    pub received_sha256: Option<String>,
+}
+
+/// Why extraction stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExtractError {
+    #[error("refused entry {entry:?}: {reason}")]
+    Unsafe { entry: String, reason: Unsafe },
+    #[error("entry {entry:?} was not requested")]
+    Unexpected { entry: String },
+    #[error("entry {entry:?} appears twice")]
+    Duplicate { entry: String },
+    #[error("the stream broke: {0}")]
+    Stream(#[source] io::Error),
+    #[error("{}: {source}", path.display())]
+    Local {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: {reason}", path.display())]
+    Layout { path: PathBuf, reason: String },
+}
+
+/// Everything extraction did, also when it stopped early.
+#[derive(Debug, Default)]
+pub(crate) struct ExtractOutcome {
+    /// Verified files under their final names.
+    pub written: Vec<ManifestEntry>,
+    pub mismatched: Vec<Mismatch>,
+    pub error: Option<ExtractError>,
+}
+
+/// Where files go. Temporary files live next to their final name so that the rename is
+/// atomic, and are named `.xtask-<hash of the name>.part`.
+pub(crate) struct FsStore {
+    root: PathBuf,
+    /// Bytes writable before writes fail with "storage full": lets tests play a full
+    /// disk without filling one.
+    #[cfg(test)]
+    pub quota: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Prefix and suffix of temporary files, for sweeping leftovers of killed runs.
+pub(crate) const TEMP_PREFIX: &str = ".xtask-";
+pub(crate) const TEMP_SUFFIX: &str = ".part";
+
+impl FsStore {
+    /// `root` must exist and be the canonical target folder.
+    pub fn new(root: PathBuf) -> Self {
+        FsStore {
+            root,
+            #[cfg(test)]
+            quota: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+        }
+    }
+
+    /// Creates the parent folders of `rel` inside the root, refusing to go through
+    /// anything that is not a real folder (a symbolic link could lead outside).
+    fn parent_dir(&self, rel: &str) -> Result<PathBuf, ExtractError> {
+        let mut dir = self.root.clone();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            dir.push(part);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(ExtractError::Layout {
+                        path: dir,
+                        reason: "is a symbolic link; files are never written through links"
+                            .into(),
+                    });
+                }
+                Ok(_) => {
+                    return Err(ExtractError::Layout {
+                        path: dir,
+                        reason: "is a file where a folder is needed".into(),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir(&dir).map_err(|source| ExtractError::Local {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                }
+                Err(source) => return Err(ExtractError::Local { path: dir, source }),
+            }
+        }
+        Ok(dir)
+    }
+
+    fn final_path(&self, rel: &str) -> PathBuf {
+        rel.split('/').fold(self.root.clone(), |p, part| p.join(part))
+    }
+
+    fn create_temp(&self, rel: &str) -> Result<(PathBuf, TempFile), ExtractError> {
+        let dir = self.parent_dir(rel)?;
+        let tag = hex::encode(&Sha256::digest(rel.as_bytes())[..8]);
+        let temp = dir.join(format!("{TEMP_PREFIX}{tag}{TEMP_SUFFIX}"));
+        let open = || OpenOptions::new().write(true).create_new(true).open(&temp);
+        let file = match open() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // A leftover of an interrupted run.
+                fs::remove_file(&temp).and_then(|()| open())
+            }
+            other => other,
+        }
+        .map_err(|source| ExtractError::Local {
+            path: temp.clone(),
+            source,
+        })?;
+        Ok((
+            temp,
+            TempFile {
+                file,
+                #[cfg(test)]
+                quota: self.quota.clone(),
+            },
+        ))
+    }
+
+    fn commit(
+        &self,
+        temp: &Path,
+        file: TempFile,
+        rel: &str,
+        mtime: Option<u64>,
+        mode: Option<u32>,
+    ) -> Result<Option<i64>, ExtractError> {
+        let local = |source| ExtractError::Local {
+            path: temp.to_path_buf(),
+            source,
+        };
+        let file = file.file;
+        if let Some(secs) = mtime {
+            // Keep the PVC's time: it tells when the step wrote the file.
+            let _ = file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        }
+        #[cfg(unix)]
+        if let Some(mode) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            // Executable bits survive; the owner can always read and write; nothing
+            // becomes writable by others.
+            let mode = (mode & 0o755) | 0o600;
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(local)?;
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let meta = file.metadata().map_err(local)?;
+        drop(file);
+        let target = self.final_path(rel);
+        fs::rename(temp, &target).map_err(|source| ExtractError::Local {
+            path: target.clone(),
+            source,
+        })?;
+        Ok(mtime_ns(&meta))
+    }
+
+    fn discard(&self, temp: &Path) {
+        let _ = fs::remove_file(temp);
+    }
+}
+
+/// A temporary file being written.
+struct TempFile {
+    file: File,
+    #[cfg(test)]
+    quota: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Write for TempFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering;
+            let len = buf.len() as u64;
+            if self
+                .quota
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(len))
+                .is_err()
+            {
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+        }
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Removes temporary files left by runs that were killed, anywhere under `root`,
+/// without following links. Returns how many were removed.
+pub(crate) fn sweep_temp_files(root: &Path) -> usize {
+    let mut removed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file()
+                && name.starts_with(TEMP_PREFIX)
+                && name.ends_with(TEMP_SUFFIX)
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// Reads a whole tar stream, writing the expected files.
+pub(crate) fn extract<R: Read>(
+    reader: R,
+    expected: &Expected,
+    store: &FsStore,
+    on_event: &mut dyn FnMut(ExtractEvent),
+) -> ExtractOutcome {
+    let mut outcome = ExtractOutcome::default();
+    if let Err(err) = extract_into(reader, expected, store, on_event, &mut outcome) {
+        outcome.error = Some(err);
+    }
+    outcome
+}
+
+fn extract_into<R: Read>(
+    reader: R,
+    expected: &Expected,
+    store: &FsStore,
+    on_event: &mut dyn FnMut(ExtractEvent),
+    outcome: &mut ExtractOutcome,
+) -> Result<(), ExtractError> {
+    let mut archive = tar::Archive::new(reader);
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut committed: HashSet<String> = HashSet::new();
+    for entry in archive.entries().map_err(ExtractError::Stream)? {
+        let mut entry = entry.map_err(ExtractError::Stream)?;
+        let name = entry.path_bytes().into_owned();
+        let link = entry.link_name_bytes().map(|l| l.into_owned());
+        let shown = || String::from_utf8_lossy(&name).into_owned();
+        let accepted = tar_safety::classify(entry.header().entry_type(), &name, link.as_deref())
+            .map_err(|reason| ExtractError::Unsafe {
+                entry: shown(),
+                reason,
+            })?;
+        let (path, link_target) = match accepted {
+            Accepted::Skip | Accepted::Dir(_) => continue,
+            Accepted::File(path) => (path, None),
+            Accepted::HardLink { path, target } => {
+                if !committed.contains(&target) {
+                    return Err(ExtractError::Unsafe {
+                        entry: shown(),
+                        reason: Unsafe::HardLinkUnknown { target },
+                    });
+                }
+                (path, Some(target))
+            }
+        };
+        let Some((size, sha256)) = expected.get(&path) else {
+            return Err(ExtractError::Unexpected { entry: shown() });
+        };
+        if !seen.insert(path.clone()) {
+            return Err(ExtractError::Duplicate { entry: shown() });
+        }
+        let mtime = entry.header().mtime().ok();
+        let mode = entry.header().mode().ok();
+        let received = match &link_target {
+            // GNU and busybox tar send a second name of the same inode as a link to the
+            // first: copy the first's verified content instead of linking.
+            Some(target) => {
+                let source = store.final_path(target);
+                let file = File::open(&source).map_err(|source_err| ExtractError::Local {
+                    path: source.clone(),
+                    source: source_err,
+                })?;
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                receive(file, len, &path, store, on_event, LocalReads::Local(source))?
+            }
+            None => {
+                let len = entry.size();
+                if len != *size {
+                    outcome.mismatched.push(Mismatch {
+                        path,
+                        expected_size: *size,
+                        expected_sha256: sha256.clone(),
+                        received_size: len,
+                        received_sha256: None,
+                    });
+                    // The tar reader skips the unread content by itself.
+                    continue;
+                }
+                receive(&mut entry, len, &path, store, on_event, LocalReads::Stream)?
+            }
+        };
+        let Received {
+            temp,
+            file,
+            size: got_size,
+            sha256: got_sha,
+        } = received;
+        let matches = got_size == *size && sha256.as_ref().is_none_or(|s| *s == got_sha);
+        if !matches {
+            store.discard(&temp);
+            outcome.mismatched.push(Mismatch {
+                path,
+                expected_size: *size,
+                expected_sha256: sha256.clone(),
+                received_size: got_size,
+                received_sha256: Some(got_sha),
+            });
+            continue;
+        }
+        let committed_time = match store.commit(&temp, file, &path, mtime, mode) {
+            Ok(t) => t,
+            Err(err) => {
+                store.discard(&temp);
+                return Err(err);
+            }
+        };
+        on_event(ExtractEvent::FileDone {
+            path: path.clone(),
+            size: got_size,
+        });
+        committed.insert(path.clone());
+        outcome.written.push(ManifestEntry {
+            path,
+            size: got_size,
+            sha256: got_sha,
+            mtime_ns: committed_time,
+        });
+    }
+    Ok(())
+}
+
+struct Received {
+    temp: PathBuf,
+    file: TempFile,
+    size: u64,
+    sha256: String,
+}
+
+/// Where the bytes of a file come from, for naming the culprit of a read error.
+enum LocalReads {
+    Stream,
+    Local(PathBuf),
+}
+
+/// Copies one file's content to a temporary file while hashing it. On any error the
+/// temporary file is removed: nothing partial is left behind.
+fn receive<R: Read>(
+    mut from: R,
+    len: u64,
+    rel: &str,
+    store: &FsStore,
+    on_event: &mut dyn FnMut(ExtractEvent),
+    reads: LocalReads,
+) -> Result<Received, ExtractError> {
+    let (temp, mut file) = store.create_temp(rel)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total: u64 = 0;
+    let result = loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                break Err(match &reads {
+                    LocalReads::Stream => ExtractError::Stream(e),
+                    LocalReads::Local(path) => ExtractError::Local {
+                        path: path.clone(),
+                        source: e,
+                    },
+                });
+            }
+        };
+        hasher.update(&buf[..n]);
+        if let Err(source) = file.write_all(&buf[..n]) {
+            break Err(ExtractError::Local {
+                path: temp.clone(),
+                source,
+            });
+        }
+        total += n as u64;
+        on_event(ExtractEvent::Bytes(n as u64));
+    };
+    // A tar entry that ends early reads as a short file, not an error.
+    let result = result.and_then(|()| {
+        if matches!(reads, LocalReads::Stream) && total < len {
+            Err(ExtractError::Stream(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{rel}: {total} of {len} bytes received"),
+            )))
+        } else {
+            file.flush().map_err(|source| ExtractError::Local {
+                path: temp.clone(),
+                source,
+            })
+        }
+    });
+    match result {
+        Ok(()) => Ok(Received {
+            temp,
+            file,
+            size: total,
+            sha256: hex::encode(hasher.finalize()),
+        }),
+        Err(err) => {
+            drop(file);
+            store.discard(&temp);
+            Err(err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tar::{EntryType, Header};
+
+    fn sha(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    /// A header whose name bytes are written raw, bypassing the checks of `set_path`,
+    /// as a hostile archive would.
+    fn raw_header(name: &[u8], kind: EntryType, size: u64, link: Option<&[u8]>) -> Header {
+        let mut h = Header::new_gnu();
+        {
+            let old = h.as_old_mut();
+            old.name = [0; 100];
+            old.name[..name.len()].copy_from_slice(name);
+            if let Some(link) = link {
+                old.linkname = [0; 100];
+                old.linkname[..link.len()].copy_from_slice(link);
+            }
+        }
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        h
+    }
+
+    fn archive(entries: &[(&[u8], EntryType, &[u8], Option<&[u8]>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, data, link) in entries {
+            let h = raw_header(name, *kind, data.len() as u64, *link);
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn expect(files: &[(&str, &[u8])]) -> Expected {
+        files
+            .iter()
+            .map(|(p, d)| (p.to_string(), (d.len() as u64, Some(sha(d)))))
+            .collect()
+    }
+
+    struct Target {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        store: FsStore,
+    }
+
+    fn target() -> Target {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("to");
+        fs::create_dir(&root).unwrap();
+        let root = root.canonicalize().unwrap();
+        Target {
+            store: FsStore::new(root.clone()),
+            root,
+            _dir: dir,
+        }
+    }
+
+    fn run(t: &Target, bytes: &[u8], expected: &Expected) -> (ExtractOutcome, Vec<ExtractEvent>) {
+        let mut events = vec![];
+        let out = extract(bytes, expected, &t.store, &mut |e| events.push(e));
+        (out, events)
+    }
+
+    /// Every file under `dir`, relative, sorted.
+    fn files_under(dir: &Path) -> Vec<String> {
+        let mut out = vec![];
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn writes_verified_files_with_progress() {
+        let t = target();
+        let bytes = archive(&[
+            (b"./d/", EntryType::Directory, b"", None),
+            (b"./d/a.txt", EntryType::Regular, b"hello", None),
+            (b"./b", EntryType::Regular, b"", None),
+        ]);
+        let exp = expect(&[("d/a.txt", b"hello"), ("b", b"")]);
+        let (out, events) = run(&t, &bytes, &exp);
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert!(out.mismatched.is_empty());
+        assert_eq!(out.written.len(), 2);
+        assert_eq!(fs::read(t.root.join("d/a.txt")).unwrap(), b"hello");
+        assert_eq!(files_under(&t.root), vec!["b", "d/a.txt"]);
+        assert!(events.contains(&ExtractEvent::Bytes(5)));
+        assert!(events.contains(&ExtractEvent::FileDone {
+            path: "d/a.txt".into(),
+            size: 5
+        }));
+        let meta = fs::metadata(t.root.join("d/a.txt")).unwrap();
+        assert_eq!(
+            meta.modified().unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+        );
+        assert_eq!(out.written[0].mtime_ns, mtime_ns(&meta));
+    }
+
+    #[test]
+    fn traversal_and_absolute_entries_write_nothing_outside() {
+        for name in [
+            &b"../escape.txt"[..],
+            b"./a/../../escape.txt",
+            b"/tmp/escape.txt",
+            b"a/../../../escape.txt",
+        ] {
+            let t = target();
+            let bytes = archive(&[(name, EntryType::Regular, b"pwned", None)]);
+            let exp = expect(&[("escape.txt", b"pwned")]);
+            let (out, _) = run(&t, &bytes, &exp);
+            assert!(
+                matches!(out.error, Some(ExtractError::Unsafe { .. })),
+                "{name:?}: {:?}",
+                out.error
+            );
+            assert!(!t.root.parent().unwrap().join("escape.txt").exists());
+            assert!(files_under(t.root.parent().unwrap()).is_empty());
+        }
+    }
+
+    #[test]
+    fn links_and_devices_are_refused() {
+        let cases: [(&[u8], EntryType, Option<&[u8]>); 5] = [
+            (b"./l", EntryType::Symlink, Some(b"/etc/passwd")),
+            (b"./l", EntryType::Symlink, Some(b"../../outside")),
+            (b"./l", EntryType::Symlink, Some(b"inside")),
+            (b"./h", EntryType::Link, Some(b"/etc/shadow")),
+            (b"./dev", EntryType::Char, None),
+        ];
+        for (name, kind, link) in cases {
+            let t = target();
+            let bytes = archive(&[(name, kind, b"", link)]);
+            let exp = expect(&[("l", b""), ("h", b""), ("dev", b"")]);
+            let (out, _) = run(&t, &bytes, &exp);
+            assert!(
+                matches!(out.error, Some(ExtractError::Unsafe { .. })),
+                "{kind:?} {link:?}: {:?}",
+                out.error
+            );
+            assert!(files_under(t.root.parent().unwrap()).is_empty());
+        }
+    }
+
+    #[test]
+    fn an_archive_cannot_plant_a_link_then_write_through_it() {
+        let t = target();
+        let bytes = archive(&[
+            (b"./d", EntryType::Symlink, b"", Some(b"/tmp")),
+            (b"./d/x", EntryType::Regular, b"x", None),
+        ]);
+        let exp = expect(&[("d/x", b"x")]);
+        let (out, _) = run(&t, &bytes, &exp);
+        assert!(matches!(out.error, Some(ExtractError::Unsafe { .. })));
+        assert!(files_under(&t.root).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn existing_local_links_are_not_followed() {
+        let t = target();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.root.join("d")).unwrap();
+        let bytes = archive(&[(b"./d/x", EntryType::Regular, b"x", None)]);
+        let (out, _) = run(&t, &bytes, &expect(&[("d/x", b"x")]));
+        assert!(matches!(out.error, Some(ExtractError::Layout { .. })));
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn hard_links_inside_are_copied_after_their_target() {
+        let t = target();
+        let bytes = archive(&[
+            (b"./a", EntryType::Regular, b"same", None),
+            (b"./b", EntryType::Link, b"", Some(b"./a")),
+        ]);
+        let (out, _) = run(&t, &bytes, &expect(&[("a", b"same"), ("b", b"same")]));
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert_eq!(fs::read(t.root.join("b")).unwrap(), b"same");
+        let meta = fs::symlink_metadata(t.root.join("b")).unwrap();
+        assert!(meta.is_file());
+        // A link to something not received first is refused.
+        let t = target();
+        let bytes = archive(&[(b"./b", EntryType::Link, b"", Some(b"./a"))]);
+        let (out, _) = run(&t, &bytes, &expect(&[("a", b"same"), ("b", b"same")]));
+        assert!(matches!(
+            out.error,
+            Some(ExtractError::Unsafe {
+                reason: Unsafe::HardLinkUnknown { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn unrequested_and_duplicate_entries_stop_extraction() {
+        let t = target();
+        let bytes = archive(&[(b"./other", EntryType::Regular, b"x", None)]);
+        let (out, _) = run(&t, &bytes, &expect(&[("a", b"x")]));
+        assert!(matches!(out.error, Some(ExtractError::Unexpected { .. })));
+        let bytes = archive(&[
+            (b"./a", EntryType::Regular, b"x", None),
+            (b"a", EntryType::Regular, b"x", None),
+        ]);
+        let t = target();
+        let (out, _) = run(&t, &bytes, &expect(&[("a", b"x")]));
+        assert!(matches!(out.error, Some(ExtractError::Duplicate { .. })));
+        assert_eq!(out.written.len(), 1);
+    }
+
+    #[test]
+    fn changed_content_is_not_renamed_and_the_rest_goes_on() {
+        let t = target();
+        fs::write(t.root.join("a"), b"old").unwrap();
+        let bytes = archive(&[
+            (b"./a", EntryType::Regular, b"new!", None),
+            (b"./b", EntryType::Regular, b"BBB", None),
+            (b"./c", EntryType::Regular, b"c", None),
+        ]);
+        // `a` was listed with other content of the same size; `b` with another size.
+        let mut exp = expect(&[("a", b"NEW!"), ("c", b"c")]);
+        exp.insert("b".into(), (2, Some(sha(b"BB"))));
+        let (out, _) = run(&t, &bytes, &exp);
+        assert!(out.error.is_none(), "{:?}", out.error);
+        let mis: Vec<&str> = out.mismatched.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(mis, vec!["a", "b"]);
+        assert_eq!(out.mismatched[1].received_sha256, None);
+        assert_eq!(fs::read(t.root.join("a")).unwrap(), b"old");
+        assert!(!t.root.join("b").exists());
+        assert_eq!(fs::read(t.root.join("c")).unwrap(), b"c");
+        assert_eq!(files_under(&t.root), vec!["a", "c"]);
+    }
+
+    #[test]
+    fn a_cut_stream_leaves_no_partial_file() {
+        let t = target();
+        let data = vec![7u8; 100_000];
+        let bytes = archive(&[
+            (b"./whole", EntryType::Regular, b"w", None),
+            (b"./big", EntryType::Regular, &data, None),
+        ]);
+        // Cut in the middle of `big`'s content.
+        let cut = &bytes[..512 * 3 + 50_000];
+        let (out, _) = run(&t, cut, &expect(&[("whole", b"w"), ("big", &data)]));
+        assert!(
+            matches!(out.error, Some(ExtractError::Stream(_))),
+            "{:?}",
+            out.error
+        );
+        assert_eq!(files_under(&t.root), vec!["whole"]);
+        // Cut inside a header.
+        let t = target();
+        let cut = &bytes[..512 * 2 + 100];
+        let (out, _) = run(&t, cut, &expect(&[("whole", b"w"), ("big", &data)]));
+        assert!(matches!(out.error, Some(ExtractError::Stream(_))));
+        assert_eq!(files_under(&t.root), vec!["whole"]);
+    }
+
+    #[test]
+    fn a_full_disk_names_the_file_and_leaves_nothing_partial() {
+        let t = target();
+        t.store
+            .quota
+            .store(70_000, std::sync::atomic::Ordering::SeqCst);
+        let data = vec![1u8; 100_000];
+        let bytes = archive(&[
+            (b"./small", EntryType::Regular, b"s", None),
+            (b"./big", EntryType::Regular, &data, None),
+        ]);
+        let (out, _) = run(&t, &bytes, &expect(&[("small", b"s"), ("big", &data)]));
+        match out.error {
+            Some(ExtractError::Local { path, source }) => {
+                assert_eq!(source.kind(), io::ErrorKind::StorageFull);
+                assert!(path.starts_with(&t.root), "{}", path.display());
+            }
+            other => panic!("expected a local write error, got {other:?}"),
+        }
+        assert_eq!(files_under(&t.root), vec!["small"]);
+    }
+
+    #[test]
+    fn leftover_temp_files_are_swept() {
+        let t = target();
+        fs::create_dir(t.root.join("d")).unwrap();
+        fs::write(t.root.join("d/.xtask-0011223344556677.part"), b"x").unwrap();
+        fs::write(t.root.join("d/keep.part"), b"x").unwrap();
+        assert_eq!(sweep_temp_files(&t.root), 1);
+        assert_eq!(files_under(&t.root), vec!["d/keep.part"]);
+    }
+}
