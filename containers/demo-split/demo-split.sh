@@ -55,7 +55,7 @@ awk -v dir="$work" '
   in_member {
     member[++nm] = $0
     if (id == "" && match($0, /<bldg:Building gml:id="[^"]*"/)) {
-      id = substr($0, RSTART + 24, RLENGTH - 25)
+      id = substr($0, RSTART + 23, RLENGTH - 24)
     }
     if ($0 ~ /<\/core:cityObjectMember>/) {
       in_member = 0

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod doctor;
+pub mod fetch;
 pub mod follow;
 
 pub use client::{ClientError, KubeTarget, client};

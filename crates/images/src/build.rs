@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::context::{ChannelWriter, write_tar};
 use crate::docker::{KEY_LABEL, NAME_LABEL, split_repo_tag};
 use crate::dockerfile::parse_step;
-use crate::error::{Error, Result, docker_message};
+use crate::error::{BuildFailure, Error, Result, docker_message};
 use crate::events::ImageEvent;
 use crate::key::BuildState;
 use crate::pipeline::{ImagePlan, Images, PlanState, Prepared};
@@ -432,13 +432,13 @@ impl Images {
                 Some(t) if !message.contains(&t) => format!("{message} (sending the build context failed: {t})"),
                 _ => message,
             };
-            return Err(Error::BuildFailed {
+            return Err(Error::BuildFailed(Box::new(BuildFailure {
                 image: name,
                 step,
                 message,
                 last_lines: tail.into_iter().collect(),
                 log: log_path,
-            });
+            })));
         }
         if let Some(e) = log_error {
             self.emit(ImageEvent::Warning {

@@ -104,3 +104,40 @@ impl MirrorConfig {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_resolved_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inputs = kit_config::Inputs::new(dir.path());
+        for (k, v) in [
+            ("XTASK_REGISTRY", "harbor.example:5443/vcity"),
+            ("XTASK_REGISTRY_USER", "alice"),
+            ("XTASK_REGISTRY_PASSWORD", "s3cret-value"),
+            ("XTASK_REGISTRY_CA", "/etc/ca.crt"),
+        ] {
+            inputs.env.insert(k.into(), v.into());
+        }
+        let resolved = kit_config::resolve(&inputs).unwrap();
+        let cfg = RegistryConfig::from_settings(&resolved.settings).unwrap();
+        assert_eq!(cfg.host, "harbor.example:5443");
+        assert_eq!(cfg.project.as_deref(), Some("vcity"));
+        assert_eq!(cfg.image("collect", "1"), "harbor.example:5443/vcity/collect:1");
+        assert_eq!(cfg.user.as_deref(), Some("alice"));
+        assert_eq!(cfg.password.as_ref().map(|p| p.expose()), Some("s3cret-value"));
+        assert!(cfg.credentials_origin.contains("XTASK_REGISTRY_PASSWORD"), "{}", cfg.credentials_origin);
+        assert!(cfg.origin.contains("XTASK_REGISTRY"), "{}", cfg.origin);
+        let (ca, origin) = cfg.ca_file.clone().unwrap();
+        assert_eq!(ca, PathBuf::from("/etc/ca.crt"));
+        assert!(origin.contains("XTASK_REGISTRY_CA"));
+        assert!(!cfg.plain_http);
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+        assert!(MirrorConfig::from_settings(&resolved.settings).is_empty());
+
+        let resolved = kit_config::resolve(&kit_config::Inputs::new(dir.path())).unwrap();
+        assert!(RegistryConfig::from_settings(&resolved.settings).is_none());
+    }
+}

@@ -132,7 +132,9 @@ impl HashCache {
         if !self.dirty.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let files = self.lock().clone();
+        // Forget files that are gone, so the cache does not grow forever.
+        let mut files = self.lock().clone();
+        files.retain(|path, _| path.exists());
         write_json(
             path,
             &CacheFile {
@@ -166,8 +168,7 @@ impl HashCache {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)
             .unwrap_or(0);
-        let newest = mtime_ns.max(ctime_ns);
-        if now_ns - newest > RACY_WINDOW.as_nanos() as i128 {
+        if now_ns - mtime_ns > RACY_WINDOW.as_nanos() as i128 {
             self.lock().insert(
                 path.to_path_buf(),
                 CachedHash {

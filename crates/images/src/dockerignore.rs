@@ -148,7 +148,7 @@ fn parent_prefixes(path: &str) -> Vec<&str> {
 fn escape_literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
             out.push('\\');
         }
         out.push(c);

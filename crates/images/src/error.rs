@@ -54,15 +54,8 @@ pub enum Error {
     Docker { action: String, message: String },
 
     /// `docker build` failed; names the step and shows the end of the log.
-    #[error("{}", build_failed_message(.image, .step.as_ref(), .message, .last_lines, .log))]
-    BuildFailed {
-        image: String,
-        /// (step number, total steps, instruction text) of the step that failed, if known.
-        step: Option<(u32, u32, String)>,
-        message: String,
-        last_lines: Vec<String>,
-        log: PathBuf,
-    },
+    #[error("{0}")]
+    BuildFailed(Box<BuildFailure>),
 
     /// A base image of another image in the workspace failed, so this one was not built.
     #[error("image {image} was not built: its base image {dependency} failed")]
@@ -89,8 +82,9 @@ pub enum Error {
 
     /// The registry refused the credentials (401) or has none to use.
     #[error(
-        "registry {registry} refused access ({status}) with the credentials from {credentials}: {message}\n\
-         check the user and password (XTASK_REGISTRY_USER / XTASK_REGISTRY_PASSWORD, or `docker login {registry}`)"
+        "registry {registry} refused access ({status}) {message}; credentials used: {credentials}\n\
+         check the user and password (XTASK_REGISTRY_USER / XTASK_REGISTRY_PASSWORD or --registry-user / --registry-password), \
+         or run `docker login {registry}`"
     )]
     RegistryAuth {
         registry: String,
@@ -147,15 +141,30 @@ pub enum Error {
     NoRegistry { image: String },
 }
 
-fn build_failed_message(
-    image: &str,
-    step: Option<&(u32, u32, String)>,
-    message: &str,
-    last_lines: &[String],
-    log: &std::path::Path,
-) -> String {
+/// Details of a failed build.
+#[derive(Debug)]
+pub struct BuildFailure {
+    pub image: String,
+    /// (step number, total steps, instruction text) of the step that failed, if known.
+    pub step: Option<(u32, u32, String)>,
+    /// The engine's message.
+    pub message: String,
+    /// The end of the build log.
+    pub last_lines: Vec<String>,
+    /// The full build log.
+    pub log: PathBuf,
+}
+
+impl std::fmt::Display for BuildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&build_failed_message(self))
+    }
+}
+
+fn build_failed_message(b: &BuildFailure) -> String {
+    let (image, message, last_lines, log) = (&b.image, &b.message, &b.last_lines, &b.log);
     let mut out = format!("build of {image} failed");
-    if let Some((n, total, text)) = step {
+    if let Some((n, total, text)) = &b.step {
         out.push_str(&format!(" at step {n}/{total} ({text})"));
     }
     out.push_str(&format!(": {}", message.trim_end()));

@@ -51,6 +51,9 @@ impl ImageRef {
             Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), Some(tag.to_string())),
             _ => (path.to_string(), None),
         };
+        if repository.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(invalid("repository names must be lowercase".into()));
+        }
         Ok(ImageRef {
             registry,
             repository,

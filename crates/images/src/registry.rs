@@ -61,7 +61,7 @@ impl RegistryClient {
                 return Err(Error::Credentials {
                     registry: cfg.host.clone(),
                     source_desc: format!("the settings ({})", cfg.credentials_origin),
-                    message: "a user and a password go together: set both XTASK_REGISTRY_USER and XTASK_REGISTRY_PASSWORD (or registry.user / registry.password), or neither to use `docker login`".into(),
+                    message: "a user and a password go together: set both XTASK_REGISTRY_USER and XTASK_REGISTRY_PASSWORD (or --registry-user and --registry-password), or neither to use the `docker login` credentials".into(),
                 });
             }
             _ => docker_credentials(&cfg.host)?,
@@ -393,7 +393,7 @@ fn docker_credentials(host: &str) -> Result<(RegistryAuth, String)> {
         Ok(DockerCredential::IdentityToken(t)) => Ok((RegistryAuth::Bearer(t), source)),
         Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => Ok((
             RegistryAuth::Anonymous,
-            format!("nowhere (anonymous: no user/password in the settings, none for {host} in {shown})"),
+            format!("none (no user/password in the settings, none for {host} in {shown})"),
         )),
         Err(E::HelperFailure { helper, stderr, .. }) => Err(Error::Credentials {
             registry: host.to_string(),

@@ -323,7 +323,7 @@ impl ImageToml {
                 ),
             )
         })?;
-        if let Ok(toml::Value::Table(t)) = text.parse::<toml::Value>() {
+        if let Ok(t) = toml::from_str::<toml::Table>(text) {
             parsed.keys = t.keys().cloned().collect();
         }
         Ok(parsed)

@@ -38,7 +38,9 @@ cluster_init() {
 kc() { "$KUBE_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 ku() { "$KUBE_BIN/kubectl" --kubeconfig "$USER_KUBECONFIG" "$@"; }
 
-pid_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive PID: running, not a zombie (an exited process PID 1 has not reaped yet).
+alive() { [[ -e /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+pid_alive() { [[ -s $1 ]] && alive "$(cat "$1")"; }
 
 # stop_pid FILE: stops the process recorded in FILE and waits for it to go.
 stop_pid() {
@@ -46,7 +48,7 @@ stop_pid() {
   if ! pid_alive "$file"; then rm -f "$file"; return 0; fi
   pid=$(cat "$file")
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  for _ in $(seq 50); do alive "$pid" || break; sleep 0.2; done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$file"
 }
@@ -63,5 +65,19 @@ retry() {
 
 controller_healthy() { curl -sf -m 2 http://127.0.0.1:6060/healthz >/dev/null 2>&1; }
 
-# Pids kwokctl recorded for the cluster's processes (etcd, apiserver, ..., kwok).
-kwok_pid_files() { compgen -G "$WORKDIR/pids/*.pid" || true; }
+# Pids kwokctl recorded for the cluster's processes (etcd, apiserver, ..., kwok); the
+# files have no final newline.
+kwok_pids() {
+  local f
+  for f in "$WORKDIR"/pids/*.pid; do [[ -s $f ]] && { cat "$f"; echo; }; done
+  return 0
+}
+
+# wait_gone PID...: waits (10 s at most) until the processes have fully disappeared,
+# zombies included, so that `pgrep` and kwokctl's own pid checks see them gone.
+wait_gone() {
+  local pid
+  for pid in "$@"; do
+    for _ in $(seq 50); do [[ -e /proc/$pid ]] || break; sleep 0.2; done
+  done
+}

@@ -104,8 +104,7 @@ impl FsStore {
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(ExtractError::Layout {
                         path: dir,
-                        reason: "is a symbolic link; files are never written through links"
-                            .into(),
+                        reason: "is a symbolic link; files are never written through links".into(),
                     });
                 }
                 Ok(_) => {
@@ -127,7 +126,8 @@ impl FsStore {
     }
 
     fn final_path(&self, rel: &str) -> PathBuf {
-        rel.split('/').fold(self.root.clone(), |p, part| p.join(part))
+        rel.split('/')
+            .fold(self.root.clone(), |p, part| p.join(part))
     }
 
     fn create_temp(&self, rel: &str) -> Result<(PathBuf, TempFile), ExtractError> {
@@ -214,7 +214,9 @@ impl Write for TempFile {
             let len = buf.len() as u64;
             if self
                 .quota
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(len))
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(len)
+                })
                 .is_err()
             {
                 return Err(io::Error::from(io::ErrorKind::StorageFull));
@@ -491,7 +493,10 @@ mod tests {
         h
     }
 
-    fn archive(entries: &[(&[u8], EntryType, &[u8], Option<&[u8]>)]) -> Vec<u8> {
+    /// Name, type, content, link name.
+    type Spec<'a> = (&'a [u8], EntryType, &'a [u8], Option<&'a [u8]>);
+
+    fn archive(entries: &[Spec<'_>]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, kind, data, link) in entries {
             let h = raw_header(name, *kind, data.len() as u64, *link);
@@ -601,16 +606,16 @@ mod tests {
 
     #[test]
     fn links_and_devices_are_refused() {
-        let cases: [(&[u8], EntryType, Option<&[u8]>); 5] = [
-            (b"./l", EntryType::Symlink, Some(b"/etc/passwd")),
-            (b"./l", EntryType::Symlink, Some(b"../../outside")),
-            (b"./l", EntryType::Symlink, Some(b"inside")),
-            (b"./h", EntryType::Link, Some(b"/etc/shadow")),
-            (b"./dev", EntryType::Char, None),
+        let cases: [Spec<'_>; 5] = [
+            (b"./l", EntryType::Symlink, b"", Some(b"/etc/passwd")),
+            (b"./l", EntryType::Symlink, b"", Some(b"../../outside")),
+            (b"./l", EntryType::Symlink, b"", Some(b"inside")),
+            (b"./h", EntryType::Link, b"", Some(b"/etc/shadow")),
+            (b"./dev", EntryType::Char, b"", None),
         ];
-        for (name, kind, link) in cases {
+        for (name, kind, data, link) in cases {
             let t = target();
-            let bytes = archive(&[(name, kind, b"", link)]);
+            let bytes = archive(&[(name, kind, data, link)]);
             let exp = expect(&[("l", b""), ("h", b""), ("dev", b"")]);
             let (out, _) = run(&t, &bytes, &exp);
             assert!(

@@ -35,9 +35,7 @@ impl RemotePath {
     pub fn parse(input: &str, mount_path: &str) -> Result<Self, PathError> {
         let trimmed = input.trim();
         if trimmed.contains('\0') {
-            return Err(PathError::Nul {
-                path: input.into(),
-            });
+            return Err(PathError::Nul { path: input.into() });
         }
         let relative = if trimmed.starts_with('/') {
             let mount = mount_path.trim_end_matches('/');
@@ -60,9 +58,7 @@ impl RemotePath {
             match part {
                 "" | "." => {}
                 ".." => {
-                    return Err(PathError::ParentDir {
-                        path: input.into(),
-                    });
+                    return Err(PathError::ParentDir { path: input.into() });
                 }
                 p => parts.push(p),
             }
@@ -244,9 +240,7 @@ pub struct TreeRow {
 pub enum ListingError {
     #[error("{path} does not exist on the PVC")]
     Missing { path: RemotePath },
-    #[error(
-        "the PVC's folder {root} does not exist in the pod: the claim is not mounted there"
-    )]
+    #[error("the PVC's folder {root} does not exist in the pod: the claim is not mounted there")]
     NoRoot { root: String },
     #[error("{path} exists on the PVC but cannot be read (permissions?)")]
     Unreadable { path: RemotePath },
@@ -260,9 +254,7 @@ pub enum ListingError {
     Truncated { last: String },
     #[error("listing line {line} not understood: {text:?}")]
     BadLine { line: usize, text: String },
-    #[error(
-        "{path:?} on the PVC has a name that cannot be copied safely ({reason}); rename it"
-    )]
+    #[error("{path:?} on the PVC has a name that cannot be copied safely ({reason}); rename it")]
     UnsafeName { path: String, reason: Unsafe },
     #[error(
         "{path:?} appeared or vanished while the PVC was listed (a workflow still writing?); run again when it is done"
@@ -410,7 +402,9 @@ fn parse_hash_line(line: &str) -> Option<(String, String)> {
         return None;
     }
     let rest = &line[64..];
-    let name = rest.strip_prefix("  ").or_else(|| rest.strip_prefix(" *"))?;
+    let name = rest
+        .strip_prefix("  ")
+        .or_else(|| rest.strip_prefix(" *"))?;
     let name = if escaped {
         unescape(name)?
     } else {
@@ -511,8 +505,9 @@ mod tests {
 
     #[test]
     fn parses_without_hashes_and_single_files() {
-        let l = listing("@@xtask-listing 1\n@@kind file\n@@gzip no\n@@sizes\n5 ./f\n@@links\n@@end\n")
-            .unwrap();
+        let l =
+            listing("@@xtask-listing 1\n@@kind file\n@@gzip no\n@@sizes\n5 ./f\n@@links\n@@end\n")
+                .unwrap();
         assert_eq!(l.kind, PathKind::File);
         assert!(!l.gzip);
         assert_eq!(l.files[0].sha256, None);
@@ -566,9 +561,8 @@ mod tests {
             listing("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 a\n@@end\n"),
             Err(ListingError::BadLine { .. })
         ));
-        let vanished = format!(
-            "@@xtask-listing 1\n@@kind dir\n@@sizes\n1 ./a\n@@hashes\n{H1}  ./b\n@@end\n"
-        );
+        let vanished =
+            format!("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 ./a\n@@hashes\n{H1}  ./b\n@@end\n");
         assert!(matches!(
             listing(&vanished),
             Err(ListingError::Inconsistent { .. })
@@ -581,6 +575,53 @@ mod tests {
         assert!(matches!(
             parse_listing(&p("runs"), not_utf8),
             Err(ListingError::NotUtf8 { .. })
+        ));
+    }
+
+    /// The script under the host's sh and coreutils, as kwok's exec runs it.
+    #[cfg(unix)]
+    #[test]
+    fn script_output_parses_with_gnu_tools() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("runs/x/sub")).unwrap();
+        std::fs::write(root.join("runs/x/a b.txt"), b"hello").unwrap();
+        std::fs::write(root.join("runs/x/back\\slash"), b"").unwrap();
+        std::fs::write(root.join("runs/x/sub/-dash"), b"d").unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("runs/x/link")).unwrap();
+        let run = |path: &str, hash: bool| {
+            let cmd = listing_command(root.to_str().unwrap(), &p(path), hash);
+            let out = std::process::Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .output()
+                .unwrap();
+            parse_listing(&p(path), &out.stdout)
+        };
+        let l = run("runs/x", true).unwrap();
+        let names: Vec<&str> = l.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, vec!["a b.txt", "back\\slash", "sub/-dash"]);
+        assert_eq!(
+            l.files[0].sha256.as_deref(),
+            Some(hex::encode(Sha256::digest(b"hello")).as_str())
+        );
+        assert_eq!(l.skipped_links, vec!["link".to_string()]);
+        let single = run("/data/runs/x/sub/-dash", true).unwrap();
+        assert_eq!(single.kind, PathKind::File);
+        assert_eq!(single.files[0].path, "-dash");
+        assert_eq!(run("runs/x", false).unwrap().files[0].sha256, None);
+        assert!(matches!(
+            run("runs/nope", true),
+            Err(ListingError::Missing { .. })
+        ));
+        let cmd = listing_command("/nonexistent-root", &p("x"), true);
+        let out = std::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .output()
+            .unwrap();
+        assert!(matches!(
+            parse_listing(&p("x"), &out.stdout),
+            Err(ListingError::NoRoot { .. })
         ));
     }
 

@@ -70,7 +70,10 @@ pub enum LocalState {
     Missing,
     /// A regular file; `sha256` is known when the manifest was trusted or the file
     /// hashed (not needed when the size already differs).
-    File { size: u64, sha256: Option<String> },
+    File {
+        size: u64,
+        sha256: Option<String>,
+    },
     /// Something that must not be replaced: a folder, a symbolic link (or a parent
     /// that is one), a special file.
     Blocked(String),
@@ -138,7 +141,14 @@ pub fn inspect_local(
     let mut states = HashMap::new();
     let mut good_dirs: HashSet<String> = HashSet::new();
     for remote in &listing.files {
-        let state = local_state(target, &remote.path, remote.size, manifest, verify, &mut good_dirs)?;
+        let state = local_state(
+            target,
+            &remote.path,
+            remote.size,
+            manifest,
+            verify,
+            &mut good_dirs,
+        )?;
         states.insert(remote.path.clone(), state);
     }
     Ok(states)
@@ -335,7 +345,10 @@ mod tests {
         assert!(!trust_manifest(&e, 4, Some(10)));
         assert!(!trust_manifest(&e, 3, Some(11)));
         assert!(!trust_manifest(&e, 3, None));
-        let no_time = ManifestEntry { mtime_ns: None, ..e };
+        let no_time = ManifestEntry {
+            mtime_ns: None,
+            ..e
+        };
         assert!(!trust_manifest(&no_time, 3, None));
     }
 

@@ -1,0 +1,917 @@
+//! `cargo xtask fetch-results`: copies a folder of the PVC into a local folder,
+//! verified and resumable, through `exec` in a pod that mounts the claim.
+//!
+//! 1. A pod: a short-lived helper ([`HelperSpec`]) or a running pod of the user's
+//!    ([`PodChoice::Existing`]), checked to mount the whole claim.
+//! 2. A listing in the pod: size and SHA-256 of every regular file ([`Listing`]).
+//! 3. A plan against the target folder and its manifest ([`FetchPlan`]): only new or
+//!    changed files are transferred.
+//! 4. `tar` of those files in the pod, streamed over the exec WebSocket and extracted
+//!    as it arrives; each file lands under a temporary name and is renamed once its
+//!    SHA-256 matches the listing ([`tar_safety`] decides what may be written).
+//! 5. The manifest `.xtask-manifest.json`, written atomically, even after an error, so
+//!    that a re-run fetches only what is missing.
+//!
+//! Where commands see the claim: in a real pod at its mount path. Under kwok (the local
+//! stack), exec runs on the host in the folder that backs the claim, so commands must
+//! work relative to their working directory: [`ExecRoot::WorkingDirectory`].
+
+mod error;
+mod extract;
+pub mod helper_pod;
+pub mod listing;
+pub mod manifest;
+pub mod plan;
+pub mod tar_safety;
+mod transfer;
+
+use std::collections::{BTreeSet, HashMap};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kit_config::Settings;
+use kube::api::Api;
+use serde::Serialize;
+
+pub use error::FetchError;
+pub use extract::Mismatch;
+pub use helper_pod::{HELPER_SELECTOR, HelperSpec, cleanup_helper_pods};
+pub use listing::{Listing, PathKind, RemoteFile, RemotePath, TreeRow};
+pub use manifest::{MANIFEST_FILE, Manifest, ManifestEntry, ManifestSource};
+pub use plan::{Action, Conflict, FetchPlan, PlannedFile};
+
+use extract::{ExtractError, ExtractEvent, FsStore};
+use helper_pod::HelperGuard;
+use transfer::PodExec;
+
+/// Which pod runs the commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodChoice {
+    /// Create a helper pod, delete it afterwards.
+    Helper(HelperSpec),
+    /// A running pod that mounts the claim (`--pod NAME`); its mount path is read from
+    /// its spec.
+    Existing(String),
+}
+
+/// Where commands in the pod find the claim's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecRoot {
+    /// At the pod's mount path: any real cluster.
+    #[default]
+    MountPath,
+    /// In the command's working directory: kwok's ClusterExec, which runs commands on
+    /// the host in the folder backing the claim.
+    WorkingDirectory,
+}
+
+/// How to reach the claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteOptions {
+    pub namespace: String,
+    pub claim: String,
+    /// Where a helper mounts the claim (`pvc_mount_path`, default `/data`); also how
+    /// absolute paths given by the user are read.
+    pub mount_path: String,
+    pub exec_root: ExecRoot,
+    pub pod: PodChoice,
+}
+
+impl RemoteOptions {
+    /// From the resolved settings: namespace, claim and mount path.
+    pub fn from_settings(settings: &Settings, pod: PodChoice) -> Result<Self, FetchError> {
+        let claim = settings
+            .volume_claim_name
+            .as_ref()
+            .ok_or(FetchError::NoClaim)?
+            .value
+            .clone();
+        Ok(RemoteOptions {
+            namespace: settings.argo_namespace.value.clone(),
+            claim,
+            mount_path: settings.pvc_mount_path.value.clone(),
+            exec_root: ExecRoot::MountPath,
+            pod,
+        })
+    }
+}
+
+/// The default helper image: `busybox:1` in the configured registry's project (the
+/// workspace mirrors it there), else Docker Hub's.
+pub fn default_helper_image(settings: &Settings) -> String {
+    match &settings.registry {
+        Some(r) => r.value.image("busybox", "1"),
+        None => "docker.io/library/busybox:1".into(),
+    }
+}
+
+/// Compression of the tar stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    Off,
+    /// gzip (fast level) when the pod has it: pays off on slow links with text data.
+    GzipIfAvailable,
+}
+
+/// Everything `fetch` needs.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    pub remote: RemoteOptions,
+    /// The path on the PVC as the user gave it (relative, or absolute under the mount
+    /// path).
+    pub path: String,
+    /// The local folder receiving the content of `path`; created if missing.
+    pub to: PathBuf,
+    pub compression: Compression,
+    /// Hash every local file instead of trusting the manifest's size and time.
+    pub verify_local: bool,
+    /// Plan only: list, compare, report; transfer nothing.
+    pub dry_run: bool,
+}
+
+/// Progress, for the CLI to render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchEvent {
+    HelperCreated {
+        pod: String,
+    },
+    HelperRunning {
+        pod: String,
+        waited: Duration,
+    },
+    UsingPod {
+        pod: String,
+        container: String,
+        mount_path: String,
+    },
+    Listed {
+        path: String,
+        files: usize,
+        bytes: u64,
+        skipped_links: usize,
+    },
+    Planned {
+        fetch_files: usize,
+        fetch_bytes: u64,
+        unchanged_files: usize,
+        unchanged_bytes: u64,
+    },
+    /// Content bytes received so far out of the total to fetch: rate and ETA.
+    Progress {
+        done_bytes: u64,
+        total_bytes: u64,
+    },
+    FileDone {
+        path: String,
+        size: u64,
+    },
+    Warning(String),
+    HelperDeleted {
+        pod: String,
+    },
+}
+
+/// What a fetch did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FetchReport {
+    pub pod: String,
+    pub source: ManifestSource,
+    pub target: PathBuf,
+    pub manifest: PathBuf,
+    pub files_total: usize,
+    pub bytes_total: u64,
+    pub files_fetched: usize,
+    /// File content bytes written.
+    pub bytes_fetched: u64,
+    /// Bytes that came over the connection (less than `bytes_fetched` with gzip).
+    pub wire_bytes: u64,
+    pub files_unchanged: usize,
+    pub compressed: bool,
+    pub skipped_links: Vec<String>,
+    pub dry_run: bool,
+    pub plan: FetchPlan,
+    #[serde(with = "secs")]
+    pub elapsed: Duration,
+}
+
+/// What a delete removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteReport {
+    pub pod: String,
+    pub path: String,
+    pub files_deleted: usize,
+    pub bytes_deleted: u64,
+    /// The folder still exists (something not fetched was added meanwhile).
+    pub folder_remains: bool,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+/// A pod to run commands in, with the claim's content at a known folder. Open it once
+/// to list, fetch and delete; [`Remote::close`] deletes a helper pod.
+pub struct Remote {
+    exec: PodExec,
+    claim: String,
+    namespace: String,
+    /// Where absolute user paths are read from.
+    mount_path: String,
+    /// Where commands `cd` to reach the claim's root.
+    root: String,
+    helper: Option<HelperGuard>,
+}
+
+impl Remote {
+    /// Creates and waits for the helper pod, or checks the given one.
+    pub async fn open(
+        client: &kube::Client,
+        options: &RemoteOptions,
+        progress: &mut dyn FnMut(FetchEvent),
+    ) -> Result<Remote, FetchError> {
+        let api: Api<Pod> = Api::namespaced(client.clone(), &options.namespace);
+        let (pod, container, mount_path, helper) = match &options.pod {
+            PodChoice::Helper(spec) => {
+                let (guard, waited) = helper_pod::start_helper(
+                    client,
+                    &options.namespace,
+                    &options.claim,
+                    &options.mount_path,
+                    spec,
+                    &mut |name| {
+                        progress(FetchEvent::HelperCreated {
+                            pod: name.to_string(),
+                        })
+                    },
+                )
+                .await?;
+                let name = guard.name().to_string();
+                progress(FetchEvent::HelperRunning {
+                    pod: name.clone(),
+                    waited,
+                });
+                (
+                    name,
+                    helper_pod::HELPER_CONTAINER.to_string(),
+                    options.mount_path.clone(),
+                    Some(guard),
+                )
+            }
+            PodChoice::Existing(name) => {
+                let (container, mount) =
+                    helper_pod::existing_pod(client, &options.namespace, name, &options.claim)
+                        .await?;
+                (name.clone(), container, mount, None)
+            }
+        };
+        progress(FetchEvent::UsingPod {
+            pod: pod.clone(),
+            container: container.clone(),
+            mount_path: mount_path.clone(),
+        });
+        let root = match options.exec_root {
+            ExecRoot::MountPath => mount_path.clone(),
+            ExecRoot::WorkingDirectory => ".".into(),
+        };
+        Ok(Remote {
+            exec: PodExec {
+                api,
+                namespace: options.namespace.clone(),
+                pod,
+                container,
+            },
+            claim: options.claim.clone(),
+            namespace: options.namespace.clone(),
+            mount_path,
+            root,
+            helper,
+        })
+    }
+
+    pub fn pod(&self) -> &str {
+        &self.exec.pod
+    }
+
+    /// Reads a user's path against this pod's mount path.
+    pub fn path(&self, input: &str) -> Result<RemotePath, FetchError> {
+        Ok(RemotePath::parse(input, &self.mount_path)?)
+    }
+
+    /// Lists regular files under `path` with sizes, and SHA-256 when `hash`.
+    pub async fn list(&self, path: &RemotePath, hash: bool) -> Result<Listing, FetchError> {
+        let out = self
+            .exec
+            .capture(listing::listing_command(&self.root, path, hash))
+            .await?;
+        listing::parse_listing(path, &out.stdout).map_err(|source| {
+            let source = match source {
+                listing::ListingError::NoRoot { .. } => listing::ListingError::NoRoot {
+                    root: self.root.clone(),
+                },
+                listing::ListingError::NotRun { head } if head.is_empty() => {
+                    listing::ListingError::NotRun {
+                        head: exec_detail(&out.stderr, out.status.as_ref()),
+                    }
+                }
+                other => other,
+            };
+            FetchError::Listing {
+                pod: self.exec.pod.clone(),
+                path: path.to_string(),
+                source,
+            }
+        })
+    }
+
+    /// Fetches `path` into `to` (see the module documentation).
+    pub async fn fetch(
+        &self,
+        path: &RemotePath,
+        to: &Path,
+        compression: Compression,
+        verify_local: bool,
+        dry_run: bool,
+        progress: &mut dyn FnMut(FetchEvent),
+    ) -> Result<FetchReport, FetchError> {
+        let started = Instant::now();
+        let target = prepare_target(to)?;
+        let swept = extract::sweep_temp_files(&target);
+        if swept > 0 {
+            progress(FetchEvent::Warning(format!(
+                "removed {swept} partial file(s) left by an interrupted fetch"
+            )));
+        }
+        let listing = self.list(path, true).await?;
+        progress(FetchEvent::Listed {
+            path: path.to_string(),
+            files: listing.files.len(),
+            bytes: listing.total_bytes(),
+            skipped_links: listing.skipped_links.len(),
+        });
+        if !listing.skipped_links.is_empty() {
+            progress(FetchEvent::Warning(format!(
+                "{} symbolic link(s) on the PVC are not copied (only regular files are): {}",
+                listing.skipped_links.len(),
+                listing
+                    .skipped_links
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let previous = match manifest::read(&target) {
+            manifest::ManifestRead::Found(m) => Some(m),
+            manifest::ManifestRead::Absent => None,
+            manifest::ManifestRead::Unusable(why) => {
+                progress(FetchEvent::Warning(format!(
+                    "manifest ignored, local files are hashed instead: {why}"
+                )));
+                None
+            }
+        };
+        let local = plan::inspect_local(&target, &listing, previous.as_ref(), verify_local)
+            .map_err(|e| FetchError::LocalRead {
+                path: e.path,
+                source: e.source,
+            })?;
+        let plan = plan::diff(&listing, &local);
+        if !plan.conflicts.is_empty() {
+            return Err(FetchError::Conflicts {
+                target,
+                conflicts: plan.conflicts,
+            });
+        }
+        let unchanged: Vec<&PlannedFile> = plan.unchanged().collect();
+        progress(FetchEvent::Planned {
+            fetch_files: plan.files_to_fetch(),
+            fetch_bytes: plan.bytes_to_fetch(),
+            unchanged_files: unchanged.len(),
+            unchanged_bytes: unchanged.iter().map(|f| f.size).sum(),
+        });
+        let source = ManifestSource {
+            namespace: self.namespace.clone(),
+            claim: self.claim.clone(),
+            path: path.to_string(),
+        };
+        let gzip = compression == Compression::GzipIfAvailable && listing.gzip;
+        if compression == Compression::GzipIfAvailable && !listing.gzip {
+            progress(FetchEvent::Warning(format!(
+                "pod {} has no gzip: transferring uncompressed",
+                self.exec.pod
+            )));
+        }
+        let mut report = FetchReport {
+            pod: self.exec.pod.clone(),
+            source: source.clone(),
+            manifest: manifest::manifest_path(&target),
+            target: target.clone(),
+            files_total: listing.files.len(),
+            bytes_total: listing.total_bytes(),
+            files_fetched: 0,
+            bytes_fetched: 0,
+            wire_bytes: 0,
+            files_unchanged: unchanged.len(),
+            compressed: gzip,
+            skipped_links: listing.skipped_links.clone(),
+            dry_run,
+            plan: plan.clone(),
+            elapsed: Duration::ZERO,
+        };
+        if dry_run {
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+
+        // Files already there go into the manifest with their current time.
+        let mut entries: Vec<ManifestEntry> = unchanged
+            .iter()
+            .filter_map(|f| {
+                let sha256 = f.sha256.clone()?;
+                let meta = std::fs::metadata(target.join(&f.path)).ok()?;
+                Some(ManifestEntry {
+                    path: f.path.clone(),
+                    size: f.size,
+                    sha256,
+                    mtime_ns: manifest::mtime_ns(&meta),
+                })
+            })
+            .collect();
+        let to_fetch: Vec<&PlannedFile> = plan.to_fetch().collect();
+        let total_bytes = plan.bytes_to_fetch();
+        let base = match listing.kind {
+            PathKind::Dir => path.dotted(),
+            PathKind::File => path.split_last().0,
+        };
+        let store = Arc::new(FsStore::new(target.clone()));
+        let names: Vec<&str> = to_fetch.iter().map(|f| f.path.as_str()).collect();
+        let by_path: HashMap<&str, &PlannedFile> =
+            to_fetch.iter().map(|f| (f.path.as_str(), *f)).collect();
+        let mut done_bytes = 0u64;
+        let mut failure: Option<FetchError> = None;
+        let mut mismatches: Vec<Mismatch> = Vec::new();
+        for batch in transfer::batches(&names, transfer::MAX_ARG_BYTES, transfer::MAX_BATCH_FILES) {
+            let expected: extract::Expected = batch
+                .iter()
+                .filter_map(|name| by_path.get(name))
+                .map(|f| (f.path.clone(), (f.size, f.sha256.clone())))
+                .collect();
+            let command = transfer::tar_command(&self.root, &base, &batch, gzip);
+            let streamed = self
+                .exec
+                .stream_tar(
+                    command,
+                    gzip,
+                    expected.clone(),
+                    store.clone(),
+                    &mut |event| match event {
+                        ExtractEvent::Bytes(n) => {
+                            done_bytes += n;
+                            progress(FetchEvent::Progress {
+                                done_bytes,
+                                total_bytes,
+                            });
+                        }
+                        ExtractEvent::FileDone { path, size } => {
+                            progress(FetchEvent::FileDone { path, size })
+                        }
+                    },
+                )
+                .await;
+            let streamed = match streamed {
+                Ok(s) => s,
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            };
+            report.wire_bytes += streamed.wire_bytes;
+            let outcome = streamed.outcome;
+            let received: BTreeSet<String> =
+                outcome.written.iter().map(|e| e.path.clone()).collect();
+            report.files_fetched += outcome.written.len();
+            report.bytes_fetched += outcome.written.iter().map(|e| e.size).sum::<u64>();
+            entries.extend(outcome.written);
+            mismatches.extend(outcome.mismatched);
+            if let Some(err) = outcome.error {
+                failure = Some(self.extract_failure(
+                    err,
+                    &target,
+                    &streamed.stderr,
+                    &streamed.end,
+                    &entries,
+                    to_fetch.len(),
+                ));
+                break;
+            }
+            let mismatched: BTreeSet<&str> = mismatches.iter().map(|m| m.path.as_str()).collect();
+            let missing: Vec<&str> = batch
+                .iter()
+                .copied()
+                .filter(|n| !received.contains(*n) && !mismatched.contains(n))
+                .collect();
+            if !missing.is_empty() {
+                let detail = match &streamed.end {
+                    Err(cut) => format!("connection lost: {cut}"),
+                    Ok(status) => format!(
+                        "{} file(s) not in the stream, e.g. {}; {}",
+                        missing.len(),
+                        missing[0],
+                        exec_detail(&streamed.stderr, status.as_ref())
+                    ),
+                };
+                failure = Some(FetchError::Interrupted {
+                    pod: self.exec.pod.clone(),
+                    detail,
+                    received: report.files_fetched,
+                    missing: to_fetch.len() - report.files_fetched,
+                });
+                break;
+            }
+        }
+        if failure.is_none() && !mismatches.is_empty() {
+            failure = Some(FetchError::Changed {
+                mismatches: mismatches.clone(),
+            });
+        }
+        let complete = failure.is_none();
+        let written = Manifest::new(source, complete, entries);
+        if let Err((path, source)) = manifest::write(&target, &written) {
+            // The data is there and verified; only the next run's shortcut is lost.
+            let err = FetchError::LocalWrite { path, source };
+            return Err(failure.unwrap_or(err));
+        }
+        report.elapsed = started.elapsed();
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(report),
+        }
+    }
+
+    fn extract_failure(
+        &self,
+        err: ExtractError,
+        target: &Path,
+        stderr: &str,
+        end: &Result<Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>, String>,
+        entries: &[ManifestEntry],
+        planned: usize,
+    ) -> FetchError {
+        match err {
+            ExtractError::Unsafe { entry, reason } => FetchError::UnsafeEntry {
+                pod: self.exec.pod.clone(),
+                entry,
+                reason: reason.to_string(),
+                target: target.to_path_buf(),
+            },
+            ExtractError::Unexpected { entry } => FetchError::UnsafeEntry {
+                pod: self.exec.pod.clone(),
+                entry,
+                reason: "not requested".into(),
+                target: target.to_path_buf(),
+            },
+            ExtractError::Duplicate { entry } => FetchError::UnsafeEntry {
+                pod: self.exec.pod.clone(),
+                entry,
+                reason: "appears twice".into(),
+                target: target.to_path_buf(),
+            },
+            ExtractError::Local { path, source } => FetchError::LocalWrite { path, source },
+            ExtractError::Layout { path, reason } => FetchError::Conflicts {
+                target: target.to_path_buf(),
+                conflicts: vec![Conflict {
+                    path: path.display().to_string(),
+                    reason,
+                }],
+            },
+            ExtractError::Stream(io) => {
+                let received = entries.len();
+                let detail = match end {
+                    Err(cut) => format!("connection lost: {cut}; stream: {io}"),
+                    Ok(status) => format!("{io}; {}", exec_detail(stderr, status.as_ref())),
+                };
+                FetchError::Interrupted {
+                    pod: self.exec.pod.clone(),
+                    detail,
+                    received,
+                    missing: planned.saturating_sub(received),
+                }
+            }
+        }
+    }
+
+    /// Runs any command whose stdout is a tar of `expected` files and extracts it into
+    /// `to` with the same checks as a fetch. Fetch uses tar; tests use it to serve
+    /// crafted archives through a real exec.
+    pub async fn receive_archive(
+        &self,
+        command: Vec<String>,
+        expected: &[RemoteFile],
+        to: &Path,
+    ) -> Result<Vec<ManifestEntry>, FetchError> {
+        let target = prepare_target(to)?;
+        let store = Arc::new(FsStore::new(target.clone()));
+        let expected_map: extract::Expected = expected
+            .iter()
+            .map(|f| (f.path.clone(), (f.size, f.sha256.clone())))
+            .collect();
+        let streamed = self
+            .exec
+            .stream_tar(command, false, expected_map, store, &mut |_| {})
+            .await?;
+        let outcome = streamed.outcome;
+        if let Some(err) = outcome.error {
+            return Err(self.extract_failure(
+                err,
+                &target,
+                &streamed.stderr,
+                &streamed.end,
+                &outcome.written,
+                expected.len(),
+            ));
+        }
+        if !outcome.mismatched.is_empty() {
+            return Err(FetchError::Changed {
+                mismatches: outcome.mismatched,
+            });
+        }
+        Ok(outcome.written)
+    }
+
+    /// Deletes `path` on the PVC, file by file, after checking that `verified_in`
+    /// holds a complete verified copy: every remote file in its manifest with the same
+    /// size and SHA-256, and still there locally. Files added on the PVC since are
+    /// neither deleted nor their folders.
+    pub async fn delete(
+        &self,
+        path: &RemotePath,
+        verified_in: &Path,
+    ) -> Result<DeleteReport, FetchError> {
+        let refuse = |reason: String| FetchError::NotVerified {
+            path: path.to_string(),
+            reason,
+        };
+        if path.is_root() {
+            return Err(refuse("it is the root of the claim".into()));
+        }
+        let local = verified_in
+            .canonicalize()
+            .map_err(|source| FetchError::LocalRead {
+                path: verified_in.to_path_buf(),
+                source,
+            })?;
+        let manifest = match manifest::read(&local) {
+            manifest::ManifestRead::Found(m) => m,
+            manifest::ManifestRead::Absent => {
+                return Err(refuse(format!(
+                    "{} has no {MANIFEST_FILE}: fetch it there first",
+                    local.display()
+                )));
+            }
+            manifest::ManifestRead::Unusable(why) => return Err(refuse(why)),
+        };
+        if manifest.source.claim != self.claim || manifest.source.path != path.to_string() {
+            return Err(refuse(format!(
+                "{} holds a copy of {}:{}, not of {}:{path}",
+                local.display(),
+                manifest.source.claim,
+                manifest.source.path,
+                self.claim
+            )));
+        }
+        let listing = self.list(path, true).await?;
+        if listing.files.is_empty() {
+            return Err(refuse("it holds no regular file".into()));
+        }
+        let states =
+            plan::inspect_local(&local, &listing, Some(&manifest), false).map_err(|e| {
+                FetchError::LocalRead {
+                    path: e.path,
+                    source: e.source,
+                }
+            })?;
+        let check = plan::diff(&listing, &states);
+        let unverified: Vec<&str> = check
+            .files
+            .iter()
+            .filter(|f| f.action != Action::Unchanged)
+            .map(|f| f.path.as_str())
+            .chain(check.conflicts.iter().map(|c| c.path.as_str()))
+            .collect();
+        if !unverified.is_empty() {
+            return Err(refuse(format!(
+                "{} file(s) differ from or are missing in {}, e.g. {}: fetch again first",
+                unverified.len(),
+                local.display(),
+                unverified[0]
+            )));
+        }
+        let base = match listing.kind {
+            PathKind::Dir => path.as_str().to_string(),
+            PathKind::File => {
+                let (parent, _) = path.split_last();
+                parent
+                    .trim_start_matches("./")
+                    .trim_start_matches('.')
+                    .to_string()
+            }
+        };
+        let join = |rel: &str| {
+            if base.is_empty() {
+                rel.to_string()
+            } else {
+                format!("{base}/{rel}")
+            }
+        };
+        let files: Vec<String> = listing.files.iter().map(|f| join(&f.path)).collect();
+        // Folders deepest first, then the path itself (when a folder).
+        let mut dirs: BTreeSet<String> = BTreeSet::new();
+        for f in &listing.files {
+            let mut parts: Vec<&str> = f.path.split('/').collect();
+            parts.pop();
+            while !parts.is_empty() {
+                dirs.insert(join(&parts.join("/")));
+                parts.pop();
+            }
+        }
+        let mut dirs: Vec<String> = dirs.into_iter().collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        if listing.kind == PathKind::Dir {
+            dirs.push(path.as_str().to_string());
+        }
+        let names: Vec<&str> = files.iter().map(String::as_str).collect();
+        let batches = transfer::batches(&names, transfer::MAX_ARG_BYTES, transfer::MAX_BATCH_FILES);
+        let last = batches.len().saturating_sub(1);
+        for (i, batch) in batches.iter().enumerate() {
+            let batch: Vec<String> = batch.iter().map(|s| s.to_string()).collect();
+            // Folders only after the last files are gone.
+            let dirs: &[String] = if i == last { &dirs } else { &[] };
+            let out = self
+                .exec
+                .capture(transfer::delete_command(&self.root, &batch, dirs))
+                .await?;
+            if !String::from_utf8_lossy(&out.stdout).contains("@@deleted") {
+                return Err(FetchError::Exec {
+                    pod: self.exec.pod.clone(),
+                    what: "deleting files",
+                    detail: exec_detail(&out.stderr, out.status.as_ref()),
+                });
+            }
+        }
+        let folder_remains = match self.list(path, false).await {
+            Ok(_) => true,
+            Err(FetchError::Listing {
+                source: listing::ListingError::Missing { .. },
+                ..
+            }) => false,
+            Err(err) => return Err(err),
+        };
+        Ok(DeleteReport {
+            pod: self.exec.pod.clone(),
+            path: path.to_string(),
+            files_deleted: listing.files.len(),
+            bytes_deleted: listing.total_bytes(),
+            folder_remains,
+        })
+    }
+
+    /// Deletes the helper pod (if this remote made one). Returns its name.
+    pub async fn close(mut self) -> Result<Option<String>, FetchError> {
+        match self.helper.take() {
+            Some(guard) => {
+                let name = guard.name().to_string();
+                guard.delete().await?;
+                Ok(Some(name))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// The stderr and exit status of a command, for error messages.
+fn exec_detail(
+    stderr: &str,
+    status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
+) -> String {
+    let status = status
+        .filter(|s| s.status.as_deref() != Some("Success"))
+        .and_then(|s| s.message.clone());
+    match (stderr.trim(), status) {
+        ("", None) => "no error output".into(),
+        ("", Some(s)) => s,
+        (e, None) => format!("stderr: {e}"),
+        (e, Some(s)) => format!("stderr: {e}; {s}"),
+    }
+}
+
+/// Creates the target folder if needed and returns its canonical path.
+fn prepare_target(to: &Path) -> Result<PathBuf, FetchError> {
+    std::fs::create_dir_all(to).map_err(|source| FetchError::LocalWrite {
+        path: to.to_path_buf(),
+        source,
+    })?;
+    let target = to.canonicalize().map_err(|source| FetchError::LocalRead {
+        path: to.to_path_buf(),
+        source,
+    })?;
+    if !target.is_dir() {
+        return Err(FetchError::LocalWrite {
+            path: target,
+            source: std::io::Error::other("not a folder"),
+        });
+    }
+    Ok(target)
+}
+
+/// Closes the remote whatever happened, reporting the helper's deletion; the first
+/// error wins.
+async fn finish<T>(
+    remote: Remote,
+    result: Result<T, FetchError>,
+    progress: &mut dyn FnMut(FetchEvent),
+) -> Result<T, FetchError> {
+    match remote.close().await {
+        Ok(Some(pod)) => progress(FetchEvent::HelperDeleted { pod }),
+        Ok(None) => {}
+        Err(err) => progress(FetchEvent::Warning(format!(
+            "{err}; `cargo xtask fetch-results --cleanup` removes it"
+        ))),
+    }
+    result
+}
+
+/// Fetches `options.path` into `options.to` and deletes the helper pod.
+pub async fn fetch(
+    client: &kube::Client,
+    options: &FetchOptions,
+    mut progress: impl FnMut(FetchEvent),
+) -> Result<FetchReport, FetchError> {
+    let path = RemotePath::parse(&options.path, &options.remote.mount_path)?;
+    let remote = Remote::open(client, &options.remote, &mut progress).await?;
+    // An existing pod may mount the claim elsewhere: read absolute paths against it.
+    let path = if options.path.trim().starts_with('/') {
+        match remote.path(&options.path) {
+            Ok(p) => p,
+            Err(err) => return finish(remote, Err(err), &mut progress).await,
+        }
+    } else {
+        path
+    };
+    let result = remote
+        .fetch(
+            &path,
+            &options.to,
+            options.compression,
+            options.verify_local,
+            options.dry_run,
+            &mut progress,
+        )
+        .await;
+    finish(remote, result, &mut progress).await
+}
+
+/// The tree under `path` with sizes, without copying or hashing.
+pub async fn list_remote(
+    client: &kube::Client,
+    options: &RemoteOptions,
+    path: &str,
+    mut progress: impl FnMut(FetchEvent),
+) -> Result<Listing, FetchError> {
+    let remote = Remote::open(client, options, &mut progress).await?;
+    let result = match remote.path(path) {
+        Ok(p) => remote.list(&p, false).await,
+        Err(err) => Err(err),
+    };
+    finish(remote, result, &mut progress).await
+}
+
+/// Deletes `path` on the PVC once `verified_in` holds a verified copy of it (see
+/// [`Remote::delete`]). A helper pod mounts the claim writable for this.
+pub async fn delete_remote(
+    client: &kube::Client,
+    options: &RemoteOptions,
+    path: &str,
+    verified_in: &Path,
+    mut progress: impl FnMut(FetchEvent),
+) -> Result<DeleteReport, FetchError> {
+    let mut options = options.clone();
+    if let PodChoice::Helper(spec) = &mut options.pod {
+        spec.read_only = false;
+    }
+    let remote = Remote::open(client, &options, &mut progress).await?;
+    let result = match remote.path(path) {
+        Ok(p) => remote.delete(&p, verified_in).await,
+        Err(err) => Err(err),
+    };
+    finish(remote, result, &mut progress).await
+}

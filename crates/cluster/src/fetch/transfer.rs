@@ -1,0 +1,460 @@
+//! Commands in the pod over the exec subresource (WebSocket), and a tar stream from
+//! one extracted as it arrives.
+//!
+//! The exec output is read into channels while the blocking extractor consumes them,
+//! so the WebSocket is never stalled by disk writes longer than a few buffers. stderr
+//! is drained concurrently: kube's message loop blocks when any pipe is full.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::api::{Api, AttachParams, AttachedProcess};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use super::error::{FetchError, missing_right};
+use super::extract::{self, Expected, ExtractEvent, ExtractOutcome, FsStore};
+
+/// kube's default pipe is 1 KiB: one WebSocket frame at a time. A larger one lets the
+/// message loop keep reading while the extractor writes to disk.
+const STDOUT_BUFFER: usize = 4 * 1024 * 1024;
+/// Bytes of stderr kept for error messages.
+const STDERR_KEPT: usize = 16 * 1024;
+/// How long to wait for the exit status after stdout has ended.
+const STATUS_WAIT: Duration = Duration::from_secs(30);
+/// Raw bytes of file names per tar command: the names travel in the exec URL, which
+/// API servers and proxies limit (URL-encoding can triple the length).
+pub(crate) const MAX_ARG_BYTES: usize = 48 * 1024;
+/// Files per tar command, so that a broken connection costs at most one batch.
+pub(crate) const MAX_BATCH_FILES: usize = 2000;
+
+/// Where and as whom commands run.
+#[derive(Clone)]
+pub(crate) struct PodExec {
+    pub api: Api<Pod>,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+}
+
+/// Output of a command read to the end.
+pub(crate) struct Captured {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub status: Option<Status>,
+}
+
+/// How a streamed command ended.
+pub(crate) struct Streamed {
+    pub outcome: ExtractOutcome,
+    /// Bytes received on stdout (compressed, when gzip was used).
+    pub wire_bytes: u64,
+    pub stderr: String,
+    /// The exit status when it came, or why the connection ended early.
+    pub end: Result<Option<Status>, String>,
+}
+
+impl PodExec {
+    async fn start(&self, command: Vec<String>) -> Result<AttachedProcess, FetchError> {
+        let params = AttachParams {
+            container: Some(self.container.clone()),
+            stdin: false,
+            stdout: true,
+            stderr: true,
+            tty: false,
+            max_stdout_buf_size: Some(STDOUT_BUFFER),
+            max_stderr_buf_size: Some(STDERR_KEPT),
+            ..AttachParams::default()
+        };
+        self.api
+            .exec(&self.pod, command, &params)
+            .await
+            .map_err(|err| {
+                if missing_right(&err) {
+                    FetchError::NoRight {
+                        right: "create pods/exec".into(),
+                        namespace: self.namespace.clone(),
+                        needed: format_needed(),
+                        message: crate::doctor::describe(&err),
+                    }
+                } else {
+                    FetchError::kube(format!("run a command in pod {}", self.pod), err)
+                }
+            })
+    }
+
+    /// Runs a command and returns all its output.
+    pub async fn capture(&self, command: Vec<String>) -> Result<Captured, FetchError> {
+        let mut process = self.start(command).await?;
+        let mut stdout = process.stdout();
+        let stderr = drain_stderr(process.stderr());
+        let status = process.take_status();
+        let read_all = async {
+            let mut out = Vec::new();
+            if let Some(s) = stdout.as_mut() {
+                s.read_to_end(&mut out).await.map(|_| out)
+            } else {
+                Ok(out)
+            }
+        };
+        let (stdout, stderr) = tokio::join!(read_all, stderr);
+        let stdout = stdout.map_err(|e| FetchError::Exec {
+            pod: self.pod.clone(),
+            what: "reading a command's output",
+            detail: e.to_string(),
+        })?;
+        let status = match status {
+            Some(s) => tokio::time::timeout(STATUS_WAIT, s).await.ok().flatten(),
+            None => None,
+        };
+        let joined = process.join().await;
+        if stdout.is_empty()
+            && let Err(err) = joined
+        {
+            return Err(FetchError::Exec {
+                pod: self.pod.clone(),
+                what: "a command",
+                detail: crate::doctor::error_chain(&err),
+            });
+        }
+        Ok(Captured {
+            stdout,
+            stderr,
+            status,
+        })
+    }
+
+    /// Runs a command whose stdout is a tar stream (gzip-compressed when `gzip`) and
+    /// extracts it into `store` as it arrives. `on_event` sees the extractor's events.
+    pub async fn stream_tar(
+        &self,
+        command: Vec<String>,
+        gzip: bool,
+        expected: Expected,
+        store: Arc<FsStore>,
+        on_event: &mut dyn FnMut(ExtractEvent),
+    ) -> Result<Streamed, FetchError> {
+        let mut process = self.start(command).await?;
+        let Some(stdout) = process.stdout() else {
+            return Err(FetchError::Exec {
+                pod: self.pod.clone(),
+                what: "tar",
+                detail: "no stdout".into(),
+            });
+        };
+        let stderr = tokio::spawn(drain_stderr(process.stderr()));
+        let status = process.take_status();
+
+        let (chunk_tx, chunk_rx) = mpsc::channel::<io::Result<Vec<u8>>>(32);
+        let (event_tx, mut event_rx) = mpsc::unbounded_channel();
+        let extractor = tokio::task::spawn_blocking(move || {
+            let reader = ChannelReader::new(chunk_rx);
+            let mut send = |e| {
+                let _ = event_tx.send(e);
+            };
+            if gzip {
+                extract::extract(
+                    flate2::read::GzDecoder::new(reader),
+                    &expected,
+                    &store,
+                    &mut send,
+                )
+            } else {
+                extract::extract(reader, &expected, &store, &mut send)
+            }
+        });
+
+        let pump = pump(stdout, chunk_tx);
+        tokio::pin!(pump);
+        let mut pumped: Option<io::Result<u64>> = None;
+        // Until the extractor is done (its event sender is dropped): forward events,
+        // and feed it from stdout.
+        loop {
+            tokio::select! {
+                result = &mut pump, if pumped.is_none() => pumped = Some(result),
+                event = event_rx.recv() => match event {
+                    Some(event) => on_event(event),
+                    None => break,
+                },
+            }
+        }
+        let outcome = extractor.await.map_err(|e| FetchError::Exec {
+            pod: self.pod.clone(),
+            what: "extracting the tar stream",
+            detail: e.to_string(),
+        })?;
+        let (wire_bytes, end) = match pumped {
+            // The extractor stopped before the stream ended (refused entry, local
+            // error): stop the remote command.
+            None => {
+                process.abort();
+                (0, Ok(None))
+            }
+            Some(Err(err)) => (0, Err(err.to_string())),
+            Some(Ok(n)) => {
+                let status = match status {
+                    Some(s) => tokio::time::timeout(STATUS_WAIT, s).await.ok().flatten(),
+                    None => None,
+                };
+                // A dropped connection ends stdout like a normal end: the message
+                // loop's result tells them apart.
+                match process.join().await {
+                    Ok(()) => (n, Ok(status)),
+                    Err(err) => (n, Err(crate::doctor::error_chain(&err))),
+                }
+            }
+        };
+        let stderr = stderr.await.unwrap_or_default();
+        Ok(Streamed {
+            outcome,
+            wire_bytes,
+            stderr,
+            end,
+        })
+    }
+}
+
+fn format_needed() -> &'static str {
+    "run the listing and tar commands in the pod"
+}
+
+/// Copies stdout into the channel; returns the bytes copied.
+async fn pump(
+    mut stdout: impl AsyncRead + Unpin,
+    tx: mpsc::Sender<io::Result<Vec<u8>>>,
+) -> io::Result<u64> {
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match stdout.read(&mut buf).await {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                total += n as u64;
+                if tx.send(Ok(buf[..n].to_vec())).await.is_err() {
+                    // The extractor has stopped; it needs no more.
+                    return Ok(total);
+                }
+            }
+            Err(err) => {
+                let copy = io::Error::new(err.kind(), err.to_string());
+                let _ = tx.send(Err(err)).await;
+                return Err(copy);
+            }
+        }
+    }
+}
+
+async fn drain_stderr(stderr: Option<impl AsyncRead + Unpin>) -> String {
+    let Some(mut stderr) = stderr else {
+        return String::new();
+    };
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    while let Ok(n) = stderr.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = STDERR_KEPT.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+    String::from_utf8_lossy(&kept).trim().to_string()
+}
+
+/// A blocking `Read` over chunks sent from the async side; the end of the channel is
+/// the end of the stream.
+struct ChannelReader {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl ChannelReader {
+    fn new(rx: mpsc::Receiver<io::Result<Vec<u8>>>) -> Self {
+        ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Some(Err(err)) => return Err(err),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Runs in `$1`/`$2` (the PVC's folder, then the listed base) and writes a tar of the
+/// remaining arguments to stdout, through gzip when `$3` is 1.
+const TAR_SCRIPT: &str = r#"cd "$1" && cd "$2" || exit 1
+z=$3; shift 3
+if [ "$z" = 1 ]; then tar cf - "$@" | gzip -c -1; else exec tar cf - "$@"; fi
+"#;
+
+pub(crate) fn tar_command(root: &str, base: &str, files: &[&str], gzip: bool) -> Vec<String> {
+    let mut cmd: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        TAR_SCRIPT.into(),
+        "xtask-tar".into(),
+        root.into(),
+        base.into(),
+        if gzip { "1" } else { "0" }.into(),
+    ];
+    // `./` keeps names starting with `-` from being read as options.
+    cmd.extend(files.iter().map(|f| format!("./{f}")));
+    cmd
+}
+
+/// Removes files (`$2`…, relative to `$1`), then the folders given after `--` when
+/// they are empty; prints a marker so that success is visible without an exit code.
+const DELETE_SCRIPT: &str = r#"cd "$1" || { echo '@@no-root'; exit 0; }
+shift
+while [ "$#" -gt 0 ] && [ "$1" != -- ]; do rm -f "$1"; shift; done
+[ "$#" -gt 0 ] && shift
+for d in "$@"; do rmdir "$d" 2>/dev/null; done
+echo '@@deleted'
+"#;
+
+pub(crate) fn delete_command(root: &str, files: &[String], dirs: &[String]) -> Vec<String> {
+    let mut cmd: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        DELETE_SCRIPT.into(),
+        "xtask-delete".into(),
+        root.into(),
+    ];
+    cmd.extend(files.iter().map(|f| format!("./{f}")));
+    cmd.push("--".into());
+    cmd.extend(dirs.iter().map(|d| format!("./{d}")));
+    cmd
+}
+
+/// Splits names into groups that fit one command line.
+pub(crate) fn batches<'a>(
+    names: &[&'a str],
+    max_bytes: usize,
+    max_files: usize,
+) -> Vec<Vec<&'a str>> {
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut bytes = 0;
+    for name in names {
+        let cost = name.len() + 3;
+        if !current.is_empty() && (bytes + cost > max_bytes || current.len() >= max_files) {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += cost;
+        current.push(name);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_both_limits() {
+        let names = ["aaaa", "bbbb", "cccc", "dddd", "eeee"];
+        let b = batches(&names, 14, 10);
+        assert_eq!(
+            b,
+            vec![vec!["aaaa", "bbbb"], vec!["cccc", "dddd"], vec!["eeee"]]
+        );
+        let b = batches(&names, 1000, 2);
+        assert_eq!(b.len(), 3);
+        // A name longer than the limit still goes, alone.
+        let long = "x".repeat(50);
+        let b = batches(&[long.as_str(), "y"], 10, 10);
+        assert_eq!(b, vec![vec![long.as_str()], vec!["y"]]);
+        assert!(batches(&[], 10, 10).is_empty());
+    }
+
+    #[test]
+    fn commands_pass_names_as_arguments() {
+        let cmd = tar_command("/data", "./runs/x", &["a b", "-c"], true);
+        assert_eq!(&cmd[4..], ["/data", "./runs/x", "1", "./a b", "./-c"]);
+        let cmd = delete_command(".", &["runs/a".into()], &["runs".into()]);
+        assert_eq!(&cmd[4..], [".", "./runs/a", "--", "./runs"]);
+    }
+
+    #[test]
+    fn channel_reader_reassembles_chunks_and_passes_errors() {
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(Ok(b"hel".to_vec())).unwrap();
+        tx.try_send(Ok(Vec::new())).unwrap();
+        tx.try_send(Ok(b"lo".to_vec())).unwrap();
+        drop(tx);
+        let mut out = String::new();
+        ChannelReader::new(rx).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "hello");
+
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(Ok(b"x".to_vec())).unwrap();
+        tx.try_send(Err(io::Error::other("cut"))).unwrap();
+        let mut out = Vec::new();
+        let err = ChannelReader::new(rx).read_to_end(&mut out).unwrap_err();
+        assert_eq!(err.to_string(), "cut");
+    }
+
+    /// The scripts run as they would in a pod, with the host's sh and tar.
+    #[cfg(unix)]
+    #[test]
+    fn scripts_run_under_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("runs/x/sub")).unwrap();
+        std::fs::write(root.join("runs/x/a b"), b"A").unwrap();
+        std::fs::write(root.join("runs/x/sub/-c"), b"C").unwrap();
+        let run = |cmd: Vec<String>| {
+            std::process::Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .output()
+                .unwrap()
+        };
+        let root_s = root.to_str().unwrap();
+        let out = run(tar_command(root_s, "./runs/x", &["a b", "sub/-c"], false));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut names: Vec<String> = tar::Archive::new(&out.stdout[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["./a b", "./sub/-c"]);
+
+        let out = run(delete_command(
+            root_s,
+            &["runs/x/a b".into(), "runs/x/sub/-c".into()],
+            &["runs/x/sub".into(), "runs/x".into()],
+        ));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "@@deleted");
+        assert!(!root.join("runs/x").exists());
+        assert!(root.join("runs").exists());
+    }
+}

@@ -1,0 +1,156 @@
+//! The CLI as a user meets it: `--help`, `config` on the README's examples, masking of
+//! secrets in every output, and `config --check`. No cluster needed.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+const TOKEN: &str = "v2:s3cr3t-t0ken-value";
+const PASSWORD: &str = "hunter2-registry-password";
+
+/// `cargo xtask` run in an empty folder with a clean environment.
+fn xtask(dir: &TempDir) -> Command {
+    let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
+    cmd.current_dir(dir.path()).env_clear().env("HOME", dir.path());
+    cmd
+}
+
+fn write(dir: &TempDir, name: &str, text: &str) {
+    std::fs::write(dir.path().join(name), text).expect("write fixture");
+}
+
+#[test]
+fn help_lists_every_command_with_an_example() {
+    let dir = TempDir::new().unwrap();
+    let out = xtask(&dir).arg("--help").assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for cmd in ["up", "run", "fetch-results", "config", "doctor", "diagnose", "lint", "watch"] {
+        assert!(text.contains(cmd), "--help does not list {cmd}:\n{text}");
+    }
+    assert!(text.contains("Examples:"));
+    assert!(text.contains("Exit codes"));
+}
+
+#[test]
+fn hera_config_values_show_with_their_file_and_line() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "hera.config",
+        "# PaGoDA\nk8s_configmap_name='vcity-pagoda-proxy-environment'\nk8s_volume_claim_name=vcity-pvc\nargo_namespace: vcity\nargo_token='Bearer v2:s3cr3t-t0ken-value'\n",
+    );
+    let out = xtask(&dir).args(["config", "--output", "json"]).assert().success();
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let settings = &json["settings"];
+    assert_eq!(settings["argo_namespace"]["value"], "vcity");
+    let origin = settings["argo_namespace"]["origin"]["display"].as_str().unwrap();
+    assert!(origin.ends_with("hera.config:4"), "origin was {origin}");
+    assert_eq!(settings["volume_claim_name"]["value"], "vcity-pvc");
+    assert_eq!(settings["argo_token"]["value"], "***");
+}
+
+#[test]
+fn environment_beats_env_file_beats_hera_config() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "hera.config", "argo_namespace=from-hera\nargo_service_account=sa-hera\n");
+    write(&dir, "hera.bash", "export ARGO_NAMESPACE=from-bash  # inline comment\n");
+    let out = xtask(&dir)
+        .args(["config", "-o", "json"])
+        .env("ARGO_SERVICE_ACCOUNT", "sa-env")
+        .assert()
+        .success();
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(json["settings"]["argo_namespace"]["value"], "from-bash");
+    assert_eq!(json["settings"]["argo_service_account"]["value"], "sa-env");
+    let out = xtask(&dir)
+        .args(["config", "-o", "json", "--namespace", "from-flag"])
+        .assert()
+        .success();
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(json["settings"]["argo_namespace"]["value"], "from-flag");
+    assert_eq!(json["settings"]["argo_namespace"]["origin"]["display"], "--namespace");
+}
+
+#[test]
+fn secrets_never_appear_in_any_output() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "hera.bash", &format!("ARGO_TOKEN='Bearer {TOKEN}'\n"));
+    for args in [
+        vec!["config"],
+        vec!["config", "-o", "json"],
+        vec!["config", "--check"],
+        vec!["-v", "config"],
+        vec!["doctor"],
+    ] {
+        let out = xtask(&dir)
+            .args(&args)
+            .env("XTASK_REGISTRY_PASSWORD", PASSWORD)
+            .env("XTASK_REGISTRY", "127.0.0.1:9/vcity")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(TOKEN), "{args:?} printed the token:\n{all}");
+        assert!(!all.contains(PASSWORD), "{args:?} printed the password:\n{all}");
+        assert!(!all.contains("s3cr3t"), "{args:?} printed part of the token");
+    }
+}
+
+#[test]
+fn check_fails_listing_what_is_missing_and_every_source() {
+    let dir = TempDir::new().unwrap();
+    xtask(&dir)
+        .args(["config", "--check"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("kubeconfig"))
+        .stderr(predicate::str::contains("hera.config"))
+        .stderr(predicate::str::contains("env ARGO_NAMESPACE"));
+}
+
+#[test]
+fn malformed_line_names_file_and_line() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "hera.bash", "ARGO_NAMESPACE=ok\nexport = broken\n");
+    xtask(&dir)
+        .arg("config")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("hera.bash:2"));
+}
+
+#[test]
+fn unknown_key_suggests_the_closest() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "hera.config", "argo_namespce=vcity\n");
+    xtask(&dir)
+        .arg("config")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("argo_namespace"));
+}
+
+#[test]
+fn missing_kubeconfig_names_the_path_and_its_origin() {
+    let dir = TempDir::new().unwrap();
+    xtask(&dir)
+        .arg("doctor")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/kubeconfig"))
+        .stderr(predicate::str::contains("KUBECONFIG"));
+}
+
+#[test]
+fn completions_are_generated() {
+    let dir = TempDir::new().unwrap();
+    xtask(&dir)
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("fetch-results"));
+}
