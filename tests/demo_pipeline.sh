@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions run through check/quiet/fails, which shellcheck cannot follow
 # End-to-end test of the offline demo (containers/demo-*, workflows/demo.yaml) with the
 # docker CLI alone: builds the four images from the local base, runs the chain
 # collect -> split -> strip -> tile for 2 boroughs × 2 vintages with the volume layout of
@@ -8,7 +9,7 @@
 # Environment: BASE_IMAGE (default stack/busybox:1), KEEP=1 keeps the work folder.
 # The last line is "N passed, N failed"; the exit status is 1 when something failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 BASE_IMAGE=${BASE_IMAGE:-stack/busybox:1}
 PREFIX=xtask-test

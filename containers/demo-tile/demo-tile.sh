@@ -41,7 +41,7 @@ stage5="$root/$experiment/stage_5/$vintage"
 
 # Accept the workflow's JSON list as it is: drop brackets and quotes, split on , and blanks.
 boroughs=$(printf '%s' "$boroughs" | tr -d '[]"' | tr ', \t\n' '    ')
-if [ -z "$(echo $boroughs)" ]; then
+if [ -z "$(printf '%s' "$boroughs" | tr -d ' ')" ]; then
   boroughs=
   for d in "$stage3"/*_"$vintage"; do
     [ -d "$d" ] || continue
@@ -49,7 +49,7 @@ if [ -z "$(echo $boroughs)" ]; then
     boroughs="$boroughs ${b%_"$vintage"}"
   done
 fi
-if [ -z "$(echo $boroughs)" ]; then
+if [ -z "$(printf '%s' "$boroughs" | tr -d ' ')" ]; then
   echo "demo-tile: no borough folder under $stage3 (did demo-strip run?)" >&2
   exit 1
 fi

@@ -102,7 +102,10 @@ impl Images {
                 {
                     selected.insert(
                         j,
-                        vec![format!("needed locally as the base image of {}", plans[user].name)],
+                        vec![format!(
+                            "needed locally as the base image of {}",
+                            plans[user].name
+                        )],
                     );
                     added = true;
                 }
@@ -139,9 +142,12 @@ impl Images {
         }
 
         let parallelism = opts.parallelism.max(1);
-        let mut waiting: Vec<usize> = (0..plans.len()).filter(|i| selected.contains_key(i)).collect();
+        let mut waiting: Vec<usize> = (0..plans.len())
+            .filter(|i| selected.contains_key(i))
+            .collect();
         let mut finished: HashMap<String, bool> = HashMap::new();
-        let selected_names: HashSet<String> = waiting.iter().map(|&i| plans[i].name.clone()).collect();
+        let selected_names: HashSet<String> =
+            waiting.iter().map(|&i| plans[i].name.clone()).collect();
         let mut running = FuturesUnordered::new();
         let mut stop = false;
         loop {
@@ -210,7 +216,9 @@ impl Images {
                     p.local_image = id;
                     p.key = Some(key);
                     if p.local_image.is_some() && self.registry.is_some() {
-                        p.state = PlanState::MustPush { reason: why.clone() };
+                        p.state = PlanState::MustPush {
+                            reason: why.clone(),
+                        };
                     } else {
                         p.state = PlanState::UpToDate;
                     }
@@ -263,7 +271,11 @@ impl Images {
                     .await
                     .map_err(Outcome::Failed)?;
             }
-            prepared = Arc::new(self.prepare(spec, specs, keys).await.map_err(Outcome::Failed)?);
+            prepared = Arc::new(
+                self.prepare(spec, specs, keys)
+                    .await
+                    .map_err(Outcome::Failed)?,
+            );
             // With the bases known, the image may exist already.
             if let Some(id) = self
                 .docker
@@ -274,8 +286,14 @@ impl Images {
                 .next()
             {
                 let why = "found locally once its base images were pulled".to_string();
-                self.docker.tag(&id, &spec.reference).await.map_err(Outcome::Failed)?;
-                self.emit(ImageEvent::Skipped { image: name, why: why.clone() });
+                self.docker
+                    .tag(&id, &spec.reference)
+                    .await
+                    .map_err(Outcome::Failed)?;
+                self.emit(ImageEvent::Skipped {
+                    image: name,
+                    why: why.clone(),
+                });
                 return Err(Outcome::Skipped {
                     id: Some(id),
                     key: prepared.key.clone(),
@@ -288,19 +306,33 @@ impl Images {
             image: name.clone(),
             reasons,
         });
-        self.run_build(plan, &prepared, opts).await.map_err(Outcome::Failed)
+        self.run_build(plan, &prepared, opts)
+            .await
+            .map_err(Outcome::Failed)
     }
 
-    async fn pull_base(&self, image: &str, reference: &str, line: usize, spec: &crate::spec::ImageSpec) -> Result<()> {
+    async fn pull_base(
+        &self,
+        image: &str,
+        reference: &str,
+        line: usize,
+        spec: &crate::spec::ImageSpec,
+    ) -> Result<()> {
         let (repo, tag) = match reference.split_once('@') {
             Some((repo, digest)) => (repo, digest),
             None => split_repo_tag(reference),
         };
-        let opts = CreateImageOptionsBuilder::new().from_image(repo).tag(tag).build();
+        let opts = CreateImageOptionsBuilder::new()
+            .from_image(repo)
+            .tag(tag)
+            .build();
         let mut stream = self.docker.docker.create_image(Some(opts), None, None);
         while let Some(item) = stream.next().await {
             if let Err(e) = item {
-                let dockerfile = spec.build().map(|b| self.ws.display(&b.dockerfile)).unwrap_or_default();
+                let dockerfile = spec
+                    .build()
+                    .map(|b| self.ws.display(&b.dockerfile))
+                    .unwrap_or_default();
                 return Err(Error::Docker {
                     action: format!(
                         "pull base image {reference} ({dockerfile} line {line}) for {image}: it is not in the local engine"
@@ -312,15 +344,23 @@ impl Images {
         Ok(())
     }
 
-    async fn run_build(&self, plan: &ImagePlan, prepared: &Prepared, opts: &BuildOptions) -> Result<BuiltImage> {
+    async fn run_build(
+        &self,
+        plan: &ImagePlan,
+        prepared: &Prepared,
+        opts: &BuildOptions,
+    ) -> Result<BuiltImage> {
         let name = plan.name.clone();
         let spec = &plan.spec;
-        let build = spec.build().ok_or_else(|| Error::NoRegistry { image: name.clone() })?;
+        let build = spec.build().ok_or_else(|| Error::NoRegistry {
+            image: name.clone(),
+        })?;
         let log_path = self.log_path(&name);
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
         }
-        let mut log = std::fs::File::create(&log_path).map_err(|e| Error::io("create", &log_path, e))?;
+        let mut log =
+            std::fs::File::create(&log_path).map_err(|e| Error::io("create", &log_path, e))?;
 
         let mut labels = HashMap::new();
         labels.insert(KEY_LABEL.to_string(), prepared.key.clone());
@@ -332,7 +372,13 @@ impl Images {
             .forcerm(true)
             .nocache(opts.no_cache)
             .labels(&labels)
-            .buildargs(&build.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<String, String>>());
+            .buildargs(
+                &build
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<HashMap<String, String>>(),
+            );
         if let Some(t) = &build.target {
             builder = builder.target(t);
         }
@@ -349,14 +395,18 @@ impl Images {
             }
             r.map(|()| w.sent)
         });
-        let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+        let body =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
 
         self.emit(ImageEvent::BuildStarted {
             image: name.clone(),
             context_bytes: prepared.ctx.content_bytes(),
         });
         let started = Instant::now();
-        let mut stream = self.docker.docker.build_image(options, None, Some(body_try_stream(body)));
+        let mut stream = self
+            .docker
+            .docker
+            .build_image(options, None, Some(body_try_stream(body)));
         let mut tail: VecDeque<String> = VecDeque::new();
         let mut partial = String::new();
         let mut step: Option<(u32, u32, String)> = None;
@@ -429,7 +479,9 @@ impl Images {
         };
         if let Some(message) = failure.or_else(|| tar_error.clone()) {
             let message = match tar_error {
-                Some(t) if !message.contains(&t) => format!("{message} (sending the build context failed: {t})"),
+                Some(t) if !message.contains(&t) => {
+                    format!("{message} (sending the build context failed: {t})")
+                }
                 _ => message,
             };
             return Err(Error::BuildFailed(Box::new(BuildFailure {
@@ -448,10 +500,14 @@ impl Images {
         }
         let id = match image_id {
             Some(id) => id,
-            None => self.docker.image_id(&spec.reference).await?.ok_or_else(|| Error::Docker {
-                action: format!("find the image just built for {name}"),
-                message: format!("no image tagged {}", spec.reference),
-            })?,
+            None => self
+                .docker
+                .image_id(&spec.reference)
+                .await?
+                .ok_or_else(|| Error::Docker {
+                    action: format!("find the image just built for {name}"),
+                    message: format!("no image tagged {}", spec.reference),
+                })?,
         };
         let seconds = started.elapsed().as_secs_f64();
         self.states.save(
@@ -480,7 +536,11 @@ impl Images {
 }
 
 enum Outcome {
-    Skipped { id: Option<String>, key: String, why: String },
+    Skipped {
+        id: Option<String>,
+        key: String,
+        why: String,
+    },
     Failed(Error),
 }
 

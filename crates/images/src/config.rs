@@ -125,10 +125,20 @@ mod tests {
         let cfg = RegistryConfig::from_settings(&resolved.settings).unwrap();
         assert_eq!(cfg.host, "harbor.example:5443");
         assert_eq!(cfg.project.as_deref(), Some("vcity"));
-        assert_eq!(cfg.image("collect", "1"), "harbor.example:5443/vcity/collect:1");
+        assert_eq!(
+            cfg.image("collect", "1"),
+            "harbor.example:5443/vcity/collect:1"
+        );
         assert_eq!(cfg.user.as_deref(), Some("alice"));
-        assert_eq!(cfg.password.as_ref().map(|p| p.expose()), Some("s3cret-value"));
-        assert!(cfg.credentials_origin.contains("XTASK_REGISTRY_PASSWORD"), "{}", cfg.credentials_origin);
+        assert_eq!(
+            cfg.password.as_ref().map(|p| p.expose()),
+            Some("s3cret-value")
+        );
+        assert!(
+            cfg.credentials_origin.contains("XTASK_REGISTRY_PASSWORD"),
+            "{}",
+            cfg.credentials_origin
+        );
         assert!(cfg.origin.contains("XTASK_REGISTRY"), "{}", cfg.origin);
         let (ca, origin) = cfg.ca_file.clone().unwrap();
         assert_eq!(ca, PathBuf::from("/etc/ca.crt"));

@@ -219,7 +219,9 @@ pub fn scan(spec: &BuildSpec, cache: &HashCache) -> Result<Context> {
         .map(|p| p.to_string_lossy().replace('\\', "/"))
         .map(|p| crate::dockerignore::clean(&p))
         .filter(|p| !p.starts_with("..") && p != ".");
-    let dockerfile = inside.clone().unwrap_or_else(|| OUTSIDE_DOCKERFILE_NAME.into());
+    let dockerfile = inside
+        .clone()
+        .unwrap_or_else(|| OUTSIDE_DOCKERFILE_NAME.into());
     if ignore.force_include(".dockerignore") {
         warnings.push(format!(
             "{} excludes itself; Docker sends it anyway",
@@ -243,7 +245,10 @@ pub fn scan(spec: &BuildSpec, cache: &HashCache) -> Result<Context> {
         .into_iter();
     while let Some(item) = walker.next() {
         let item = item.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.clone());
             let source = e
                 .into_io_error()
                 .unwrap_or_else(|| std::io::Error::other("file system loop"));
@@ -434,9 +439,12 @@ impl ChannelWriter {
         }
         let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
         self.sent += chunk.len() as u64;
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the engine stopped reading the build context"))
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the engine stopped reading the build context",
+            )
+        })
     }
 }
 
@@ -499,7 +507,15 @@ mod tests {
         let ctx = scan(&spec(d.path()), &HashCache::in_memory()).unwrap();
         assert_eq!(
             paths(&ctx),
-            vec![".dockerignore", "Dockerfile", "data/keep.txt", "src", "src/main.py", "sub", "sub/b.log"]
+            vec![
+                ".dockerignore",
+                "Dockerfile",
+                "data/keep.txt",
+                "src",
+                "src/main.py",
+                "sub",
+                "sub/b.log"
+            ]
         );
         assert_eq!(ctx.warnings.len(), 1, "{:?}", ctx.warnings);
         assert!(ctx.warnings[0].contains("Dockerfile"));
@@ -509,7 +525,11 @@ mod tests {
     fn symlinks_are_not_followed_and_modes_kept() {
         let d = tree(&[("Dockerfile", "FROM a"), ("run.sh", "#!/bin/sh")]);
         std::os::unix::fs::symlink("/etc", d.path().join("etc-link")).unwrap();
-        std::fs::set_permissions(d.path().join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            d.path().join("run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         let ctx = scan(&spec(d.path()), &HashCache::in_memory()).unwrap();
         let link = ctx.entries.iter().find(|e| e.path == "etc-link").unwrap();
         assert_eq!(link.kind, EntryKind::Symlink);
@@ -556,8 +576,13 @@ mod tests {
     #[test]
     fn bad_dockerignore_names_file() {
         let d = tree(&[("Dockerfile", "FROM a"), (".dockerignore", "[oops\n")]);
-        let err = scan(&spec(d.path()), &HashCache::in_memory()).unwrap_err().to_string();
-        assert!(err.contains(".dockerignore") && err.contains("line 1"), "{err}");
+        let err = scan(&spec(d.path()), &HashCache::in_memory())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(".dockerignore") && err.contains("line 1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -566,19 +591,33 @@ mod tests {
         let p = d.path().join("f");
         // make the file old enough to be cached
         let old = SystemTime::now() - Duration::from_secs(60);
-        std::fs::File::options().write(true).open(&p).unwrap().set_modified(old).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         let cache_path = d.path().join("cache.json");
         let cache = HashCache::load(&cache_path);
-        let h1 = cache.file_hash(&p, &std::fs::metadata(&p).unwrap()).unwrap();
+        let h1 = cache
+            .file_hash(&p, &std::fs::metadata(&p).unwrap())
+            .unwrap();
         cache.save().unwrap();
         let cache = HashCache::load(&cache_path);
         assert_eq!(cache.lock().len(), 1);
         // A cached value is trusted while the stamp is unchanged...
         cache.lock().get_mut(&p).unwrap().sha256 = "cached".into();
-        assert_eq!(cache.file_hash(&p, &std::fs::metadata(&p).unwrap()).unwrap(), "cached");
+        assert_eq!(
+            cache
+                .file_hash(&p, &std::fs::metadata(&p).unwrap())
+                .unwrap(),
+            "cached"
+        );
         // ...and not once the file changes.
         std::fs::write(&p, "two").unwrap();
-        let h2 = cache.file_hash(&p, &std::fs::metadata(&p).unwrap()).unwrap();
+        let h2 = cache
+            .file_hash(&p, &std::fs::metadata(&p).unwrap())
+            .unwrap();
         assert_ne!(h1, h2);
         assert_ne!(h2, "cached");
     }

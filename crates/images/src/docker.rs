@@ -108,7 +108,10 @@ impl DockerEngine {
 pub(crate) fn split_repo_tag(reference: &str) -> (&str, &str) {
     let last_slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
     match reference[last_slash..].rfind(':') {
-        Some(i) => (&reference[..last_slash + i], &reference[last_slash + i + 1..]),
+        Some(i) => (
+            &reference[..last_slash + i],
+            &reference[last_slash + i + 1..],
+        ),
         None => (reference, "latest"),
     }
 }
@@ -146,7 +149,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("/nonexistent/docker.sock"), "{err}");
-        assert!(err.contains("tests/stack/up") && err.contains("systemctl start docker"), "{err}");
+        assert!(
+            err.contains("tests/stack/up") && err.contains("systemctl start docker"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -156,7 +162,13 @@ mod tests {
         // a socket file nobody listens on
         drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
         let endpoint = format!("unix://{}", sock.display());
-        let err = DockerEngine::connect_to(&endpoint).await.unwrap_err().to_string();
-        assert!(err.contains("not reachable") && err.contains("dockerd"), "{err}");
+        let err = DockerEngine::connect_to(&endpoint)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not reachable") && err.contains("dockerd"),
+            "{err}"
+        );
     }
 }

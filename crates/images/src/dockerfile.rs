@@ -32,7 +32,9 @@ pub fn base_images(text: &str, args: &BTreeMap<String, String>) -> Vec<BaseImage
 
     for (line, instruction) in instructions(text) {
         let mut words = instruction.split_whitespace();
-        let Some(keyword) = words.next() else { continue };
+        let Some(keyword) = words.next() else {
+            continue;
+        };
         let rest: Vec<&str> = words.collect();
         match keyword.to_ascii_uppercase().as_str() {
             "ARG" if !seen_from => {
@@ -260,7 +262,10 @@ mod tests {
     fn substitution_forms() {
         let vars: BTreeMap<String, String> =
             [("A".to_string(), "1".to_string())].into_iter().collect();
-        assert_eq!(substitute("$A-${A}-${B:-d}-${A:+y}-${B:+n}-$", &vars), "1-1-d-y--$");
+        assert_eq!(
+            substitute("$A-${A}-${B:-d}-${A:+y}-${B:+n}-$", &vars),
+            "1-1-d-y--$"
+        );
         assert_eq!(substitute("${unclosed", &vars), "${unclosed");
     }
 }

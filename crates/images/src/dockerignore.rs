@@ -43,7 +43,9 @@ enum Tok {
     Star,
     Question,
     /// `**`; `ate_slash` when Docker swallowed the `/` right after it.
-    DoubleStar { ate_slash: bool },
+    DoubleStar {
+        ate_slash: bool,
+    },
     /// A bracket expression, brackets excluded, as written.
     Class(String),
 }
@@ -297,7 +299,11 @@ fn to_globs(toks: &[Tok]) -> Vec<String> {
             Tok::Question => vec!["?".into()],
             Tok::Class(body) => vec![class_glob(body)],
             Tok::DoubleStar { .. } if i == 0 => {
-                vec![if toks.len() == 1 { "**".into() } else { "**/".into() }]
+                vec![if toks.len() == 1 {
+                    "**".into()
+                } else {
+                    "**/".into()
+                }]
             }
             Tok::DoubleStar { ate_slash } => {
                 let after_slash = matches!(toks[i - 1], Tok::Lit('/'));
@@ -386,7 +392,11 @@ mod tests {
 
     #[test]
     fn star_only_at_its_level() {
-        check(&["*.log"], &["a.log"], &["logs/a.log", "a/b/c.log", "a.logx"]);
+        check(
+            &["*.log"],
+            &["a.log"],
+            &["logs/a.log", "a/b/c.log", "a.logx"],
+        );
         check(&["*/*.log"], &["a/b.log"], &["b.log", "a/b/c.log"]);
     }
 
@@ -397,7 +407,11 @@ mod tests {
             &["a.log", "x/a.log", "x/y/z.log"],
             &["x/a.logs"],
         );
-        check(&["a/**/b"], &["a/b", "a/x/b", "a/x/y/b", "a/b/c"], &["ab", "x/a/b"]);
+        check(
+            &["a/**/b"],
+            &["a/b", "a/x/b", "a/x/y/b", "a/b/c"],
+            &["ab", "x/a/b"],
+        );
         check(&["dir/**"], &["dir/x", "dir/x/y"], &["dir", "dirx/y"]);
         check(&["**"], &["x", "x/y"], &[]);
     }
@@ -405,23 +419,43 @@ mod tests {
     #[test]
     fn docker_prefix_and_suffix_modes() {
         // "foo**" is "starts with foo" in Docker
-        check(&["foo**"], &["foo", "foobar", "foo/x", "foobar/x/y"], &["xfoo"]);
+        check(
+            &["foo**"],
+            &["foo", "foobar", "foo/x", "foobar/x/y"],
+            &["xfoo"],
+        );
         // "**foo" with a literal rest is "ends with foo"
-        check(&["**foo"], &["foo", "barfoo", "a/xfoo", "a/b/foo"], &["foox"]);
+        check(
+            &["**foo"],
+            &["foo", "barfoo", "a/xfoo", "a/b/foo"],
+            &["foox"],
+        );
         // "**/foo" matches foo at the root too
-        check(&["**/foo"], &["foo", "a/foo", "a/b/foo", "foo/x"], &["xfoo"]);
+        check(
+            &["**/foo"],
+            &["foo", "a/foo", "a/b/foo", "foo/x"],
+            &["xfoo"],
+        );
     }
 
     #[test]
     fn glued_double_star_has_both_readings() {
         // Docker: a(.*/)?b
-        check(&["a**b"], &["ab", "ax/b", "ax/y/b", "a/b"], &["axb", "a/xb"]);
+        check(
+            &["a**b"],
+            &["ab", "ax/b", "ax/y/b", "a/b"],
+            &["axb", "a/xb"],
+        );
         check(&["x/**y"], &["x/y", "x/a/y"], &["x/ay"]);
     }
 
     #[test]
     fn folder_match_excludes_content() {
-        check(&["build"], &["build", "build/a", "build/a/b.o"], &["builder", "src/build"]);
+        check(
+            &["build"],
+            &["build", "build/a", "build/a/b.o"],
+            &["builder", "src/build"],
+        );
         check(&["build/"], &["build/a"], &["src/build/a"]);
         check(&["*/cache"], &["x/cache/f"], &["cache/f", "x/y/cache/f"]);
     }
@@ -430,7 +464,11 @@ mod tests {
     fn last_match_wins_and_reinclude() {
         check(&["*.md", "!README.md"], &["a.md"], &["README.md"]);
         check(&["!README.md", "*.md"], &["a.md", "README.md"], &[]);
-        check(&["docs", "!docs/keep.txt"], &["docs/a", "docs"], &["docs/keep.txt"]);
+        check(
+            &["docs", "!docs/keep.txt"],
+            &["docs/a", "docs"],
+            &["docs/keep.txt"],
+        );
         check(
             &["*", "!src", "src/*.tmp"],
             &["x", "src/a.tmp"],
@@ -481,7 +519,10 @@ mod tests {
         let err = DockerIgnore::parse("ok\n[abc\n", Path::new("ctx/.dockerignore"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("ctx/.dockerignore") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("ctx/.dockerignore") && err.contains("line 2"),
+            "{err}"
+        );
         let err = DockerIgnore::parse("a\n!\n", Path::new(".dockerignore"))
             .unwrap_err()
             .to_string();
@@ -524,6 +565,9 @@ mod tests {
         assert!(!d.is_excluded("x"));
         assert!(!d.is_excluded("."));
         let d = ign(&["*"]);
-        assert!(!d.is_excluded("."), "the context root itself is never excluded");
+        assert!(
+            !d.is_excluded("."),
+            "the context root itself is never excluded"
+        );
     }
 }

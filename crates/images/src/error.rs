@@ -34,7 +34,9 @@ pub enum Error {
     },
 
     /// Two images would be pushed under the same name.
-    #[error("image name {name:?} is used twice: by {first} and by {second}; set a different `name` in one image.toml")]
+    #[error(
+        "image name {name:?} is used twice: by {first} and by {second}; set a different `name` in one image.toml"
+    )]
     DuplicateImage {
         name: String,
         first: String,
@@ -73,7 +75,9 @@ pub enum Error {
     },
 
     /// The registry's TLS certificate is not trusted.
-    #[error("registry {registry}: TLS certificate not trusted (x509: unknown authority): {message}\n{hint}")]
+    #[error(
+        "registry {registry}: TLS certificate not trusted (x509: unknown authority): {message}\n{hint}"
+    )]
     RegistryCertificate {
         registry: String,
         message: String,
@@ -137,7 +141,9 @@ pub enum Error {
     },
 
     /// An operation needs a registry but none is configured.
-    #[error("no registry configured for {image}: set registry.host and registry.project (XTASK_REGISTRY=host/project)")]
+    #[error(
+        "no registry configured for {image}: set registry.host and registry.project (XTASK_REGISTRY=host/project)"
+    )]
     NoRegistry { image: String },
 }
 
@@ -180,7 +186,11 @@ fn build_failed_message(b: &BuildFailure) -> String {
 }
 
 impl Error {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             action,
             path: path.into(),

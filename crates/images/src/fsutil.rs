@@ -36,9 +36,12 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read", path, e)),
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| Error::file(path, format!("not valid JSON state ({e}); delete it to start afresh")))
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::file(
+            path,
+            format!("not valid JSON state ({e}); delete it to start afresh"),
+        )
+    })
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

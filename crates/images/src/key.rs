@@ -227,9 +227,18 @@ mod tests {
         let a = inputs(&[("a", "1", 0o644), ("b", "2", 0o644)]);
         assert_eq!(a.key(), a.clone().key());
         assert_eq!(a.key().len(), 64);
-        assert_ne!(a.key(), inputs(&[("a", "1", 0o644), ("b", "3", 0o644)]).key());
-        assert_ne!(a.key(), inputs(&[("a", "1", 0o755), ("b", "2", 0o644)]).key());
-        assert_ne!(a.key(), inputs(&[("a", "1", 0o644), ("c", "2", 0o644)]).key());
+        assert_ne!(
+            a.key(),
+            inputs(&[("a", "1", 0o644), ("b", "3", 0o644)]).key()
+        );
+        assert_ne!(
+            a.key(),
+            inputs(&[("a", "1", 0o755), ("b", "2", 0o644)]).key()
+        );
+        assert_ne!(
+            a.key(),
+            inputs(&[("a", "1", 0o644), ("c", "2", 0o644)]).key()
+        );
         let mut b = a.clone();
         b.args.insert("X".into(), "1".into());
         assert_ne!(a.key(), b.key());
@@ -243,11 +252,19 @@ mod tests {
 
     #[test]
     fn reasons_name_files_args_bases() {
-        let mut prev = inputs(&[("entrypoint.py", "1", 0o644), ("old.txt", "x", 0o644), ("run.sh", "r", 0o644)]);
+        let mut prev = inputs(&[
+            ("entrypoint.py", "1", 0o644),
+            ("old.txt", "x", 0o644),
+            ("run.sh", "r", 0o644),
+        ]);
         prev.args.insert("X".into(), "1".into());
         prev.args.insert("GONE".into(), "1".into());
         prev.bases.insert("python:3.11".into(), "sha256:a".into());
-        let mut now = inputs(&[("entrypoint.py", "2", 0o644), ("new.txt", "y", 0o644), ("run.sh", "r", 0o755)]);
+        let mut now = inputs(&[
+            ("entrypoint.py", "2", 0o644),
+            ("new.txt", "y", 0o644),
+            ("run.sh", "r", 0o755),
+        ]);
         now.args.insert("X".into(), "2".into());
         now.args.insert("NEW".into(), "1".into());
         now.bases.insert("python:3.11".into(), "sha256:b".into());
@@ -272,10 +289,13 @@ mod tests {
     #[test]
     fn many_file_changes_are_summarized() {
         let prev = inputs(&[]);
-        let files: Vec<(String, String, u32)> =
-            (0..30).map(|i| (format!("f{i:02}"), "h".to_string(), 0o644)).collect();
-        let refs: Vec<(&str, &str, u32)> =
-            files.iter().map(|(a, b, m)| (a.as_str(), b.as_str(), *m)).collect();
+        let files: Vec<(String, String, u32)> = (0..30)
+            .map(|i| (format!("f{i:02}"), "h".to_string(), 0o644))
+            .collect();
+        let refs: Vec<(&str, &str, u32)> = files
+            .iter()
+            .map(|(a, b, m)| (a.as_str(), b.as_str(), *m))
+            .collect();
         let now = inputs(&refs);
         let r = now.reasons_since(&prev, "", 5);
         assert_eq!(r.len(), 6);

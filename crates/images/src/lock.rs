@@ -83,7 +83,10 @@ impl Lock {
         if lock.version != 1 {
             return Err(Error::file(
                 path,
-                format!("lock version {} is not supported (expected 1); update the toolkit", lock.version),
+                format!(
+                    "lock version {} is not supported (expected 1); update the toolkit",
+                    lock.version
+                ),
             ));
         }
         Ok(lock)
@@ -138,7 +141,9 @@ fn entry_matches(entry: &LockEntry, wanted: &ImageRef) -> bool {
     let tag_ok = |have: &ImageRef| wanted.tag.is_none() || wanted.tag == have.tag;
     if let Ok(have) = ImageRef::parse(&entry.reference, "lock") {
         let same_repo = match &wanted.registry {
-            Some(reg) => Some(reg) == have.registry.as_ref() && wanted.repository == have.repository,
+            Some(reg) => {
+                Some(reg) == have.registry.as_ref() && wanted.repository == have.repository
+            }
             None => {
                 let w: Vec<&str> = wanted.repository.split('/').collect();
                 let h: Vec<&str> = have.repository.split('/').collect();
@@ -218,11 +223,20 @@ mod tests {
             assert_eq!(l.resolve(r), None, "{r}");
         }
         let pg = format!("harbor.example/vcity/postgres:15.2@{}", d('b'));
-        for r in ["postgres:15.2", "docker.io/library/postgres:15.2", "library/postgres", "postgres"] {
+        for r in [
+            "postgres:15.2",
+            "docker.io/library/postgres:15.2",
+            "library/postgres",
+            "postgres",
+        ] {
             assert_eq!(l.resolve(r).as_deref(), Some(pg.as_str()), "{r}");
         }
         assert_eq!(l.resolve("postgres:16"), None);
-        assert_eq!(l.resolve(&format!("collect@{}", d('e'))), None, "already pinned");
+        assert_eq!(
+            l.resolve(&format!("collect@{}", d('e'))),
+            None,
+            "already pinned"
+        );
     }
 
     #[test]
@@ -258,8 +272,16 @@ mod tests {
         let p = dir.path().join("images.lock");
         std::fs::write(&p, "[images.x]\nreference = 3\n").unwrap();
         let err = Lock::load(&p).unwrap_err().to_string();
-        assert!(err.contains("images.lock") && err.contains("not a valid image lock"), "{err}");
+        assert!(
+            err.contains("images.lock") && err.contains("not a valid image lock"),
+            "{err}"
+        );
         std::fs::write(&p, "version = 7\n").unwrap();
-        assert!(Lock::load(&p).unwrap_err().to_string().contains("version 7"));
+        assert!(
+            Lock::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("version 7")
+        );
     }
 }

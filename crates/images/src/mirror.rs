@@ -47,7 +47,10 @@ impl Images {
         let mut registry_error = String::new();
         for plain in protocols {
             let src = RegistryClient::for_source(&host, plain)?;
-            match self.copy_from_registry(&plan.name, &src, &src_ref, reg, &target).await {
+            match self
+                .copy_from_registry(&plan.name, &src, &src_ref, reg, &target)
+                .await
+            {
                 Ok(done) => {
                     self.emit(ImageEvent::MirrorSource {
                         image: plan.name.clone(),
@@ -78,7 +81,11 @@ impl Images {
             return Err(Error::Mirror {
                 source_ref: m.source.clone(),
                 registry_error,
-                daemon_error: format!("the engine at {} has no image {}", self.docker.endpoint(), m.source),
+                daemon_error: format!(
+                    "the engine at {} has no image {}",
+                    self.docker.endpoint(),
+                    m.source
+                ),
             });
         };
         self.emit(ImageEvent::MirrorSource {
@@ -105,11 +112,12 @@ impl Images {
         let (body, src_digest, media_type) = src.pull_manifest(src_ref).await?;
         let mut stats = CopyStats::default();
         if media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST {
-            let index: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Registry {
-                registry: src.host().to_string(),
-                action: format!("read the index of {src_ref}"),
-                message: e.to_string(),
-            })?;
+            let index: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| Error::Registry {
+                    registry: src.host().to_string(),
+                    action: format!("read the index of {src_ref}"),
+                    message: e.to_string(),
+                })?;
             let children: Vec<String> = index["manifests"]
                 .as_array()
                 .into_iter()
@@ -121,11 +129,16 @@ impl Images {
                 let (child_body, _, child_type) = src.pull_manifest(&child_src).await?;
                 self.copy_blobs(name, src, &child_src, &child_body, dst, target, &mut stats)
                     .await?;
-                dst.push_manifest(&target.clone_with_digest(child), bytes::Bytes::from(child_body.to_vec()), &child_type)
-                    .await?;
+                dst.push_manifest(
+                    &target.clone_with_digest(child),
+                    bytes::Bytes::from(child_body.to_vec()),
+                    &child_type,
+                )
+                .await?;
             }
         } else {
-            self.copy_blobs(name, src, src_ref, &body, dst, target, &mut stats).await?;
+            self.copy_blobs(name, src, src_ref, &body, dst, target, &mut stats)
+                .await?;
         }
         dst.push_manifest(target, body.clone(), &media_type).await?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
@@ -158,11 +171,12 @@ impl Images {
         target: &Reference,
         stats: &mut CopyStats,
     ) -> Result<()> {
-        let v: serde_json::Value = serde_json::from_slice(manifest).map_err(|e| Error::Registry {
-            registry: src.host().to_string(),
-            action: format!("read the manifest of {src_ref}"),
-            message: e.to_string(),
-        })?;
+        let v: serde_json::Value =
+            serde_json::from_slice(manifest).map_err(|e| Error::Registry {
+                registry: src.host().to_string(),
+                action: format!("read the manifest of {src_ref}"),
+                message: e.to_string(),
+            })?;
         let mut blobs: Vec<(String, u64)> = Vec::new();
         for d in std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten()) {
             if let (Some(digest), Some(size)) = (d["digest"].as_str(), d["size"].as_u64()) {
@@ -185,7 +199,13 @@ impl Images {
                 continue;
             }
             let stream = src.pull_blob(src_ref, &digest).await?;
-            let upload = progress_stream(stream.stream, self.events.clone(), name.to_string(), digest.clone(), size);
+            let upload = progress_stream(
+                stream.stream,
+                self.events.clone(),
+                name.to_string(),
+                digest.clone(),
+                size,
+            );
             dst.push_blob_stream(target, upload, &digest, size).await?;
             stats.bytes += size;
             stats.uploaded += 1;

@@ -130,9 +130,10 @@ impl Images {
         let bases = base_images(&text, &build.args);
         let cache = Arc::clone(&self.cache);
         let build_spec = build.clone();
-        let ctx: Context = tokio::task::spawn_blocking(move || crate::context::scan(&build_spec, &cache))
-            .await
-            .map_err(|e| Error::file(&build.context, format!("context scan stopped: {e}")))??;
+        let ctx: Context =
+            tokio::task::spawn_blocking(move || crate::context::scan(&build_spec, &cache))
+                .await
+                .map_err(|e| Error::file(&build.context, format!("context scan stopped: {e}")))??;
 
         let mut base_ids = BTreeMap::new();
         let mut unresolved = Vec::new();
@@ -157,7 +158,11 @@ impl Images {
         let inputs = KeyInputs::new(&ctx, &build.args, build.target.as_deref(), base_ids);
         let key = inputs.key();
         let mut prefix = self.ws.display(&build.context);
-        prefix = if prefix == "." { String::new() } else { format!("{prefix}/") };
+        prefix = if prefix == "." {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
         Ok(Prepared {
             ctx,
             inputs,
@@ -185,7 +190,8 @@ impl Images {
         }
         let key = prepared.key.clone();
         let local_image = self.docker.images_with_key(&key).await?.into_iter().next();
-        let (registry_digest, registry_error) = self.registry_digest_for_key(spec, lock, &key).await;
+        let (registry_digest, registry_error) =
+            self.registry_digest_for_key(spec, lock, &key).await;
 
         let state = match (&local_image, &registry_digest) {
             (_, Some(_)) => PlanState::UpToDate,
@@ -212,7 +218,9 @@ impl Images {
             state,
             key: Some(key),
             local_image,
-            pinned: registry_digest.as_ref().map(|d| format!("{}@{d}", spec.reference)),
+            pinned: registry_digest
+                .as_ref()
+                .map(|d| format!("{}@{d}", spec.reference)),
             registry_digest,
             registry_error,
             warnings: prepared.ctx.warnings.clone(),
@@ -268,7 +276,11 @@ impl Images {
     }
 
     /// (digest, error): the manifest `digest` of `spec.reference` is in the registry.
-    async fn registry_has(&self, spec: &ImageSpec, digest: &str) -> (Option<String>, Option<String>) {
+    async fn registry_has(
+        &self,
+        spec: &ImageSpec,
+        digest: &str,
+    ) -> (Option<String>, Option<String>) {
         let Some(reg) = &self.registry else {
             return (None, None);
         };
@@ -276,7 +288,10 @@ impl Images {
             Ok(r) => r.to_oci(),
             Err(e) => return (None, Some(e.to_string())),
         };
-        match reg.manifest_digest(&reference.clone_with_digest(digest.to_string())).await {
+        match reg
+            .manifest_digest(&reference.clone_with_digest(digest.to_string()))
+            .await
+        {
             Ok(Some(d)) if d == digest => (Some(d), None),
             Ok(_) => (None, None),
             Err(e) => {
@@ -292,7 +307,13 @@ impl Images {
     async fn plan_mirror(&self, spec: &ImageSpec, source: &str, lock: &Lock) -> ImagePlan {
         let entry = lock.get(&spec.name);
         let (registry_digest, registry_error, state) = match entry {
-            None => (None, None, PlanState::MustPush { reason: "never mirrored".into() }),
+            None => (
+                None,
+                None,
+                PlanState::MustPush {
+                    reason: "never mirrored".into(),
+                },
+            ),
             Some(e) if e.source.as_deref() != Some(source) => (
                 None,
                 None,
@@ -306,14 +327,18 @@ impl Images {
             Some(e) if e.reference != spec.reference => (
                 None,
                 None,
-                PlanState::MustPush { reason: format!("target changed from {}", e.reference) },
+                PlanState::MustPush {
+                    reason: format!("target changed from {}", e.reference),
+                },
             ),
             Some(e) => match self.registry_has(spec, &e.digest).await {
                 (Some(d), _) => (Some(d), None, PlanState::UpToDate),
                 (None, err) => (
                     None,
                     err,
-                    PlanState::MustPush { reason: "not in the registry".into() },
+                    PlanState::MustPush {
+                        reason: "not in the registry".into(),
+                    },
                 ),
             },
         };
@@ -324,7 +349,9 @@ impl Images {
             state,
             key: None,
             local_image: None,
-            pinned: registry_digest.as_ref().map(|d| format!("{}@{d}", spec.reference)),
+            pinned: registry_digest
+                .as_ref()
+                .map(|d| format!("{}@{d}", spec.reference)),
             registry_digest,
             registry_error,
             warnings: Vec::new(),
@@ -361,7 +388,10 @@ pub(crate) fn build_order(specs: &[ImageSpec]) -> Result<Vec<usize>> {
                     if j == i {
                         return Err(Error::file(
                             &b.dockerfile,
-                            format!("line {}: the image is built FROM itself ({})", base.line, base.reference),
+                            format!(
+                                "line {}: the image is built FROM itself ({})",
+                                base.line, base.reference
+                            ),
                         ));
                     }
                     deps[i].push(j);
@@ -381,10 +411,16 @@ pub(crate) fn build_order(specs: &[ImageSpec]) -> Result<Vec<usize>> {
         match state[i] {
             2 => return Ok(()),
             1 => {
-                let path = specs[i].build().map(|b| b.dockerfile.clone()).unwrap_or_default();
+                let path = specs[i]
+                    .build()
+                    .map(|b| b.dockerfile.clone())
+                    .unwrap_or_default();
                 return Err(Error::file(
                     path,
-                    format!("images are built FROM each other in a cycle through {}", specs[i].name),
+                    format!(
+                        "images are built FROM each other in a cycle through {}",
+                        specs[i].name
+                    ),
                 ));
             }
             _ => {}

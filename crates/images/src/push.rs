@@ -138,7 +138,12 @@ impl Images {
     /// Pushes every image whose plan says `MustPush`: built images from the engine,
     /// mirrors by copy. The credentials are checked once before any upload. The lock is
     /// saved (atomically) after each image pushed.
-    pub async fn push_all(&self, plans: &mut [ImagePlan], lock: &mut Lock, opts: &PushOptions) -> Result<PushReport> {
+    pub async fn push_all(
+        &self,
+        plans: &mut [ImagePlan],
+        lock: &mut Lock,
+        opts: &PushOptions,
+    ) -> Result<PushReport> {
         let mut report = PushReport::default();
         let todo: Vec<usize> = plans
             .iter()
@@ -203,7 +208,8 @@ impl Images {
                             key: plan.key.clone(),
                             source,
                             source_digest,
-                            pushed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            pushed_at: chrono::Utc::now()
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         },
                     );
                     if let Err(e) = next.save(&self.ws.lock_path) {
@@ -237,7 +243,9 @@ impl Images {
     }
 
     pub(crate) fn temp_dir(&self, opts: &PushOptions) -> PathBuf {
-        opts.temp_dir.clone().unwrap_or_else(|| self.ws.state_dir.join("tmp"))
+        opts.temp_dir
+            .clone()
+            .unwrap_or_else(|| self.ws.state_dir.join("tmp"))
     }
 
     /// Pushes local image `image_id` as `target`.
@@ -304,7 +312,11 @@ impl Images {
         let mut config_bytes: Option<Vec<u8>> = None;
         let need_export = !missing_known.is_empty() || !unknown.is_empty() || !config_present;
         if need_export {
-            let wanted: HashSet<String> = missing_known.keys().chain(unknown.iter()).cloned().collect();
+            let wanted: HashSet<String> = missing_known
+                .keys()
+                .chain(unknown.iter())
+                .cloned()
+                .collect();
             let tmp = self.temp_dir(opts);
             std::fs::create_dir_all(&tmp).map_err(|e| Error::Export {
                 image: name.to_string(),
@@ -312,7 +324,8 @@ impl Images {
                 message: e.to_string(),
             })?;
             let (item_tx, mut item_rx) = tokio::sync::mpsc::channel::<ExportItem>(2);
-            let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(16);
+            let (chunk_tx, chunk_rx) =
+                tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(16);
             let docker = self.docker.docker.clone();
             let id_for_export = config_digest.clone();
             let forward = tokio::spawn(async move {
@@ -328,7 +341,13 @@ impl Images {
             let want_config = (!config_present).then(|| config_digest.clone());
             let tmp_for_reader = tmp.clone();
             let reader = tokio::task::spawn_blocking(move || {
-                read_export(ChannelReader::new(chunk_rx), wanted, want_config, &tmp_for_reader, &item_tx)
+                read_export(
+                    ChannelReader::new(chunk_rx),
+                    wanted,
+                    want_config,
+                    &tmp_for_reader,
+                    &item_tx,
+                )
             });
 
             let mut uploads = FuturesUnordered::new();
@@ -376,11 +395,16 @@ impl Images {
         // Layers whose compressed form was known but absent: they came through the export.
         let mut manifest_layers = Vec::with_capacity(diff_ids.len());
         for diff in &diff_ids {
-            let blob = store.lock().layers.get(diff).cloned().ok_or_else(|| Error::Export {
-                image: name.to_string(),
-                dir: self.temp_dir(opts),
-                message: format!("layer {diff} was not found in the export"),
-            })?;
+            let blob = store
+                .lock()
+                .layers
+                .get(diff)
+                .cloned()
+                .ok_or_else(|| Error::Export {
+                    image: name.to_string(),
+                    dir: self.temp_dir(opts),
+                    message: format!("layer {diff} was not found in the export"),
+                })?;
             manifest_layers.push(blob);
         }
 
@@ -389,7 +413,8 @@ impl Images {
                 let size = bytes.len() as u64;
                 store.lock().configs.insert(config_digest.clone(), size);
                 if !config_present {
-                    reg.push_blob(target, bytes::Bytes::from(bytes), &config_digest).await?;
+                    reg.push_blob(target, bytes::Bytes::from(bytes), &config_digest)
+                        .await?;
                     uploaded_bytes += size;
                     uploaded_blobs += 1;
                 }
@@ -400,7 +425,9 @@ impl Images {
                 return Err(Error::Export {
                     image: name.to_string(),
                     dir: self.temp_dir(opts),
-                    message: format!("the image config {config_digest} was not found in the export"),
+                    message: format!(
+                        "the image config {config_digest} was not found in the export"
+                    ),
                 });
             }
         };
@@ -410,7 +437,8 @@ impl Images {
 
         let manifest = docker_manifest(&config_digest, config_size, &manifest_layers);
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
-        reg.push_manifest(target, bytes::Bytes::from(manifest), DOCKER_MANIFEST).await?;
+        reg.push_manifest(target, bytes::Bytes::from(manifest), DOCKER_MANIFEST)
+            .await?;
         let reference = target.whole();
         Ok(PushedImage {
             name: name.to_string(),
@@ -572,7 +600,9 @@ fn read_export(
     items: &tokio::sync::mpsc::Sender<ExportItem>,
 ) -> std::result::Result<(), String> {
     let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|e| format!("reading the export: {e}"))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("reading the export: {e}"))?;
     for entry in entries {
         if wanted.is_empty() && want_config.is_none() {
             return Ok(());
@@ -695,7 +725,10 @@ pub(crate) fn compress(src: &Path, dst: &std::fs::File) -> std::io::Result<(Stri
     let mut sink = gz.finish()?;
     sink.flush()?;
     sink.inner.get_ref().sync_all()?;
-    Ok((format!("sha256:{}", hex::encode(sink.hash.finalize())), sink.size))
+    Ok((
+        format!("sha256:{}", hex::encode(sink.hash.finalize())),
+        sink.size,
+    ))
 }
 
 #[cfg(test)]
@@ -713,14 +746,22 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let rb = compress(&src, b.as_file()).unwrap();
         assert_eq!(ra, rb);
-        assert_eq!(std::fs::read(a.path()).unwrap(), std::fs::read(b.path()).unwrap());
+        assert_eq!(
+            std::fs::read(a.path()).unwrap(),
+            std::fs::read(b.path()).unwrap()
+        );
         let bytes = std::fs::read(a.path()).unwrap();
         assert_eq!(ra.1, bytes.len() as u64);
-        assert_eq!(ra.0, format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
+        assert_eq!(
+            ra.0,
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        );
         // header: magic, deflate, no flags, mtime 0
         assert_eq!(&bytes[..8], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, std::fs::read(&src).unwrap());
     }
 
@@ -818,7 +859,8 @@ mod tests {
         let tar = export_tar(&[("a/layer.tar", l1)]);
         let (tx, _rx) = tokio::sync::mpsc::channel(10);
         let wanted: HashSet<String> = [sha(l1)].into_iter().collect();
-        let err = read_export(&tar[..], wanted, None, Path::new("/nonexistent/tmp"), &tx).unwrap_err();
+        let err =
+            read_export(&tar[..], wanted, None, Path::new("/nonexistent/tmp"), &tx).unwrap_err();
         assert!(err.contains("/nonexistent/tmp"), "{err}");
     }
 

@@ -34,9 +34,11 @@ impl ImageRef {
         }
         // oci-spec implements the distribution grammar; we only keep our own split so we
         // know whether the registry was written or defaulted.
-        trimmed
-            .parse::<oci_client::Reference>()
-            .map_err(|e| invalid(format!("{e} (expected [registry/]name[:tag][@sha256:…], lowercase name)")))?;
+        trimmed.parse::<oci_client::Reference>().map_err(|e| {
+            invalid(format!(
+                "{e} (expected [registry/]name[:tag][@sha256:…], lowercase name)"
+            ))
+        })?;
 
         let (rest, digest) = match trimmed.split_once('@') {
             Some((r, d)) => (r, Some(d.to_string())),
@@ -166,9 +168,7 @@ pub fn validate_name_component(name: &str) -> Result<(), String> {
         .zip(name.chars().last())
         .is_some_and(|(a, b)| a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric());
     if !ok_chars || !ends_ok || name.contains("..") || name.contains("___") {
-        return Err(
-            "use lowercase letters, digits and single '.', '_' or '-' between them".into(),
-        );
+        return Err("use lowercase letters, digits and single '.', '_' or '-' between them".into());
     }
     Ok(())
 }
@@ -182,7 +182,8 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !first_ok || !rest_ok || tag.len() > 128 {
         return Err(
-            "a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'".into(),
+            "a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+                .into(),
         );
     }
     Ok(())
@@ -199,7 +200,10 @@ mod tests {
     #[test]
     fn splits_registry_repository_tag_digest() {
         let r = p("harbor.pagoda.os.univ-lyon1.fr/vcity/collect:1.0");
-        assert_eq!(r.registry.as_deref(), Some("harbor.pagoda.os.univ-lyon1.fr"));
+        assert_eq!(
+            r.registry.as_deref(),
+            Some("harbor.pagoda.os.univ-lyon1.fr")
+        );
         assert_eq!(r.repository, "vcity/collect");
         assert_eq!(r.tag.as_deref(), Some("1.0"));
         assert_eq!(r.name(), "collect");
@@ -223,7 +227,10 @@ mod tests {
     fn docker_hub_defaults() {
         let r = p("postgres:15.2");
         assert_eq!(r.canonical(), "docker.io/library/postgres:15.2");
-        assert_eq!(p("argoproj/argosay:v2").canonical(), "docker.io/argoproj/argosay:v2");
+        assert_eq!(
+            p("argoproj/argosay:v2").canonical(),
+            "docker.io/argoproj/argosay:v2"
+        );
         assert_eq!(p("busybox").canonical(), "docker.io/library/busybox:latest");
         let o = p("postgres:15.2").to_oci();
         assert_eq!(o.registry(), "docker.io");
@@ -233,7 +240,9 @@ mod tests {
     #[test]
     fn rejects_bad_references_with_origin() {
         for bad in ["", "UPPER/case", "a b", "x:", "x@sha256:zz", "-x", "x:-bad"] {
-            let err = ImageRef::parse(bad, "workflows/a.yaml").unwrap_err().to_string();
+            let err = ImageRef::parse(bad, "workflows/a.yaml")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("workflows/a.yaml"), "{bad}: {err}");
         }
     }

@@ -22,7 +22,12 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
-const ALL_MANIFESTS: &[&str] = &[DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX];
+const ALL_MANIFESTS: &[&str] = &[
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_MANIFEST,
+    OCI_INDEX,
+];
 
 /// A registry with its credentials and TLS settings.
 #[derive(Clone)]
@@ -74,8 +79,16 @@ impl RegistryClient {
             config.extra_root_certificates.push(load_ca(path, origin)?);
         }
         let client = Client::try_from(config).map_err(|e| Error::CaFile {
-            path: cfg.ca_file.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
-            origin: cfg.ca_file.as_ref().map(|c| c.1.clone()).unwrap_or_default(),
+            path: cfg
+                .ca_file
+                .as_ref()
+                .map(|c| c.0.clone())
+                .unwrap_or_default(),
+            origin: cfg
+                .ca_file
+                .as_ref()
+                .map(|c| c.1.clone())
+                .unwrap_or_default(),
             message: format!("cannot set up the HTTPS client: {e}"),
         })?;
         Ok(RegistryClient {
@@ -159,13 +172,19 @@ impl RegistryClient {
     }
 
     async fn ensure_auth(&self) {
-        self.client.store_auth_if_needed(&self.host, &self.auth).await;
+        self.client
+            .store_auth_if_needed(&self.host, &self.auth)
+            .await;
     }
 
     /// The manifest digest of `reference`, `None` when it is not in the registry.
     pub async fn manifest_digest(&self, reference: &Reference) -> Result<Option<String>> {
         self.ensure_auth().await;
-        match self.client.fetch_manifest_digest(reference, &self.auth).await {
+        match self
+            .client
+            .fetch_manifest_digest(reference, &self.auth)
+            .await
+        {
             Ok(d) => Ok(Some(d)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.error(&format!("look up {reference}"), e)),
@@ -173,7 +192,10 @@ impl RegistryClient {
     }
 
     /// The raw manifest of `reference` with its digest and media type.
-    pub async fn pull_manifest(&self, reference: &Reference) -> Result<(bytes::Bytes, String, String)> {
+    pub async fn pull_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<(bytes::Bytes, String, String)> {
         self.ensure_auth().await;
         let (body, digest) = self
             .client
@@ -198,7 +220,13 @@ impl RegistryClient {
     }
 
     /// Uploads a blob of known size in one streamed request.
-    pub async fn push_blob_stream<S>(&self, reference: &Reference, stream: S, digest: &str, size: u64) -> Result<()>
+    pub async fn push_blob_stream<S>(
+        &self,
+        reference: &Reference,
+        stream: S,
+        digest: &str,
+        size: u64,
+    ) -> Result<()>
     where
         S: Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static,
     {
@@ -211,7 +239,12 @@ impl RegistryClient {
     }
 
     /// Uploads a small blob from memory.
-    pub async fn push_blob(&self, reference: &Reference, data: bytes::Bytes, digest: &str) -> Result<()> {
+    pub async fn push_blob(
+        &self,
+        reference: &Reference,
+        data: bytes::Bytes,
+        digest: &str,
+    ) -> Result<()> {
         self.ensure_auth().await;
         self.client
             .push_blob(reference, data, digest)
@@ -221,7 +254,11 @@ impl RegistryClient {
     }
 
     /// Streams a blob out of the registry.
-    pub async fn pull_blob(&self, reference: &Reference, digest: &str) -> Result<oci_client::client::SizedStream> {
+    pub async fn pull_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<oci_client::client::SizedStream> {
         self.ensure_auth().await;
         self.client
             .pull_blob_stream(reference, digest)
@@ -230,7 +267,12 @@ impl RegistryClient {
     }
 
     /// Uploads a manifest as is (its digest is the sha256 of `body`).
-    pub async fn push_manifest(&self, reference: &Reference, body: bytes::Bytes, media_type: &str) -> Result<()> {
+    pub async fn push_manifest(
+        &self,
+        reference: &Reference,
+        body: bytes::Bytes,
+        media_type: &str,
+    ) -> Result<()> {
         self.ensure_auth().await;
         let content_type = media_type.parse().map_err(|_| Error::Registry {
             registry: self.host.clone(),
@@ -262,7 +304,10 @@ impl RegistryClient {
                     return self.generic(action, chain);
                 }
                 let lower = chain.to_lowercase();
-                if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("x509") {
+                if lower.contains("certificate")
+                    || lower.contains("unknownissuer")
+                    || lower.contains("x509")
+                {
                     let hint = match &self.ca {
                         None => "set XTASK_REGISTRY_CA (or registry.ca_file in xtask.toml) to the PEM file of the CA that signed the registry's certificate".to_string(),
                         Some((p, o)) => format!(
@@ -299,20 +344,25 @@ impl RegistryClient {
                 }
                 self.generic(action, chain)
             }
-            OciDistributionError::AuthenticationFailure(m) => {
-                auth_error("401 Unauthorized", format!("the token service refused them: {}", m.trim()))
-            }
+            OciDistributionError::AuthenticationFailure(m) => auth_error(
+                "401 Unauthorized",
+                format!("the token service refused them: {}", m.trim()),
+            ),
             OciDistributionError::UnauthorizedError { .. } => {
                 auth_error("401 Unauthorized", format!("while trying to {action}"))
             }
-            OciDistributionError::ServerError { code, message, .. } if *code == 401 || *code == 403 => {
-                auth_error(&code.to_string(), format!("while trying to {action}: {}", message.trim()))
+            OciDistributionError::ServerError { code, message, .. }
+                if *code == 401 || *code == 403 =>
+            {
+                auth_error(
+                    &code.to_string(),
+                    format!("while trying to {action}: {}", message.trim()),
+                )
             }
             OciDistributionError::RegistryError { envelope, .. }
-                if envelope
-                    .errors
-                    .iter()
-                    .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)) =>
+                if envelope.errors.iter().any(|e| {
+                    matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)
+                }) =>
             {
                 auth_error("denied", format!("while trying to {action}: {envelope}"))
             }
@@ -348,7 +398,8 @@ fn load_ca(path: &Path, origin: &str) -> Result<Certificate> {
         return Err(Error::CaFile {
             path: path.to_path_buf(),
             origin: origin.to_string(),
-            message: "no PEM certificate in it (expected a -----BEGIN CERTIFICATE----- block)".into(),
+            message: "no PEM certificate in it (expected a -----BEGIN CERTIFICATE----- block)"
+                .into(),
         });
     }
     Ok(Certificate {
@@ -446,7 +497,14 @@ pub(crate) fn manifest_media_type(body: &[u8]) -> Option<String> {
     if let Some(mt) = v.get("mediaType").and_then(|m| m.as_str()) {
         return ALL_MANIFESTS.contains(&mt).then(|| mt.to_string());
     }
-    Some(if v.get("manifests").is_some() { OCI_INDEX } else { OCI_MANIFEST }.to_string())
+    Some(
+        if v.get("manifests").is_some() {
+            OCI_INDEX
+        } else {
+            OCI_MANIFEST
+        }
+        .to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -460,8 +518,14 @@ mod tests {
             manifest_media_type(br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}"#).as_deref(),
             Some(DOCKER_MANIFEST)
         );
-        assert_eq!(manifest_media_type(br#"{"schemaVersion":2,"manifests":[]}"#).as_deref(), Some(OCI_INDEX));
-        assert_eq!(manifest_media_type(br#"{"schemaVersion":2,"layers":[]}"#).as_deref(), Some(OCI_MANIFEST));
+        assert_eq!(
+            manifest_media_type(br#"{"schemaVersion":2,"manifests":[]}"#).as_deref(),
+            Some(OCI_INDEX)
+        );
+        assert_eq!(
+            manifest_media_type(br#"{"schemaVersion":2,"layers":[]}"#).as_deref(),
+            Some(OCI_MANIFEST)
+        );
         assert_eq!(manifest_media_type(br#"{"schemaVersion":1}"#), None);
         assert_eq!(manifest_media_type(b"nope"), None);
     }
@@ -483,16 +547,25 @@ mod tests {
         let mut cfg = RegistryConfig::new("r.example", None);
         cfg.user = Some("u".into());
         let err = RegistryClient::from_config(&cfg).unwrap_err().to_string();
-        assert!(err.contains("r.example") && err.contains("XTASK_REGISTRY_PASSWORD"), "{err}");
+        assert!(
+            err.contains("r.example") && err.contains("XTASK_REGISTRY_PASSWORD"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_ca_file_names_option_and_path() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = RegistryConfig::new("r.example", None);
-        cfg.ca_file = Some((dir.path().join("missing.crt"), "env XTASK_REGISTRY_CA".into()));
+        cfg.ca_file = Some((
+            dir.path().join("missing.crt"),
+            "env XTASK_REGISTRY_CA".into(),
+        ));
         let err = RegistryClient::from_config(&cfg).unwrap_err().to_string();
-        assert!(err.contains("missing.crt") && err.contains("XTASK_REGISTRY_CA"), "{err}");
+        assert!(
+            err.contains("missing.crt") && err.contains("XTASK_REGISTRY_CA"),
+            "{err}"
+        );
         let junk = dir.path().join("junk.crt");
         std::fs::write(&junk, "not a cert").unwrap();
         cfg.ca_file = Some((junk, "registry.ca_file".into()));

@@ -129,7 +129,10 @@ impl Workspace {
             Ok(_) => {
                 return Err(Error::file(
                     &dockerfile,
-                    format!("is not a file (Dockerfile of image {name}, from {})", origin_of("dockerfile")),
+                    format!(
+                        "is not a file (Dockerfile of image {name}, from {})",
+                        origin_of("dockerfile")
+                    ),
                 ));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -384,7 +387,10 @@ mod tests {
         write(ws.containers.join("collect/Dockerfile"), "FROM a\n");
         write(ws.containers.join("shared/lib.py"), "x");
         write(ws.containers.join(".hidden/Dockerfile"), "FROM a\n");
-        write(ws.containers.join("train/docker/Train.dockerfile"), "FROM a\n");
+        write(
+            ws.containers.join("train/docker/Train.dockerfile"),
+            "FROM a\n",
+        );
         write(
             ws.containers.join("train/image.toml"),
             "name = \"trainer\"\ntag = \"2.1\"\ndockerfile = \"docker/Train.dockerfile\"\ncontext = \"..\"\ntarget = \"run\"\n[args]\nPY = \"3.11\"\nN = 3\n",
@@ -418,7 +424,10 @@ mod tests {
         let (_d, ws) = ws();
         write(ws.containers.join("a/image.toml"), "tags = \"1\"\n");
         let err = ws.discover(None, &[]).unwrap_err().to_string();
-        assert!(err.contains("a/image.toml") && err.contains("tags"), "{err}");
+        assert!(
+            err.contains("a/image.toml") && err.contains("tags"),
+            "{err}"
+        );
 
         write(ws.containers.join("a/image.toml"), "tag = [1]\n");
         let err = ws.discover(None, &[]).unwrap_err().to_string();
@@ -426,24 +435,42 @@ mod tests {
 
         write(ws.containers.join("a/image.toml"), "tag = \"1\"\n");
         let err = ws.discover(None, &[]).unwrap_err().to_string();
-        assert!(err.contains("a/Dockerfile") && err.contains("not found"), "{err}");
+        assert!(
+            err.contains("a/Dockerfile") && err.contains("not found"),
+            "{err}"
+        );
 
         write(ws.containers.join("a/Dockerfile"), "FROM x");
         write(ws.containers.join("a/image.toml"), "tag = \"-bad\"\n");
         let err = ws.discover(None, &[]).unwrap_err().to_string();
-        assert!(err.contains("image.toml `tag`") && err.contains("-bad"), "{err}");
+        assert!(
+            err.contains("image.toml `tag`") && err.contains("-bad"),
+            "{err}"
+        );
 
         write(ws.containers.join("a/image.toml"), "context = \"nope\"\n");
         let err = ws.discover(None, &[]).unwrap_err().to_string();
         assert!(err.contains("nope") && err.contains("context"), "{err}");
 
-        write(ws.containers.join("a/image.toml"), "[args]\n\"1X\" = \"v\"\n");
+        write(
+            ws.containers.join("a/image.toml"),
+            "[args]\n\"1X\" = \"v\"\n",
+        );
         let err = ws.discover(None, &[]).unwrap_err().to_string();
-        assert!(err.contains("build argument name") && err.contains("1X"), "{err}");
+        assert!(
+            err.contains("build argument name") && err.contains("1X"),
+            "{err}"
+        );
 
-        write(ws.containers.join("a/image.toml"), "[args]\nX = { a = 1 }\n");
+        write(
+            ws.containers.join("a/image.toml"),
+            "[args]\nX = { a = 1 }\n",
+        );
         let err = ws.discover(None, &[]).unwrap_err().to_string();
-        assert!(err.contains("a/image.toml") && err.contains("build argument X"), "{err}");
+        assert!(
+            err.contains("a/image.toml") && err.contains("build argument X"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -451,7 +478,10 @@ mod tests {
         let (_d, ws) = ws();
         write(ws.containers.join("MyImage/Dockerfile"), "FROM x");
         let err = ws.discover(None, &[]).unwrap_err().to_string();
-        assert!(err.contains("MyImage") && err.contains("lowercase") && err.contains("name ="), "{err}");
+        assert!(
+            err.contains("MyImage") && err.contains("lowercase") && err.contains("name ="),
+            "{err}"
+        );
     }
 
     #[test]
@@ -483,7 +513,10 @@ mod tests {
             .discover(Some(&reg()), &[m("postgres:15.2", None)])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("postgres") && err.contains("used twice"), "{err}");
+        assert!(
+            err.contains("postgres") && err.contains("used twice"),
+            "{err}"
+        );
         let specs = ws
             .discover(Some(&reg()), &[m("postgres:15.2", Some("pg"))])
             .unwrap();

@@ -15,7 +15,12 @@ fn ten_thousand_files_warm_scan_is_fast() {
         for f in 0..100 {
             let p = sub.join(format!("f{f:03}.py"));
             std::fs::write(&p, format!("# file {d} {f}\n{}", "x".repeat(1000))).unwrap();
-            std::fs::File::options().write(true).open(&p).unwrap().set_modified(old).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
         }
     }
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
@@ -46,5 +51,7 @@ fn ten_thousand_files_warm_scan_is_fast() {
     assert_eq!(cold_key, warm_key);
     // 10 files of each of the 10 d00* folders are ignored
     assert_eq!(warm.file_count(), 10_000 - 100 + 2);
-    eprintln!("TIMING 10k-file context: cold scan+hash+save {cold_time:?}, warm scan {warm_time:?}");
+    eprintln!(
+        "TIMING 10k-file context: cold scan+hash+save {cold_time:?}, warm scan {warm_time:?}"
+    );
 }

@@ -17,7 +17,11 @@ struct Setup {
 }
 
 impl Setup {
-    async fn plan(&self, registry: Option<&RegistryConfig>, mirrors: &[MirrorConfig]) -> Vec<ImagePlan> {
+    async fn plan(
+        &self,
+        registry: Option<&RegistryConfig>,
+        mirrors: &[MirrorConfig],
+    ) -> Vec<ImagePlan> {
         let specs = self.ws.discover(registry, mirrors).unwrap();
         let lock = Lock::load(&self.ws.lock_path).unwrap();
         self.images.plan(&specs, &lock).await.unwrap()
@@ -25,10 +29,6 @@ impl Setup {
 
     fn events(&self) -> Vec<ImageEvent> {
         self.events.lock().unwrap().clone()
-    }
-
-    fn clear_events(&self) {
-        self.events.lock().unwrap().clear();
     }
 }
 
@@ -61,7 +61,9 @@ fn reasons(p: &ImagePlan) -> Vec<String> {
 }
 
 fn dockerfile(extra: &str) -> String {
-    format!("FROM {BASE}\nCOPY entrypoint.py /app/entrypoint.py\nCOPY data/ /app/data/\n{extra}CMD [\"cat\", \"/app/entrypoint.py\"]\n")
+    format!(
+        "FROM {BASE}\nCOPY entrypoint.py /app/entrypoint.py\nCOPY data/ /app/data/\n{extra}CMD [\"cat\", \"/app/entrypoint.py\"]\n"
+    )
 }
 
 #[tokio::test]
@@ -72,12 +74,21 @@ async fn build_skip_and_rebuild_with_reasons() {
     let s = setup(
         engine.clone(),
         &[
-            (&format!("containers/{name}/Dockerfile"), &dockerfile("ARG X\nRUN echo built $X > /app/x\n")),
-            (&format!("containers/{name}/entrypoint.py"), &format!("print('{n}')\n")),
+            (
+                &format!("containers/{name}/Dockerfile"),
+                &dockerfile("ARG X\nRUN echo built $X > /app/x\n"),
+            ),
+            (
+                &format!("containers/{name}/entrypoint.py"),
+                &format!("print('{n}')\n"),
+            ),
             (&format!("containers/{name}/data/a.txt"), "a"),
             (&format!("containers/{name}/notes.log"), "ignored"),
             (&format!("containers/{name}/.dockerignore"), "*.log\n"),
-            (&format!("containers/{name}/image.toml"), "[args]\nX = \"1\"\n"),
+            (
+                &format!("containers/{name}/image.toml"),
+                "[args]\nX = \"1\"\n",
+            ),
         ],
         None,
     )
@@ -89,7 +100,10 @@ async fn build_skip_and_rebuild_with_reasons() {
     assert_eq!(plans.len(), 1);
     assert_eq!(reasons(&plans[0]), vec!["never built".to_string()]);
     let t = std::time::Instant::now();
-    let report = s.images.build_all(&mut plans, &BuildOptions::default()).await;
+    let report = s
+        .images
+        .build_all(&mut plans, &BuildOptions::default())
+        .await;
     let first_build = t.elapsed();
     assert!(report.is_success(), "{:?}", report.failed);
     assert_eq!(report.built.len(), 1);
@@ -97,24 +111,43 @@ async fn build_skip_and_rebuild_with_reasons() {
     let log = std::fs::read_to_string(&built.log).unwrap();
     assert!(log.contains("Step 1/"), "{log}");
     let events = s.events();
-    assert!(events.iter().any(|e| matches!(e, ImageEvent::BuildStep { step: 1, .. })));
-    assert!(events.iter().any(|e| matches!(e, ImageEvent::Rebuild { reasons, .. } if reasons == &["never built"])));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ImageEvent::BuildStep { step: 1, .. }))
+    );
+    assert!(
+        events.iter().any(
+            |e| matches!(e, ImageEvent::Rebuild { reasons, .. } if reasons == &["never built"])
+        )
+    );
     // the .log file was not sent, the key label is on the image
     let inspect = engine.client().inspect_image(&built.id).await.unwrap();
     let labels = inspect.config.unwrap().labels.unwrap();
     assert_eq!(labels[KEY_LABEL], built.key);
-    assert_eq!(plans[0].state, PlanState::UpToDate, "no registry: a local build is all there is");
+    assert_eq!(
+        plans[0].state,
+        PlanState::UpToDate,
+        "no registry: a local build is all there is"
+    );
 
     // 2. rerun: nothing to do
-    s.clear_events();
+    let mark = s.events().len();
     let t = std::time::Instant::now();
     let mut plans = s.plan(None, &[]).await;
     assert_eq!(plans[0].state, PlanState::UpToDate);
     assert_eq!(plans[0].local_image.as_deref(), Some(built.id.as_str()));
-    let report = s.images.build_all(&mut plans, &BuildOptions::default()).await;
+    let report = s
+        .images
+        .build_all(&mut plans, &BuildOptions::default())
+        .await;
     let noop = t.elapsed();
     assert!(report.built.is_empty());
-    assert!(s.events().iter().any(|e| matches!(e, ImageEvent::Skipped { .. })));
+    assert!(
+        s.events()[mark..]
+            .iter()
+            .any(|e| matches!(e, ImageEvent::Skipped { .. }))
+    );
     eprintln!("TIMING first build {first_build:?}, no-op rerun (plan+skip) {noop:?}");
 
     // an ignored file changing changes nothing
@@ -126,16 +159,25 @@ async fn build_skip_and_rebuild_with_reasons() {
     let mut plans = s.plan(None, &[]).await;
     let r = reasons(&plans[0]);
     assert_eq!(r, vec![format!("containers/{name}/entrypoint.py changed")]);
-    let report = s.images.build_all(&mut plans, &BuildOptions::default()).await;
+    let report = s
+        .images
+        .build_all(&mut plans, &BuildOptions::default())
+        .await;
     assert!(report.is_success(), "{:?}", report.failed);
     let second = report.built[0].clone();
 
     // 4. a build arg changes, a file is added
-    write_files(&dir, &[("image.toml", "[args]\nX = \"2\"\n"), ("data/b.txt", "b")]);
+    write_files(
+        &dir,
+        &[("image.toml", "[args]\nX = \"2\"\n"), ("data/b.txt", "b")],
+    );
     let plans = s.plan(None, &[]).await;
     let r = reasons(&plans[0]);
     assert!(r.contains(&"build arg X changed".to_string()), "{r:?}");
-    assert!(r.contains(&format!("containers/{name}/data/b.txt added")), "{r:?}");
+    assert!(
+        r.contains(&format!("containers/{name}/data/b.txt added")),
+        "{r:?}"
+    );
 
     // 5. back to the state of build 2: that image still exists, no build needed
     write_files(&dir, &[("image.toml", "[args]\nX = \"1\"\n")]);
@@ -144,7 +186,8 @@ async fn build_skip_and_rebuild_with_reasons() {
     assert_eq!(plans[0].state, PlanState::UpToDate);
     assert_eq!(plans[0].local_image.as_deref(), Some(second.id.as_str()));
 
-    remove_images(&engine, &[built.id.clone(), second.id.clone()]).await;
+    let _ = (built, second);
+    remove_built(&engine, &s.events()).await;
 }
 
 #[tokio::test]
@@ -155,12 +198,20 @@ async fn push_with_password_and_ca_then_only_changed_layer() {
     let n = nonce("push");
     // 1 MiB of incompressible data in its own layer, then a small layer that changes.
     let big: String = (0..(1 << 20) / 64)
-        .map(|i| format!("{:064x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xABCD_EF01_2345_6789))
+        .map(|i| {
+            format!(
+                "{:064x}",
+                (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xABCD_EF01_2345_6789
+            )
+        })
         .collect();
     let s = setup(
         engine.clone(),
         &[
-            ("containers/app/Dockerfile", &format!("FROM {BASE}\nCOPY big.bin /big.bin\nCOPY small.txt /small.txt\n")),
+            (
+                "containers/app/Dockerfile",
+                &format!("FROM {BASE}\nCOPY big.bin /big.bin\nCOPY small.txt /small.txt\n"),
+            ),
             ("containers/app/big.bin", &format!("{n}{big}")),
             ("containers/app/small.txt", "v1"),
         ],
@@ -171,17 +222,30 @@ async fn push_with_password_and_ca_then_only_changed_layer() {
     let mut lock = Lock::load(&s.ws.lock_path).unwrap();
     let mut plans = s.plan(Some(&cfg), &[]).await;
     assert!(matches!(plans[0].state, PlanState::MustBuild { .. }));
-    assert!(s.images.build_all(&mut plans, &BuildOptions::default()).await.is_success());
+    assert!(
+        s.images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await
+            .is_success()
+    );
     assert!(matches!(plans[0].state, PlanState::MustPush { .. }));
     let t = std::time::Instant::now();
-    let report = s.images.push_all(&mut plans, &mut lock, &PushOptions::default()).await.unwrap();
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &PushOptions::default())
+        .await
+        .unwrap();
     eprintln!("TIMING first push (1 MiB layer + base) {:?}", t.elapsed());
     assert!(report.is_success(), "{:?}", report.failed);
     let first = report.pushed[0].clone();
     // base layer + big + small + config
     assert_eq!(first.uploaded_blobs, 4, "{first:?}");
     assert!(first.uploaded_bytes > 1 << 20);
-    assert!(s.events().iter().any(|e| matches!(e, ImageEvent::LayerProgress { .. })));
+    assert!(
+        s.events()
+            .iter()
+            .any(|e| matches!(e, ImageEvent::LayerProgress { .. }))
+    );
 
     // the lock pins it, and resolves the names a workflow uses
     let on_disk = Lock::load(&s.ws.lock_path).unwrap();
@@ -191,23 +255,44 @@ async fn push_with_password_and_ca_then_only_changed_layer() {
     assert_eq!(entry.key, plans[0].key);
     let pinned = format!("{}/vcity/app:latest@{}", reg.host, first.digest);
     assert_eq!(on_disk.resolve("app").as_deref(), Some(pinned.as_str()));
-    assert_eq!(on_disk.resolve(&format!("{}/vcity/app", reg.host)).as_deref(), Some(pinned.as_str()));
+    assert_eq!(
+        on_disk
+            .resolve(&format!("{}/vcity/app", reg.host))
+            .as_deref(),
+        Some(pinned.as_str())
+    );
 
     // rerun: up to date, nothing built or pushed
     let mut plans = s.plan(Some(&cfg), &[]).await;
     assert_eq!(plans[0].state, PlanState::UpToDate);
     assert_eq!(plans[0].pinned.as_deref(), Some(pinned.as_str()));
-    let report = s.images.push_all(&mut plans, &mut lock, &PushOptions::default()).await.unwrap();
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &PushOptions::default())
+        .await
+        .unwrap();
     assert!(report.pushed.is_empty());
 
     // change the small file: one new layer and a config go up, the big layer does not
     std::fs::write(s.ws.containers.join("app/small.txt"), "v2").unwrap();
     let (blobs_before, bytes_before) = reg.blob_stats();
     let mut plans = s.plan(Some(&cfg), &[]).await;
-    assert_eq!(reasons(&plans[0]), vec!["containers/app/small.txt changed".to_string()]);
-    assert!(s.images.build_all(&mut plans, &BuildOptions::default()).await.is_success());
+    assert_eq!(
+        reasons(&plans[0]),
+        vec!["containers/app/small.txt changed".to_string()]
+    );
+    assert!(
+        s.images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await
+            .is_success()
+    );
     let t = std::time::Instant::now();
-    let report = s.images.push_all(&mut plans, &mut lock, &PushOptions::default()).await.unwrap();
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &PushOptions::default())
+        .await
+        .unwrap();
     eprintln!("TIMING push of one changed layer {:?}", t.elapsed());
     let second = &report.pushed[0];
     assert_eq!(second.uploaded_blobs, 2, "{second:?}");
@@ -219,9 +304,7 @@ async fn push_with_password_and_ca_then_only_changed_layer() {
     assert!(bytes_after - bytes_before < 64 * 1024);
     assert_ne!(second.digest, first.digest);
 
-    let ids: Vec<String> = s.images.docker().images_with_key(plans[0].key.as_ref().unwrap()).await.unwrap();
-    remove_images(&engine, &ids).await;
-    remove_images(&engine, &[plans[0].reference.clone()]).await;
+    remove_built(&engine, &s.events()).await;
     let _ = s.refs;
 }
 
@@ -235,7 +318,10 @@ async fn interrupted_push_resumes_without_reuploading() {
     let s = setup(
         engine.clone(),
         &[
-            ("containers/res/Dockerfile", &format!("FROM {BASE}\nCOPY a /a\nCOPY b /b\nCOPY c /c\n")),
+            (
+                "containers/res/Dockerfile",
+                &format!("FROM {BASE}\nCOPY a /a\nCOPY b /b\nCOPY c /c\n"),
+            ),
             ("containers/res/a", &layer(1)),
             ("containers/res/b", &layer(2)),
             ("containers/res/c", &layer(3)),
@@ -244,7 +330,12 @@ async fn interrupted_push_resumes_without_reuploading() {
     )
     .await;
     let mut plans = s.plan(Some(&cfg), &[]).await;
-    assert!(s.images.build_all(&mut plans, &BuildOptions::default()).await.is_success());
+    assert!(
+        s.images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await
+            .is_success()
+    );
 
     // Stop the push as soon as the first blob is in the registry.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -258,7 +349,12 @@ async fn interrupted_push_resumes_without_reuploading() {
         }
         events.emit(e);
     });
-    let images = Images::new(s.ws.clone(), engine.clone(), Images::registry_from(Some(&cfg)).unwrap(), counting);
+    let images = Images::new(
+        s.ws.clone(),
+        engine.clone(),
+        Images::registry_from(Some(&cfg)).unwrap(),
+        counting,
+    );
     let mut lock = Lock::new();
     let opts = PushOptions {
         layer_parallelism: 1,
@@ -270,18 +366,28 @@ async fn interrupted_push_resumes_without_reuploading() {
         _ = stop_rx => {}
     }
     drop(images);
-    assert!(!s.ws.lock_path.exists(), "no lock entry for an interrupted push");
+    assert!(
+        !s.ws.lock_path.exists(),
+        "no lock entry for an interrupted push"
+    );
     let (blobs_mid, _) = reg.blob_stats();
     assert!(blobs_mid >= 1);
 
-    let report = s.images.push_all(&mut plans, &mut lock, &opts).await.unwrap();
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &opts)
+        .await
+        .unwrap();
     let pushed = &report.pushed[0];
     assert!(pushed.existing_blobs >= 1, "{pushed:?}");
-    assert_eq!(pushed.existing_blobs + pushed.uploaded_blobs, 5, "base, a, b, c, config: {pushed:?}");
+    assert_eq!(
+        pushed.existing_blobs + pushed.uploaded_blobs,
+        5,
+        "base, a, b, c, config: {pushed:?}"
+    );
     assert!(s.ws.lock_path.exists());
 
-    let ids = s.images.docker().images_with_key(plans[0].key.as_ref().unwrap()).await.unwrap();
-    remove_images(&engine, &ids).await;
+    remove_built(&engine, &s.events()).await;
 }
 
 #[tokio::test]
@@ -296,7 +402,10 @@ async fn mirror_from_registry_and_from_daemon() {
     let seed = setup(
         engine.clone(),
         &[
-            ("containers/tool/Dockerfile", &format!("FROM {BASE}\nRUN echo {n} > /id\n")),
+            (
+                "containers/tool/Dockerfile",
+                &format!("FROM {BASE}\nRUN echo {n} > /id\n"),
+            ),
             ("containers/tool/image.toml", "tag = \"1.0\"\n"),
         ],
         Some(&upstream.config("library")),
@@ -304,7 +413,12 @@ async fn mirror_from_registry_and_from_daemon() {
     .await;
     let mut up_lock = Lock::new();
     let mut plans = seed.plan(Some(&upstream.config("library")), &[]).await;
-    assert!(seed.images.build_all(&mut plans, &BuildOptions::default()).await.is_success());
+    assert!(
+        seed.images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await
+            .is_success()
+    );
     let seeded = seed
         .images
         .push_all(&mut plans, &mut up_lock, &PushOptions::default())
@@ -322,8 +436,17 @@ async fn mirror_from_registry_and_from_daemon() {
     let s = setup(engine.clone(), &[], Some(&cfg)).await;
     let mut lock = Lock::new();
     let mut plans = s.plan(Some(&cfg), std::slice::from_ref(&mirror)).await;
-    assert_eq!(plans[0].state, PlanState::MustPush { reason: "never mirrored".into() });
-    let report = s.images.push_all(&mut plans, &mut lock, &PushOptions::default()).await.unwrap();
+    assert_eq!(
+        plans[0].state,
+        PlanState::MustPush {
+            reason: "never mirrored".into()
+        }
+    );
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &PushOptions::default())
+        .await
+        .unwrap();
     assert!(report.is_success(), "{:?}", report.failed);
     let pushed = &report.pushed[0];
     assert_eq!(pushed.via, "registry");
@@ -344,10 +467,18 @@ async fn mirror_from_registry_and_from_daemon() {
         origin: "xtask.toml mirrors".into(),
     };
     let mut plans = s.plan(Some(&cfg), std::slice::from_ref(&mirror2)).await;
-    let report = s.images.push_all(&mut plans, &mut lock, &PushOptions::default()).await.unwrap();
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &PushOptions::default())
+        .await
+        .unwrap();
     assert!(report.is_success(), "{:?}", report.failed);
     assert_eq!(report.pushed[0].via, "daemon");
-    assert!(s.events().iter().any(|e| matches!(e, ImageEvent::MirrorSource { via, .. } if via == "daemon")));
+    assert!(
+        s.events()
+            .iter()
+            .any(|e| matches!(e, ImageEvent::MirrorSource { via, .. } if via == "daemon"))
+    );
     assert!(lock.get("tool2").unwrap().source_digest.is_none());
 
     // 3. neither: the error says both
@@ -357,12 +488,21 @@ async fn mirror_from_registry_and_from_daemon() {
         origin: "xtask.toml mirrors".into(),
     };
     let mut plans = s.plan(Some(&cfg), std::slice::from_ref(&mirror3)).await;
-    let report = s.images.push_all(&mut plans, &mut lock, &PushOptions::default()).await.unwrap();
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &PushOptions::default())
+        .await
+        .unwrap();
     let err = report.failed[0].1.to_string();
     eprintln!("FAULT MESSAGE: {err}");
-    assert!(err.contains("127.0.0.1:9") && err.contains("has no image"), "{err}");
+    assert!(
+        err.contains("127.0.0.1:9") && err.contains("has no image"),
+        "{err}"
+    );
 
-    remove_images(&engine, &[offline, local_id]).await;
+    remove_images(&engine, &[offline]).await;
+    let _ = local_id;
+    remove_built(&engine, &seed.events()).await;
 }
 
 #[tokio::test]
@@ -372,9 +512,20 @@ async fn build_failures_name_the_step() {
     let s = setup(
         engine.clone(),
         &[
-            ("containers/syntax/Dockerfile", &format!("FROM {BASE}\nRUN echo {n}\nFROBNICATE now\n")),
-            ("containers/runfail/Dockerfile", &format!("FROM {BASE}\nRUN echo {n}\nRUN echo about to fail && exit 3\nRUN echo never\n")),
-            ("containers/wontstart/Dockerfile", &format!("FROM {BASE}\nRUN echo {n} wont\n")),
+            (
+                "containers/syntax/Dockerfile",
+                &format!("FROM {BASE}\nRUN echo {n}\nFROBNICATE now\n"),
+            ),
+            (
+                "containers/runfail/Dockerfile",
+                &format!(
+                    "FROM {BASE}\nRUN echo {n}\nRUN echo about to fail && exit 3\nRUN echo never\n"
+                ),
+            ),
+            (
+                "containers/wontstart/Dockerfile",
+                &format!("FROM {BASE}\nRUN echo {n} wont\n"),
+            ),
         ],
         None,
     )
@@ -392,8 +543,16 @@ async fn build_failures_name_the_step() {
         let text = err.to_string();
         match name.as_str() {
             "runfail" => {
-                assert!(text.contains("step 3/") && text.contains("(RUN echo about to fail && exit 3)") && text.contains("non-zero code: 3"), "{text}");
-                assert!(text.contains("about to fail"), "the log tail is shown: {text}");
+                assert!(
+                    text.contains("step 3/")
+                        && text.contains("(RUN echo about to fail && exit 3)")
+                        && text.contains("non-zero code: 3"),
+                    "{text}"
+                );
+                assert!(
+                    text.contains("about to fail"),
+                    "the log tail is shown: {text}"
+                );
                 assert!(text.contains("runfail.log"), "{text}");
             }
             "syntax" => {
@@ -409,11 +568,18 @@ async fn build_failures_name_the_step() {
     let mut plans = s.plan(None, &[]).await;
     let report = s
         .images
-        .build_all(&mut plans, &BuildOptions { parallelism: 1, keep_going: false, no_cache: false })
+        .build_all(
+            &mut plans,
+            &BuildOptions {
+                parallelism: 1,
+                keep_going: false,
+                no_cache: false,
+            },
+        )
         .await;
     assert_eq!(report.failed.len(), 1);
     assert!(!report.not_started.is_empty() || report.built.is_empty());
-    remove_images(&engine, &[plans.iter().find(|p| p.name == "wontstart").unwrap().reference.clone()]).await;
+    remove_built(&engine, &s.events()).await;
 }
 
 #[tokio::test]
@@ -423,7 +589,10 @@ async fn dockerignore_excluding_the_dockerfile_still_builds_with_a_warning() {
     let s = setup(
         engine.clone(),
         &[
-            ("containers/ign/Dockerfile", &format!("FROM {BASE}\nCOPY . /ctx/\nRUN echo {n} && ls -a /ctx > /listing\n")),
+            (
+                "containers/ign/Dockerfile",
+                &format!("FROM {BASE}\nCOPY . /ctx/\nRUN echo {n} && ls -a /ctx > /listing\n"),
+            ),
             ("containers/ign/.dockerignore", "*\n!keep.txt\n"),
             ("containers/ign/keep.txt", "k"),
             ("containers/ign/drop.txt", "d"),
@@ -432,13 +601,25 @@ async fn dockerignore_excluding_the_dockerfile_still_builds_with_a_warning() {
     )
     .await;
     let mut plans = s.plan(None, &[]).await;
-    assert!(plans[0].warnings.iter().any(|w| w.contains("excludes the Dockerfile")), "{:?}", plans[0].warnings);
-    assert!(s.events().iter().any(|e| matches!(e, ImageEvent::Warning { message, .. } if message.contains("Dockerfile"))));
-    let report = s.images.build_all(&mut plans, &BuildOptions::default()).await;
+    assert!(
+        plans[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("excludes the Dockerfile")),
+        "{:?}",
+        plans[0].warnings
+    );
+    assert!(s.events().iter().any(
+        |e| matches!(e, ImageEvent::Warning { message, .. } if message.contains("Dockerfile"))
+    ));
+    let report = s
+        .images
+        .build_all(&mut plans, &BuildOptions::default())
+        .await;
     assert!(report.is_success(), "{:?}", report.failed);
     let log = std::fs::read_to_string(&report.built[0].log).unwrap();
     assert!(log.contains("Step 1/"), "{log}");
-    remove_images(&engine, &[report.built[0].id.clone()]).await;
+    remove_built(&engine, &s.events()).await;
 }
 
 #[tokio::test]
@@ -450,8 +631,14 @@ async fn workspace_base_images_are_built_first() {
     let s = setup(
         engine.clone(),
         &[
-            ("containers/app2/Dockerfile", &format!("FROM {base_ref}\nRUN cat /base-id\n")),
-            ("containers/basedep/Dockerfile", &format!("FROM {BASE}\nRUN echo {n} > /base-id\n")),
+            (
+                "containers/app2/Dockerfile",
+                &format!("FROM {base_ref}\nRUN cat /base-id\n"),
+            ),
+            (
+                "containers/basedep/Dockerfile",
+                &format!("FROM {BASE}\nRUN echo {n} > /base-id\n"),
+            ),
             ("containers/basedep/image.toml", "tag = \"1\"\n"),
         ],
         None,
@@ -464,7 +651,13 @@ async fn workspace_base_images_are_built_first() {
     let app = plans.iter().find(|p| p.name == "app2").unwrap();
     assert_eq!(app.deps, vec!["basedep".to_string()]);
     let report = images
-        .build_all(&mut plans, &BuildOptions { parallelism: 2, ..Default::default() })
+        .build_all(
+            &mut plans,
+            &BuildOptions {
+                parallelism: 2,
+                ..Default::default()
+            },
+        )
         .await;
     assert!(report.is_success(), "{:?}", report.failed);
     let order: Vec<&str> = report.built.iter().map(|b| b.name.as_str()).collect();
@@ -475,8 +668,14 @@ async fn workspace_base_images_are_built_first() {
     let plans2 = images.plan(&specs, &Lock::new()).await.unwrap();
     let app2 = plans2.iter().find(|p| p.name == "app2").unwrap();
     assert_ne!(app2.key, app_key);
-    assert!(reasons(app2).iter().any(|r| r == &format!("base image {base_ref} changed")), "{:?}", app2.state);
-    let ids: Vec<String> = report.built.iter().map(|b| b.id.clone()).collect();
+    assert!(
+        reasons(app2)
+            .iter()
+            .any(|r| r == &format!("base image {base_ref} changed")),
+        "{:?}",
+        app2.state
+    );
+    let ids: Vec<String> = report.built.iter().rev().map(|b| b.id.clone()).collect();
     remove_images(&engine, &ids).await;
 }
 
@@ -485,14 +684,22 @@ async fn registry_faults_are_explained() {
     let Some(engine) = docker().await else { return };
     let reg = TestRegistry::tls_with_password();
     let n = nonce("faults");
-    let files = [("containers/flt/Dockerfile", format!("FROM {BASE}\nRUN echo {n}\n"))];
+    let files = [(
+        "containers/flt/Dockerfile",
+        format!("FROM {BASE}\nRUN echo {n}\n"),
+    )];
     let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (*a, b.as_str())).collect();
 
     // Build once (no registry needed).
     let good = reg.config("vcity");
     let s = setup(engine.clone(), &files, Some(&good)).await;
     let mut plans = s.plan(Some(&good), &[]).await;
-    assert!(s.images.build_all(&mut plans, &BuildOptions::default()).await.is_success());
+    assert!(
+        s.images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await
+            .is_success()
+    );
     let built = plans.clone();
 
     let attempt = |cfg: RegistryConfig| {
@@ -500,7 +707,12 @@ async fn registry_faults_are_explained() {
         let engine = engine.clone();
         let mut plans = built.clone();
         async move {
-            let images = Images::new(ws, engine, Images::registry_from(Some(&cfg)).unwrap(), Events::none());
+            let images = Images::new(
+                ws,
+                engine,
+                Images::registry_from(Some(&cfg)).unwrap(),
+                Events::none(),
+            );
             let mut lock = Lock::new();
             let err = images
                 .push_all(&mut plans, &mut lock, &PushOptions::default())
@@ -516,27 +728,44 @@ async fn registry_faults_are_explained() {
     let mut wrong = good.clone();
     wrong.password = Some(kit_config::Secret::new("not-the-password"));
     let err = attempt(wrong).await;
-    assert!(err.contains(&reg.host) && err.contains("XTASK_REGISTRY_PASSWORD") && err.contains("401"), "{err}");
-    assert!(!err.contains("not-the-password"), "never print a password: {err}");
+    assert!(
+        err.contains(&reg.host) && err.contains("XTASK_REGISTRY_PASSWORD") && err.contains("401"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-the-password"),
+        "never print a password: {err}"
+    );
 
     // no password at all
     let mut anon = good.clone();
     anon.user = None;
     anon.password = None;
     let err = attempt(anon).await;
-    assert!(err.contains(&reg.host) && err.contains("credentials used: none"), "{err}");
+    assert!(
+        err.contains(&reg.host) && err.contains("credentials used: none"),
+        "{err}"
+    );
 
     // unknown CA
     let mut no_ca = good.clone();
     no_ca.ca_file = None;
     let err = attempt(no_ca).await;
-    assert!(err.contains("XTASK_REGISTRY_CA") && err.contains("registry.ca_file") && err.contains(&reg.host), "{err}");
+    assert!(
+        err.contains("XTASK_REGISTRY_CA")
+            && err.contains("registry.ca_file")
+            && err.contains(&reg.host),
+        "{err}"
+    );
 
     // registry down
     let mut down = good.clone();
     down.host = format!("127.0.0.1:{}", free_port());
     let err = attempt(down.clone()).await;
-    assert!(err.contains(&down.host) && err.contains("not reachable"), "{err}");
+    assert!(
+        err.contains(&down.host) && err.contains("not reachable"),
+        "{err}"
+    );
 
     // TLS client against a plain-HTTP registry
     let plain = TestRegistry::plain();
@@ -562,11 +791,18 @@ async fn registry_faults_are_explained() {
         },
     );
     let plans = images.plan(&specs, &lock).await.unwrap();
-    assert!(plans[0].registry_error.as_deref().is_some_and(|e| e.contains("not reachable")), "{:?}", plans[0]);
+    assert!(
+        plans[0]
+            .registry_error
+            .as_deref()
+            .is_some_and(|e| e.contains("not reachable")),
+        "{:?}",
+        plans[0]
+    );
     assert!(matches!(plans[0].state, PlanState::MustPush { .. }));
 
     assert!(!s.ws.lock_path.exists(), "failed pushes write no lock");
-    remove_images(&engine, &[built[0].local_image.clone().unwrap()]).await;
+    remove_built(&engine, &s.events()).await;
 }
 
 #[tokio::test]
@@ -581,7 +817,9 @@ async fn disk_full_during_export_fails_cleanly() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        eprintln!("SKIPPED disk_full_during_export_fails_cleanly: cannot mount a small tmpfs here (needs root)");
+        eprintln!(
+            "SKIPPED disk_full_during_export_fails_cleanly: cannot mount a small tmpfs here (needs root)"
+        );
         return;
     }
     struct Unmount<'a>(&'a Path);
@@ -597,26 +835,95 @@ async fn disk_full_during_export_fails_cleanly() {
     let n = nonce("full");
     let s = setup(
         engine.clone(),
-        &[
-            ("containers/full/Dockerfile", &format!("FROM {BASE}\nRUN echo {n} && dd if=/dev/zero of=/blob bs=1k count=1024\n")),
-        ],
+        &[(
+            "containers/full/Dockerfile",
+            &format!("FROM {BASE}\nRUN echo {n} && dd if=/dev/zero of=/blob bs=1k count=1024\n"),
+        )],
         Some(&cfg),
     )
     .await;
     let mut plans = s.plan(Some(&cfg), &[]).await;
-    assert!(s.images.build_all(&mut plans, &BuildOptions::default()).await.is_success());
+    assert!(
+        s.images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await
+            .is_success()
+    );
     let mut lock = Lock::new();
     let opts = PushOptions {
         layer_parallelism: 2,
         temp_dir: Some(small.clone()),
     };
-    let report = s.images.push_all(&mut plans, &mut lock, &opts).await.unwrap();
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &opts)
+        .await
+        .unwrap();
     assert_eq!(report.failed.len(), 1);
     let err = report.failed[0].1.to_string();
     eprintln!("FAULT MESSAGE: {err}");
-    assert!(err.contains("export") && err.contains(&small.display().to_string()), "{err}");
+    assert!(
+        err.contains("export") && err.contains(&small.display().to_string()),
+        "{err}"
+    );
     assert!(err.to_lowercase().contains("space"), "{err}");
     assert!(!s.ws.lock_path.exists(), "no partial lock file");
     assert!(lock.images.is_empty());
-    remove_images(&engine, &[plans[0].local_image.clone().unwrap()]).await;
+    remove_built(&engine, &s.events()).await;
+}
+
+/// The local stack's registry (tests/stack/up), configured the way users configure it:
+/// through kit-config from the XTASK_* environment. Run after `eval "$(tests/stack/env)"`.
+#[tokio::test]
+async fn stack_registry_through_settings_when_up() {
+    let Some(engine) = docker().await else { return };
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    if !env.contains_key("XTASK_REGISTRY") || !env.contains_key("STACK_UPSTREAM_REGISTRY") {
+        eprintln!(
+            "SKIPPED stack_registry_through_settings_when_up: no stack environment (run `eval \"$(tests/stack/env)\"` first)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = kit_config::Inputs::new(dir.path());
+    inputs.env = env.clone();
+    let settings = kit_config::resolve(&inputs).unwrap().settings;
+    let cfg = RegistryConfig::from_settings(&settings).expect("XTASK_REGISTRY is set");
+    let mirror = MirrorConfig {
+        source: format!("{}/library/busybox:1", env["STACK_UPSTREAM_REGISTRY"]),
+        target_name: Some("kit-images-test-busybox".into()),
+        origin: "test".into(),
+    };
+    let n = nonce("stack");
+    let s = setup(
+        engine.clone(),
+        &[(
+            "containers/kit-images-test/Dockerfile",
+            &format!("FROM {BASE}\nRUN echo {n} > /id\n"),
+        )],
+        Some(&cfg),
+    )
+    .await;
+    let mut plans = s.plan(Some(&cfg), std::slice::from_ref(&mirror)).await;
+    assert!(
+        s.images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await
+            .is_success()
+    );
+    let mut lock = Lock::new();
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &PushOptions::default())
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{:?}", report.failed);
+    assert!(lock.resolve("kit-images-test").is_some());
+    assert!(lock.resolve(&mirror.source).is_some());
+    let plans = s.plan(Some(&cfg), std::slice::from_ref(&mirror)).await;
+    assert!(
+        plans.iter().all(|p| p.state == PlanState::UpToDate),
+        "{plans:?}"
+    );
+    remove_built(&engine, &s.events()).await;
 }

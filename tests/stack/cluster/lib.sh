@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables for the scripts that source it
 # Shared by up, down, status, controller and smoke of the kwok + Argo cluster.
 # Self-contained (only ../versions.env) so it can be used without the rest of the stack.
 CLUSTER_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -22,7 +22,9 @@ pub async fn docker() -> Option<DockerEngine> {
         eprintln!("SKIPPED: no Docker socket at /var/run/docker.sock and no DOCKER_HOST");
         return None;
     }
-    let engine = DockerEngine::connect().await.expect("a Docker socket exists, so the engine must answer");
+    let engine = DockerEngine::connect()
+        .await
+        .expect("a Docker socket exists, so the engine must answer");
     ensure_base(&engine).await;
     Some(engine)
 }
@@ -36,7 +38,10 @@ async fn ensure_base(engine: &DockerEngine) {
         return;
     }
     let busybox = Path::new("/bin/busybox");
-    assert!(busybox.exists(), "tests need Debian's busybox-static at /bin/busybox");
+    assert!(
+        busybox.exists(),
+        "tests need Debian's busybox-static at /bin/busybox"
+    );
     let mut tar = tar::Builder::new(Vec::new());
     let add_dir = |tar: &mut tar::Builder<Vec<u8>>, p: &str| {
         let mut h = tar::Header::new_gnu();
@@ -53,12 +58,16 @@ async fn ensure_base(engine: &DockerEngine) {
     h.set_mode(0o755);
     h.set_size(data.len() as u64);
     tar.append_data(&mut h, "bin/busybox", &data[..]).unwrap();
-    for applet in ["sh", "echo", "cat", "ls", "mkdir", "touch", "true", "false", "dd", "head", "sleep", "rm", "cp"] {
+    for applet in [
+        "sh", "echo", "cat", "ls", "mkdir", "touch", "true", "false", "dd", "head", "sleep", "rm",
+        "cp",
+    ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
-        tar.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+        tar.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
     }
     let body = tar.into_inner().unwrap();
     let (repo, tag) = BASE.split_once(':').unwrap();
@@ -68,9 +77,10 @@ async fn ensure_base(engine: &DockerEngine) {
         .tag(tag)
         .changes(vec!["ENV PATH=/bin".into(), "CMD [\"/bin/sh\"]".into()])
         .build();
-    let mut s = engine
-        .client()
-        .create_image(Some(opts), Some(bollard::body_full(body.into())), None);
+    let mut s =
+        engine
+            .client()
+            .create_image(Some(opts), Some(bollard::body_full(body.into())), None);
     while let Some(item) = s.next().await {
         item.expect("import the busybox base image");
     }
@@ -79,9 +89,25 @@ async fn ensure_base(engine: &DockerEngine) {
 /// Removes images by reference, ignoring errors (cleanup).
 pub async fn remove_images(engine: &DockerEngine, refs: &[String]) {
     for r in refs {
-        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(true).build();
+        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+            .force(true)
+            .build();
         let _ = engine.client().remove_image(r, Some(opts), None).await;
     }
+}
+
+/// Removes every image a run reported as built, newest first (a base cannot go before
+/// the images built FROM it).
+pub async fn remove_built(engine: &DockerEngine, events: &[ImageEvent]) {
+    let ids: Vec<String> = events
+        .iter()
+        .rev()
+        .filter_map(|e| match e {
+            ImageEvent::Built { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    remove_images(engine, &ids).await;
 }
 
 /// A unique suffix so contents (and keys) differ between runs and between tests.
@@ -110,7 +136,11 @@ pub fn recorder() -> (Events, Arc<Mutex<Vec<ImageEvent>>>) {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A docker-registry process, stopped on drop.
@@ -142,15 +172,71 @@ impl TestRegistry {
         let mut user = None;
         if secure {
             let run = |args: &[&str]| {
-                let out = Command::new("openssl").args(args).current_dir(d).output().expect("openssl");
-                assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+                let out = Command::new("openssl")
+                    .args(args)
+                    .current_dir(d)
+                    .output()
+                    .expect("openssl");
+                assert!(
+                    out.status.success(),
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             };
-            run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kit-images test CA", "-keyout", "ca.key", "-out", "ca.crt"]);
-            run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "reg.key", "-out", "reg.csr"]);
-            std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n").unwrap();
-            run(&["x509", "-req", "-in", "reg.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "reg.crt"]);
+            run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=kit-images test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ]);
+            run(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "reg.key",
+                "-out",
+                "reg.csr",
+            ]);
+            std::fs::write(
+                d.join("ext.cnf"),
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            )
+            .unwrap();
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                "reg.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "reg.crt",
+            ]);
             let password = format!("pw-{}", nonce("reg"));
-            let out = Command::new("htpasswd").args(["-Bbn", "tester", &password]).output().expect("htpasswd");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", "tester", &password])
+                .output()
+                .expect("htpasswd");
             assert!(out.status.success());
             std::fs::write(d.join("htpasswd"), out.stdout).unwrap();
             extra = format!(
@@ -174,7 +260,10 @@ impl TestRegistry {
             .expect("docker-registry (Debian package docker-registry) must be installed");
         let deadline = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         TestRegistry {
@@ -193,7 +282,9 @@ impl TestRegistry {
         if let Some((u, p)) = &self.user {
             c.user = Some(u.clone());
             c.password = Some(kit_config::Secret::new(p.clone()));
-            c.credentials_origin = "user from env XTASK_REGISTRY_USER, password from env XTASK_REGISTRY_PASSWORD".into();
+            c.credentials_origin =
+                "user from env XTASK_REGISTRY_USER, password from env XTASK_REGISTRY_PASSWORD"
+                    .into();
         }
         if let Some(ca) = &self.ca {
             c.ca_file = Some((ca.clone(), "env XTASK_REGISTRY_CA".into()));

@@ -1,0 +1,909 @@
+//! `fetch` against the local stack (tests/stack): kwok's exec runs the commands on the
+//! host in the folder backing the PVC (`STACK_PVC_DIR`), so each test writes its data
+//! there and fetches it through a real helper pod and a real exec WebSocket.
+//!
+//! Needs `eval "$(tests/stack/env)"` (KUBECONFIG, STACK_PVC_DIR, STACK_ADMIN_KUBECONFIG);
+//! without a reachable stack every test prints why and passes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kit_cluster::KubeTarget;
+use kit_cluster::fetch::{
+    self, Compression, ExecRoot, FetchError, FetchEvent, FetchOptions, HELPER_SELECTOR, HelperSpec,
+    Manifest, PodChoice, Remote, RemoteFile, RemoteOptions,
+};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use sha2::{Digest, Sha256};
+
+const NAMESPACE: &str = "argo";
+
+struct Stack {
+    client: kube::Client,
+    admin: Option<kube::Client>,
+    pvc_dir: PathBuf,
+    claim: String,
+    image: String,
+}
+
+async fn stack(test: &str) -> Option<Stack> {
+    let skip = |why: String| {
+        println!("skipping {test}: {why}");
+        None
+    };
+    let (Ok(kubeconfig), Ok(pvc_dir)) =
+        (std::env::var("KUBECONFIG"), std::env::var("STACK_PVC_DIR"))
+    else {
+        return skip("KUBECONFIG and STACK_PVC_DIR not set (eval \"$(tests/stack/env)\")".into());
+    };
+    let pvc_dir = PathBuf::from(pvc_dir);
+    if !pvc_dir.is_dir() {
+        return skip(format!("{} is not a folder", pvc_dir.display()));
+    }
+    let target = |path: String, origin: &str| KubeTarget {
+        kubeconfig: Some(PathBuf::from(path)),
+        kubeconfig_origin: origin.into(),
+        context: None,
+    };
+    let client = match kit_cluster::client(&target(kubeconfig, "env KUBECONFIG")).await {
+        Ok(c) => c,
+        Err(err) => return skip(format!("no client: {err}")),
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        pods.list(&ListParams::default().limit(1)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => return skip(format!("stack not reachable: {err}")),
+        Err(_) => return skip("stack not reachable: timeout".into()),
+    }
+    let admin = match std::env::var("STACK_ADMIN_KUBECONFIG") {
+        Ok(path) => kit_cluster::client(&target(path, "env STACK_ADMIN_KUBECONFIG"))
+            .await
+            .ok(),
+        Err(_) => None,
+    };
+    Some(Stack {
+        client,
+        admin,
+        pvc_dir,
+        claim: std::env::var("KUBEVOLUMECLAIMNAME").unwrap_or_else(|_| "vcity-pvc".into()),
+        image: std::env::var("STACK_BASE_IMAGE").unwrap_or_else(|_| "stack/busybox:1".into()),
+    })
+}
+
+/// A folder of the PVC for one test, removed afterwards.
+struct RemoteDir {
+    name: String,
+    path: PathBuf,
+}
+
+impl RemoteDir {
+    fn new(stack: &Stack, test: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("fetch-it-{test}-{}-{nanos}", std::process::id());
+        let path = stack.pvc_dir.join(&name);
+        fs::create_dir_all(&path).unwrap();
+        RemoteDir { name, path }
+    }
+
+    fn write(&self, rel: &str, data: &[u8]) {
+        let p = self.path.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, data).unwrap();
+    }
+}
+
+impl Drop for RemoteDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+impl Stack {
+    fn remote(&self) -> RemoteOptions {
+        let mut spec = HelperSpec::new(&self.image);
+        spec.start_timeout = Duration::from_secs(60);
+        RemoteOptions {
+            namespace: NAMESPACE.into(),
+            claim: self.claim.clone(),
+            mount_path: "/data".into(),
+            exec_root: ExecRoot::WorkingDirectory,
+            pod: PodChoice::Helper(spec),
+        }
+    }
+
+    fn options(&self, path: &str, to: &Path) -> FetchOptions {
+        FetchOptions {
+            remote: self.remote(),
+            path: path.into(),
+            to: to.to_path_buf(),
+            compression: Compression::Off,
+            verify_local: false,
+            dry_run: false,
+        }
+    }
+
+    async fn fetch(
+        &self,
+        options: &FetchOptions,
+    ) -> (Result<fetch::FetchReport, FetchError>, Vec<FetchEvent>) {
+        let mut events = Vec::new();
+        let result = fetch::fetch(&self.client, options, |e| events.push(e)).await;
+        (result, events)
+    }
+
+    /// Fails when a helper pod created by these events still exists.
+    async fn assert_helpers_gone(&self, events: &[FetchEvent]) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), NAMESPACE);
+        for e in events {
+            if let FetchEvent::HelperCreated { pod } = e {
+                assert!(
+                    wait_gone(&api, pod).await,
+                    "helper pod {pod} was left behind"
+                );
+            }
+        }
+    }
+}
+
+async fn wait_gone(api: &Api<Pod>, name: &str) -> bool {
+    for _ in 0..100 {
+        if api.get_opt(name).await.unwrap().is_none() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+fn sha(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Deterministic bytes that do not compress to nothing.
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Every file under `dir` (relative) with its content, manifest excluded.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if rel != fetch::MANIFEST_FILE {
+                    out.insert(rel, fs::read(&p).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn read_manifest(dir: &Path) -> Manifest {
+    serde_json::from_slice(&fs::read(dir.join(fetch::MANIFEST_FILE)).unwrap()).unwrap()
+}
+
+fn sample_tree(remote: &RemoteDir) -> BTreeMap<String, Vec<u8>> {
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("metrics.csv", b"step,loss\n1,0.5\n2,0.25\n".to_vec()),
+        ("empty", Vec::new()),
+        ("with space/result file.json", b"{\"ok\":true}".to_vec()),
+        ("deep/a/b/c/weights.bin", data(3 * 1024 * 1024 + 17, 1)),
+        ("-starts-with-dash", b"dash".to_vec()),
+    ];
+    for (rel, d) in &files {
+        remote.write(rel, d);
+    }
+    files.into_iter().map(|(p, d)| (p.to_string(), d)).collect()
+}
+
+#[tokio::test]
+async fn fetches_a_tree_with_a_verified_manifest_and_no_pod_left() {
+    let Some(stack) = stack("fetches_a_tree").await else {
+        return;
+    };
+    let remote = RemoteDir::new(&stack, "tree");
+    let expected = sample_tree(&remote);
+    let local = tempfile::tempdir().unwrap();
+    let to = local.path().join("results");
+    let (report, events) = stack.fetch(&stack.options(&remote.name, &to)).await;
+    let report = report.unwrap();
+    assert_eq!(tree(&to), expected);
+    assert_eq!(report.files_fetched, expected.len());
+    let total: u64 = expected.values().map(|d| d.len() as u64).sum();
+    assert_eq!(report.bytes_fetched, total);
+    let m = read_manifest(&to);
+    assert!(m.complete);
+    assert_eq!(m.source.path, remote.name);
+    assert_eq!(m.files.len(), expected.len());
+    for e in &m.files {
+        assert_eq!(e.sha256, sha(&expected[&e.path]), "{}", e.path);
+    }
+    // Progress reached the total, and the helper pod was created and deleted.
+    assert!(events.contains(&FetchEvent::Progress {
+        done_bytes: total,
+        total_bytes: total
+    }));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, FetchEvent::HelperDeleted { .. }))
+    );
+    stack.assert_helpers_gone(&events).await;
+    println!("fetched {total} bytes in {:?}", report.elapsed);
+}
+
+#[tokio::test]
+async fn a_second_fetch_transfers_nothing_and_a_changed_file_only_itself() {
+    let Some(stack) = stack("refetch").await else {
+        return;
+    };
+    let remote = RemoteDir::new(&stack, "refetch");
+    let mut expected = sample_tree(&remote);
+    let local = tempfile::tempdir().unwrap();
+    let options = stack.options(&remote.name, local.path());
+    stack.fetch(&options).await.0.unwrap();
+
+    let (again, events) = stack.fetch(&options).await;
+    let again = again.unwrap();
+    assert_eq!(again.files_fetched, 0);
+    assert_eq!(again.bytes_fetched, 0);
+    assert_eq!(again.wire_bytes, 0);
+    assert_eq!(again.files_unchanged, expected.len());
+    stack.assert_helpers_gone(&events).await;
+
+    // Same size, other content: only the hash tells.
+    let changed = b"step,loss\n1,0.5\n2,0.26\n".to_vec();
+    remote.write("metrics.csv", &changed);
+    expected.insert("metrics.csv".into(), changed);
+    let (third, _) = stack.fetch(&options).await;
+    let third = third.unwrap();
+    assert_eq!(third.files_fetched, 1);
+    let fetched: Vec<&str> = third.plan.to_fetch().map(|f| f.path.as_str()).collect();
+    assert_eq!(fetched, vec!["metrics.csv"]);
+    assert_eq!(tree(local.path()), expected);
+
+    // A local file edited by hand is noticed (its time changed) and fetched again.
+    fs::write(local.path().join("empty"), b"oops").unwrap();
+    let (fourth, _) = stack.fetch(&options).await;
+    assert_eq!(fourth.unwrap().files_fetched, 1);
+    assert_eq!(tree(local.path()), expected);
+}
+
+#[tokio::test]
+async fn gzip_and_a_single_file_and_a_listing() {
+    let Some(stack) = stack("gzip").await else {
+        return;
+    };
+    let remote = RemoteDir::new(&stack, "gzip");
+    let text: Vec<u8> = "the same line again and again\n"
+        .repeat(20_000)
+        .into_bytes();
+    remote.write("log/run.txt", &text);
+    remote.write("log/other.txt", b"x");
+    let local = tempfile::tempdir().unwrap();
+    let mut options = stack.options(&remote.name, local.path());
+    options.compression = Compression::GzipIfAvailable;
+    let report = stack.fetch(&options).await.0.unwrap();
+    assert!(report.compressed);
+    assert!(
+        report.wire_bytes * 10 < report.bytes_fetched,
+        "{} on the wire for {}",
+        report.wire_bytes,
+        report.bytes_fetched
+    );
+    assert_eq!(fs::read(local.path().join("log/run.txt")).unwrap(), text);
+
+    let single = tempfile::tempdir().unwrap();
+    let options = stack.options(
+        &format!("/data/{}/log/other.txt", remote.name),
+        single.path(),
+    );
+    stack.fetch(&options).await.0.unwrap();
+    assert_eq!(fs::read(single.path().join("other.txt")).unwrap(), b"x");
+
+    let listing = fetch::list_remote(&stack.client, &stack.remote(), &remote.name, |_| {})
+        .await
+        .unwrap();
+    let rows: Vec<(String, bool, u64)> = listing
+        .tree()
+        .into_iter()
+        .map(|r| (r.path, r.is_dir, r.bytes))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("log".into(), true, text.len() as u64 + 1),
+            ("log/other.txt".into(), false, 1),
+            ("log/run.txt".into(), false, text.len() as u64),
+        ]
+    );
+    assert!(listing.files.iter().all(|f| f.sha256.is_none()));
+}
+
+/// A tar with entries that try to leave the target, built with raw headers.
+fn hostile_archive() -> Vec<u8> {
+    fn header(name: &[u8], kind: tar::EntryType, size: u64, link: &[u8]) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        h
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(
+        &header(b"./fine.txt", tar::EntryType::Regular, 2, b""),
+        &b"ok"[..],
+    )
+    .unwrap();
+    b.append(
+        &header(b"./link", tar::EntryType::Symlink, 0, b"../../"),
+        &b""[..],
+    )
+    .unwrap();
+    b.append(
+        &header(b"./link/escaped.txt", tar::EntryType::Regular, 5, b""),
+        &b"pwned"[..],
+    )
+    .unwrap();
+    b.append(
+        &header(b"../escaped.txt", tar::EntryType::Regular, 5, b""),
+        &b"pwned"[..],
+    )
+    .unwrap();
+    b.into_inner().unwrap()
+}
+
+#[tokio::test]
+async fn a_hostile_archive_served_by_exec_writes_nothing_outside_the_target() {
+    let Some(stack) = stack("hostile").await else {
+        return;
+    };
+    let remote = RemoteDir::new(&stack, "hostile");
+    let archive = hostile_archive();
+    remote.write("hostile.tar", &archive);
+    let mut events = Vec::new();
+    let session = Remote::open(&stack.client, &stack.remote(), &mut |e| events.push(e))
+        .await
+        .unwrap();
+    let expected = |names: &[&str]| -> Vec<RemoteFile> {
+        names
+            .iter()
+            .map(|n| RemoteFile {
+                path: n.to_string(),
+                size: if *n == "fine.txt" { 2 } else { 5 },
+                sha256: None,
+            })
+            .collect()
+    };
+    let cat = vec!["cat".to_string(), format!("./{}/hostile.tar", remote.name)];
+    let outer = tempfile::tempdir().unwrap();
+    let to = outer.path().join("to");
+    let err = session
+        .receive_archive(
+            cat.clone(),
+            &expected(&["fine.txt", "link/escaped.txt", "escaped.txt"]),
+            &to,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::UnsafeEntry { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("./link"), "{text}");
+    assert!(text.contains("outside the target"), "{text}");
+    // The first, legitimate entry was kept; nothing else exists anywhere near.
+    assert_eq!(
+        tree(outer.path()).keys().collect::<Vec<_>>(),
+        vec!["to/fine.txt"]
+    );
+
+    // Without the link, the `..` entry is refused the same way.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..15].copy_from_slice(b"../escaped2.txt");
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &b"pwned"[..]).unwrap();
+    remote.write("dotdot.tar", &b.into_inner().unwrap());
+    let cat = vec!["cat".to_string(), format!("./{}/dotdot.tar", remote.name)];
+    let err = session
+        .receive_archive(cat, &expected(&["escaped2.txt"]), &to)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`..`"), "{err}");
+    assert!(!outer.path().join("escaped2.txt").exists());
+    session.close().await.unwrap();
+    stack.assert_helpers_gone(&events).await;
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_file_keeps_no_partial_file_and_a_rerun_completes() {
+    let Some(stack) = stack("cut").await else {
+        return;
+    };
+    let remote = RemoteDir::new(&stack, "cut");
+    let big = data(600_000, 7);
+    remote.write("src/a.txt", b"first");
+    remote.write("src/big.bin", &big);
+    // A real tar of the folder, cut in the middle of big.bin, as a dropped
+    // connection would leave it.
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_path_with_name(remote.path.join("src/a.txt"), "a.txt")
+        .unwrap();
+    b.append_path_with_name(remote.path.join("src/big.bin"), "big.bin")
+        .unwrap();
+    let full = b.into_inner().unwrap();
+    remote.write("cut.tar", &full[..300_000]);
+    let local = tempfile::tempdir().unwrap();
+    let mut events = Vec::new();
+    let session = Remote::open(&stack.client, &stack.remote(), &mut |e| events.push(e))
+        .await
+        .unwrap();
+    let files = vec![
+        RemoteFile {
+            path: "a.txt".into(),
+            size: 5,
+            sha256: Some(sha(b"first")),
+        },
+        RemoteFile {
+            path: "big.bin".into(),
+            size: big.len() as u64,
+            sha256: Some(sha(&big)),
+        },
+    ];
+    let cat = vec!["cat".to_string(), format!("./{}/cut.tar", remote.name)];
+    let err = session
+        .receive_archive(cat, &files, local.path())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Interrupted { .. }), "{err}");
+    assert!(err.to_string().contains("no partial file"), "{err}");
+    assert_eq!(tree(local.path()).keys().collect::<Vec<_>>(), vec!["a.txt"]);
+    session.close().await.unwrap();
+    stack.assert_helpers_gone(&events).await;
+
+    // The normal fetch of the folder then brings only what is missing.
+    let options = stack.options(&format!("{}/src", remote.name), local.path());
+    let report = stack.fetch(&options).await.0.unwrap();
+    assert_eq!(
+        report.files_fetched, 1,
+        "a.txt is hashed and kept, big.bin fetched"
+    );
+    assert_eq!(fs::read(local.path().join("big.bin")).unwrap(), big);
+}
+
+#[tokio::test]
+async fn cancelling_mid_transfer_leaves_no_partial_file_and_deletes_the_pod() {
+    let Some(stack) = stack("cancel").await else {
+        return;
+    };
+    let remote = RemoteDir::new(&stack, "cancel");
+    let big = data(400_000, 9);
+    remote.write("big.bin", &big);
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_path_with_name(remote.path.join("big.bin"), "big.bin")
+        .unwrap();
+    remote.write("big.tar", &b.into_inner().unwrap());
+    let local = tempfile::tempdir().unwrap();
+    let mut events = Vec::new();
+    let session = Remote::open(&stack.client, &stack.remote(), &mut |e| events.push(e))
+        .await
+        .unwrap();
+    // Half the archive, then a stall: the caller gives up (Ctrl-C drops the future).
+    let stall = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        format!("head -c 200000 ./{}/big.tar; sleep 60", remote.name),
+    ];
+    let files = vec![RemoteFile {
+        path: "big.bin".into(),
+        size: big.len() as u64,
+        sha256: Some(sha(&big)),
+    }];
+    let gave_up = tokio::time::timeout(
+        Duration::from_secs(3),
+        session.receive_archive(stall, &files, local.path()),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the stalled stream should not finish");
+    drop(session);
+    // The extractor sees the end of its input and removes its temporary file.
+    let mut clean = false;
+    for _ in 0..50 {
+        if tree(local.path()).is_empty() {
+            clean = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        clean,
+        "left behind: {:?}",
+        tree(local.path()).keys().collect::<Vec<_>>()
+    );
+    stack.assert_helpers_gone(&events).await;
+}
+
+#[tokio::test]
+async fn a_missing_path_is_named() {
+    let Some(stack) = stack("missing_path").await else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let (result, events) = stack
+        .fetch(&stack.options("no/such/results-folder", local.path()))
+        .await;
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no/such/results-folder does not exist on the PVC"),
+        "{err}"
+    );
+    stack.assert_helpers_gone(&events).await;
+}
+
+#[tokio::test]
+async fn a_missing_claim_is_reported_with_the_doctors_words() {
+    let Some(stack) = stack("missing_claim").await else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let mut options = stack.options("x", local.path());
+    options.remote.claim = "no-such-claim".into();
+    let (result, events) = stack.fetch(&options).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, FetchError::PvcMissing { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("PersistentVolumeClaim no-such-claim does not exist in argo"),
+        "{err}"
+    );
+    assert!(events.is_empty(), "no pod should be created: {events:?}");
+}
+
+#[tokio::test]
+async fn an_unbound_claim_is_reported() {
+    let Some(stack) = stack("unbound_claim").await else {
+        return;
+    };
+    let Some(admin) = stack.admin.clone() else {
+        println!("skipping unbound_claim: STACK_ADMIN_KUBECONFIG not set");
+        return;
+    };
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(admin, NAMESPACE);
+    let name = format!("fetch-it-unbound-{}", std::process::id());
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"storageClassName": "xtask-no-such-class", "accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &pvc).await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let mut options = stack.options("x", local.path());
+    options.remote.claim = name.clone();
+    let (result, _) = stack.fetch(&options).await;
+    let _ = api.delete(&name, &DeleteParams::default()).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, FetchError::PvcUnbound { .. }), "{err}");
+    assert!(err.to_string().contains("is Pending, not Bound"), "{err}");
+}
+
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_is_diagnosed_and_the_pod_deleted() {
+    let Some(stack) = stack("image_pull").await else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let mut options = stack.options("x", local.path());
+    let PodChoice::Helper(spec) = &mut options.remote.pod else {
+        unreachable!()
+    };
+    spec.image = "127.0.0.1:5443/vcity/busybox:does-not-exist".into();
+    // The stack's kwok stages play the pull failure for pods with this label.
+    spec.extra_labels
+        .insert("stack.test/fault".into(), "image-not-found".into());
+    let (result, events) = stack.fetch(&options).await;
+    let err = result.unwrap_err();
+    let FetchError::HelperNotStarted {
+        findings, status, ..
+    } = &err
+    else {
+        panic!("expected HelperNotStarted, got {err}");
+    };
+    assert!(status.contains("ImagePullBackOff"), "{status}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.reason == kit_diagnose::Reason::ImageNotFound),
+        "{findings:#?}"
+    );
+    assert!(err.to_string().contains("busybox:does-not-exist"), "{err}");
+    stack.assert_helpers_gone(&events).await;
+}
+
+/// A client authenticated as a fresh service account with only these rules.
+async fn limited_client(stack: &Stack, name: &str, rules: Vec<PolicyRule>) -> Option<kube::Client> {
+    let admin = stack.admin.clone()?;
+    let sa_api: Api<ServiceAccount> = Api::namespaced(admin.clone(), NAMESPACE);
+    let role_api: Api<Role> = Api::namespaced(admin.clone(), NAMESPACE);
+    let binding_api: Api<RoleBinding> = Api::namespaced(admin.clone(), NAMESPACE);
+    let meta = |n: &str| kube::api::ObjectMeta {
+        name: Some(n.into()),
+        ..Default::default()
+    };
+    let sa = ServiceAccount {
+        metadata: meta(name),
+        ..Default::default()
+    };
+    let role = Role {
+        metadata: meta(name),
+        rules: Some(rules),
+    };
+    let binding = RoleBinding {
+        metadata: meta(name),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(NAMESPACE.into()),
+            ..Default::default()
+        }]),
+    };
+    let pp = PostParams::default();
+    let _ = sa_api.delete(name, &DeleteParams::default()).await;
+    let _ = role_api.delete(name, &DeleteParams::default()).await;
+    let _ = binding_api.delete(name, &DeleteParams::default()).await;
+    sa_api.create(&pp, &sa).await.ok()?;
+    role_api.create(&pp, &role).await.ok()?;
+    binding_api.create(&pp, &binding).await.ok()?;
+    let request = k8s_openapi::api::authentication::v1::TokenRequest {
+        spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
+            expiration_seconds: Some(600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let token = sa_api
+        .create_token_request(name, &pp, &request)
+        .await
+        .ok()?
+        .status?
+        .token;
+    let mut config = kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default())
+        .await
+        .ok()?;
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    // RBAC caches settle within a moment of the binding.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kube::Client::try_from(config).ok()
+}
+
+async fn remove_limited(stack: &Stack, name: &str) {
+    let Some(admin) = stack.admin.clone() else {
+        return;
+    };
+    let dp = DeleteParams::default();
+    let _ = Api::<ServiceAccount>::namespaced(admin.clone(), NAMESPACE)
+        .delete(name, &dp)
+        .await;
+    let _ = Api::<Role>::namespaced(admin.clone(), NAMESPACE)
+        .delete(name, &dp)
+        .await;
+    let _ = Api::<RoleBinding>::namespaced(admin, NAMESPACE)
+        .delete(name, &dp)
+        .await;
+}
+
+fn rule(resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![String::new()]),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn missing_rights_are_named() {
+    let Some(stack) = stack("rights").await else {
+        return;
+    };
+    let name = format!("fetch-it-nopods-{}", std::process::id());
+    let Some(no_pods) = limited_client(
+        &stack,
+        &name,
+        vec![rule(
+            &["persistentvolumeclaims", "events"],
+            &["get", "list"],
+        )],
+    )
+    .await
+    else {
+        println!("skipping rights: no admin client or token request refused");
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let options = stack.options("x", local.path());
+    let err = fetch::fetch(&no_pods, &options, |_| {}).await.unwrap_err();
+    remove_limited(&stack, &name).await;
+    assert!(
+        err.to_string()
+            .starts_with("you have no right to create pods in namespace argo"),
+        "{err}"
+    );
+
+    let name = format!("fetch-it-noexec-{}", std::process::id());
+    let no_exec = limited_client(
+        &stack,
+        &name,
+        vec![
+            rule(&["persistentvolumeclaims", "events"], &["get", "list"]),
+            rule(&["pods"], &["get", "list", "watch", "create", "delete"]),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut events = Vec::new();
+    let err = fetch::fetch(&no_exec, &options, |e| events.push(e))
+        .await
+        .unwrap_err();
+    stack.assert_helpers_gone(&events).await;
+    remove_limited(&stack, &name).await;
+    assert!(
+        err.to_string()
+            .starts_with("you have no right to create pods/exec in namespace argo"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_existing_pod_is_used_and_kept_and_a_verified_copy_allows_deleting() {
+    let Some(stack) = stack("existing_pod").await else {
+        return;
+    };
+    let remote = RemoteDir::new(&stack, "existing");
+    let expected = sample_tree(&remote);
+    // The user's own pod, mounting the claim elsewhere than the helper would.
+    let pods: Api<Pod> = Api::namespaced(stack.client.clone(), NAMESPACE);
+    let pod_name = format!("fetch-it-mine-{}", std::process::id());
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pod_name},
+        "spec": {
+            "containers": [{"name": "work", "image": stack.image, "command": ["sleep", "600"],
+                            "volumeMounts": [{"name": "results", "mountPath": "/mnt/results"}]}],
+            "volumes": [{"name": "results", "persistentVolumeClaim": {"claimName": stack.claim}}]
+        }
+    }))
+    .unwrap();
+    let _ = pods.delete(&pod_name, &DeleteParams::default()).await;
+    wait_gone(&pods, &pod_name).await;
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    kube::runtime::wait::await_condition(
+        pods.clone(),
+        &pod_name,
+        kube::runtime::conditions::is_pod_running(),
+    )
+    .await
+    .unwrap();
+
+    let local = tempfile::tempdir().unwrap();
+    let mut options = stack.options(&format!("/mnt/results/{}", remote.name), local.path());
+    options.remote.pod = PodChoice::Existing(pod_name.clone());
+    let (report, events) = stack.fetch(&options).await;
+    let report = report.unwrap();
+    assert_eq!(report.pod, pod_name);
+    assert_eq!(tree(local.path()), expected);
+    assert!(events.contains(&FetchEvent::UsingPod {
+        pod: pod_name.clone(),
+        container: "work".into(),
+        mount_path: "/mnt/results".into()
+    }));
+    assert!(
+        pods.get_opt(&pod_name).await.unwrap().is_some(),
+        "the user's pod must stay"
+    );
+
+    // Deleting refuses while the local copy differs...
+    let original = fs::read(local.path().join("metrics.csv")).unwrap();
+    fs::write(local.path().join("metrics.csv"), b"changed locally!!!!!!!!").unwrap();
+    let err = fetch::delete_remote(
+        &stack.client,
+        &options.remote,
+        &options.path,
+        local.path(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, FetchError::NotVerified { .. }), "{err}");
+    assert!(remote.path.join("metrics.csv").exists());
+    // ...and removes the folder once it matches.
+    fs::write(local.path().join("metrics.csv"), original).unwrap();
+    let deleted = fetch::delete_remote(
+        &stack.client,
+        &options.remote,
+        &options.path,
+        local.path(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted.files_deleted, expected.len());
+    assert!(!deleted.folder_remains);
+    assert!(!remote.path.exists());
+
+    // A pod that does not mount the claim is refused with what it mounts.
+    options.remote.claim = "other-claim".into();
+    let err = stack.fetch(&options).await.0.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not mount PersistentVolumeClaim other-claim"),
+        "{err}"
+    );
+    let _ = pods.delete(&pod_name, &DeleteParams::default()).await;
+}
+
+#[tokio::test]
+async fn helper_pods_carry_the_cleanup_labels() {
+    let Some(stack) = stack("labels").await else {
+        return;
+    };
+    let mut events = Vec::new();
+    let session = Remote::open(&stack.client, &stack.remote(), &mut |e| events.push(e))
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(stack.client.clone(), NAMESPACE);
+    let listed = pods
+        .list(&ListParams::default().labels(HELPER_SELECTOR))
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .items
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some(session.pod())),
+        "helper {} not found by {HELPER_SELECTOR}",
+        session.pod()
+    );
+    assert_eq!(session.close().await.unwrap().is_some(), true);
+    stack.assert_helpers_gone(&events).await;
+}
