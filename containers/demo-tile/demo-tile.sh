@@ -60,7 +60,7 @@ echo "building_id,borough,min_x,min_y,min_z,max_x,max_y,max_z,file" >"$csv_tmp"
 
 # Stage 4: one line per building, its box taken from every coordinate of its geometry.
 for b in $boroughs; do
-  case $b in */*|.*) echo "demo-tile: bad borough '$b'" >&2; exit 2 ;; esac
+  case $b in *[!A-Z0-9_]*) echo "demo-tile: borough '$b' must be upper-case letters, digits and _" >&2; exit 2 ;; esac
   dir="$stage3/${b}_$vintage"
   if [ ! -s "$dir/files.txt" ]; then
     echo "demo-tile: $dir/files.txt is missing or empty (did demo-strip run for $b?)" >&2

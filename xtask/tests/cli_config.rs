@@ -11,7 +11,9 @@ const PASSWORD: &str = "hunter2-registry-password";
 /// `cargo xtask` run in an empty folder with a clean environment.
 fn xtask(dir: &TempDir) -> Command {
     let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
-    cmd.current_dir(dir.path()).env_clear().env("HOME", dir.path());
+    cmd.current_dir(dir.path())
+        .env_clear()
+        .env("HOME", dir.path());
     cmd
 }
 
@@ -24,7 +26,16 @@ fn help_lists_every_command_with_an_example() {
     let dir = TempDir::new().unwrap();
     let out = xtask(&dir).arg("--help").assert().success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    for cmd in ["up", "run", "fetch-results", "config", "doctor", "diagnose", "lint", "watch"] {
+    for cmd in [
+        "up",
+        "run",
+        "fetch-results",
+        "config",
+        "doctor",
+        "diagnose",
+        "lint",
+        "watch",
+    ] {
         assert!(text.contains(cmd), "--help does not list {cmd}:\n{text}");
     }
     assert!(text.contains("Examples:"));
@@ -39,11 +50,16 @@ fn hera_config_values_show_with_their_file_and_line() {
         "hera.config",
         "# PaGoDA\nk8s_configmap_name='vcity-pagoda-proxy-environment'\nk8s_volume_claim_name=vcity-pvc\nargo_namespace: vcity\nargo_token='Bearer v2:s3cr3t-t0ken-value'\n",
     );
-    let out = xtask(&dir).args(["config", "--output", "json"]).assert().success();
+    let out = xtask(&dir)
+        .args(["config", "--output", "json"])
+        .assert()
+        .success();
     let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let settings = &json["settings"];
     assert_eq!(settings["argo_namespace"]["value"], "vcity");
-    let origin = settings["argo_namespace"]["origin"]["display"].as_str().unwrap();
+    let origin = settings["argo_namespace"]["origin"]["display"]
+        .as_str()
+        .unwrap();
     assert!(origin.ends_with("hera.config:4"), "origin was {origin}");
     assert_eq!(settings["volume_claim_name"]["value"], "vcity-pvc");
     assert_eq!(settings["argo_token"]["value"], "***");
@@ -52,8 +68,16 @@ fn hera_config_values_show_with_their_file_and_line() {
 #[test]
 fn environment_beats_env_file_beats_hera_config() {
     let dir = TempDir::new().unwrap();
-    write(&dir, "hera.config", "argo_namespace=from-hera\nargo_service_account=sa-hera\n");
-    write(&dir, "hera.bash", "export ARGO_NAMESPACE=from-bash  # inline comment\n");
+    write(
+        &dir,
+        "hera.config",
+        "argo_namespace=from-hera\nargo_service_account=sa-hera\n",
+    );
+    write(
+        &dir,
+        "hera.bash",
+        "export ARGO_NAMESPACE=from-bash  # inline comment\n",
+    );
     let out = xtask(&dir)
         .args(["config", "-o", "json"])
         .env("ARGO_SERVICE_ACCOUNT", "sa-env")
@@ -68,7 +92,10 @@ fn environment_beats_env_file_beats_hera_config() {
         .success();
     let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(json["settings"]["argo_namespace"]["value"], "from-flag");
-    assert_eq!(json["settings"]["argo_namespace"]["origin"]["display"], "--namespace");
+    assert_eq!(
+        json["settings"]["argo_namespace"]["origin"]["display"],
+        "--namespace"
+    );
 }
 
 #[test]
@@ -94,8 +121,14 @@ fn secrets_never_appear_in_any_output() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!all.contains(TOKEN), "{args:?} printed the token:\n{all}");
-        assert!(!all.contains(PASSWORD), "{args:?} printed the password:\n{all}");
-        assert!(!all.contains("s3cr3t"), "{args:?} printed part of the token");
+        assert!(
+            !all.contains(PASSWORD),
+            "{args:?} printed the password:\n{all}"
+        );
+        assert!(
+            !all.contains("s3cr3t"),
+            "{args:?} printed part of the token"
+        );
     }
 }
 

@@ -222,12 +222,8 @@ pub fn scan(spec: &BuildSpec, cache: &HashCache) -> Result<Context> {
     let dockerfile = inside
         .clone()
         .unwrap_or_else(|| OUTSIDE_DOCKERFILE_NAME.into());
-    if ignore.force_include(".dockerignore") {
-        warnings.push(format!(
-            "{} excludes itself; Docker sends it anyway",
-            ignore_path.display()
-        ));
-    }
+    // `*` then `!…` excludes the .dockerignore itself: common and harmless, no warning.
+    ignore.force_include(".dockerignore");
     if let Some(rel) = &inside
         && ignore.force_include(rel)
     {

@@ -181,7 +181,11 @@ impl Images {
         lock: &Lock,
         keys: &HashMap<String, String>,
     ) -> Result<ImagePlan> {
-        let prepared = self.prepare(spec, specs, keys).await?;
+        let mut prepared = self.prepare(spec, specs, keys).await?;
+        let root = format!("{}/", self.ws.root.display());
+        for w in prepared.ctx.warnings.iter_mut() {
+            *w = w.replace(&root, "");
+        }
         for w in &prepared.ctx.warnings {
             self.emit(ImageEvent::Warning {
                 image: spec.name.clone(),

@@ -50,8 +50,8 @@ fn prepare(
     let lock = Lock::load(&root.join(LOCK_FILE)).map_err(|e| Exit::input(e.to_string()))?;
     let resolve = |image: &str| lock.resolve(image);
 
-    let mut rewrites =
-        kit_argo::set_parameters(&mut loaded, parameters).map_err(|e| Exit::input(e.to_string()))?;
+    let mut rewrites = kit_argo::set_parameters(&mut loaded, parameters)
+        .map_err(|e| Exit::input(e.to_string()))?;
     rewrites.extend(kit_argo::inject(
         &mut loaded,
         &Injection::from_settings(&resolved.settings),
@@ -73,7 +73,11 @@ fn prepare(
 /// Prints validation results; errors stop the command with exit 2.
 fn report_diagnostics(diagnostics: &[Diagnostic], ui: Ui) -> anyhow::Result<()> {
     for d in diagnostics {
-        let label = if d.is_error() { ui.bad("error") } else { ui.warn("warning") };
+        let label = if d.is_error() {
+            ui.bad("error")
+        } else {
+            ui.warn("warning")
+        };
         eprintln!("{label}: {d}");
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
@@ -87,13 +91,23 @@ fn report_diagnostics(diagnostics: &[Diagnostic], ui: Ui) -> anyhow::Result<()> 
 }
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<ExitCode> {
-    let need = if args.dry_run { Need::Registry } else { Need::Run };
+    let need = if args.dry_run {
+        Need::Registry
+    } else {
+        Need::Run
+    };
     let resolved = if args.dry_run {
         crate::settings::resolve(global, ui)?
     } else {
         crate::settings::resolve_for(global, ui, need)?
     };
-    let prepared = prepare(&resolved, &args.workflow, &args.parameters, args.no_pin, false)?;
+    let prepared = prepare(
+        &resolved,
+        &args.workflow,
+        &args.parameters,
+        args.no_pin,
+        false,
+    )?;
     report_diagnostics(&prepared.diagnostics, ui)?;
     if !ui.json() {
         for rewrite in &prepared.rewrites {
@@ -108,7 +122,12 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
     let options = FollowOptions {
         timeout: args
             .timeout
-            .or(resolved.settings.timeouts.run_timeout_secs.as_ref().map(|t| t.value))
+            .or(resolved
+                .settings
+                .timeouts
+                .run_timeout_secs
+                .as_ref()
+                .map(|t| t.value))
             .map(std::time::Duration::from_secs),
         fail_fast: args.fail_fast,
         stop_on_interrupt: args.stop_on_interrupt,
@@ -116,7 +135,15 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         diagnose: diagnose_config(&resolved),
     };
     let record = RunRecord::create(&resolved, &prepared, &args.parameters, None)?;
-    submit_and_follow(&resolved, client, &prepared.loaded.workflow, record, &options, ui).await
+    submit_and_follow(
+        &resolved,
+        client,
+        &prepared.loaded.workflow,
+        record,
+        &options,
+        ui,
+    )
+    .await
 }
 
 async fn submit_and_follow(
@@ -171,7 +198,11 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
         let prepared = prepare(&resolved, name, &[], false, true)?;
         if !ui.json() {
             let errors = prepared.diagnostics.iter().filter(|d| d.is_error()).count();
-            let mark = if errors == 0 { ui.ok("✓") } else { ui.bad("✗") };
+            let mark = if errors == 0 {
+                ui.ok("✓")
+            } else {
+                ui.bad("✗")
+            };
             println!("{mark} {}", prepared.loaded.file.display());
             for d in &prepared.diagnostics {
                 println!("  {d}");
@@ -183,7 +214,9 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
     if ui.json() {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"workflows": names, "diagnostics": all}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"workflows": names, "diagnostics": all})
+            )?
         );
     }
     if errors > 0 {
@@ -214,7 +247,10 @@ impl RunRecord {
             .unwrap_or_else(|| "workflow".into());
         let dir = root.join(RUNS_DIR).join(format!("{stamp}-{base}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        write(&dir.join("manifest.yaml"), &kit_argo::to_yaml(&prepared.loaded.workflow))?;
+        write(
+            &dir.join("manifest.yaml"),
+            &kit_argo::to_yaml(&prepared.loaded.workflow),
+        )?;
         let meta = serde_json::json!({
             "source": prepared.loaded.file,
             "parameters": parameters,
@@ -225,7 +261,10 @@ impl RunRecord {
         write(&dir.join("run.json"), &serde_json::to_string_pretty(&meta)?)?;
         // Secrets are masked by the configuration report itself.
         let settings = kit_config::to_json(resolved);
-        write(&dir.join("settings.json"), &serde_json::to_string_pretty(&settings)?)?;
+        write(
+            &dir.join("settings.json"),
+            &serde_json::to_string_pretty(&settings)?,
+        )?;
         Ok(RunRecord { dir })
     }
 
@@ -234,7 +273,10 @@ impl RunRecord {
     }
 
     fn finished(&self, outcome: &Outcome) -> anyhow::Result<()> {
-        write(&self.dir.join("outcome.json"), &serde_json::to_string_pretty(outcome)?)
+        write(
+            &self.dir.join("outcome.json"),
+            &serde_json::to_string_pretty(outcome)?,
+        )
     }
 }
 
@@ -249,7 +291,12 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 /// The records under `.xtask/runs`, newest first.
 fn records(root: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(RUNS_DIR))
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     dirs.sort();
     dirs.reverse();
@@ -296,7 +343,8 @@ pub fn find_record(root: &Path, wanted: &str) -> anyhow::Result<PathBuf> {
     records(root)
         .into_iter()
         .find(|dir| {
-            dir.file_name().is_some_and(|n| n.to_string_lossy().contains(wanted))
+            dir.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(wanted))
                 || std::fs::read_to_string(dir.join("name")).is_ok_and(|n| n.trim() == wanted)
         })
         .ok_or_else(|| {
@@ -327,5 +375,13 @@ pub async fn rerun(global: &GlobalArgs, record: &str, ui: Ui) -> anyhow::Result<
         diagnose: diagnose_config(&resolved),
     };
     let new_record = RunRecord::create(&resolved, &prepared, &[], Some(&dir))?;
-    submit_and_follow(&resolved, client, &prepared.loaded.workflow, new_record, &options, ui).await
+    submit_and_follow(
+        &resolved,
+        client,
+        &prepared.loaded.workflow,
+        new_record,
+        &options,
+        ui,
+    )
+    .await
 }

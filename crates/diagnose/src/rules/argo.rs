@@ -11,7 +11,9 @@ use crate::snapshot::{LABEL_INSTANCE_ID, NodeView};
 /// No phase after `controller_grace`: nobody is reconciling the workflow.
 pub(super) fn controller_not_acting(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
     let wf = &ctx.s.workflow;
-    if !wf.untouched() {
+    // A live controller answers within a second or two: saying "watching" before that
+    // would greet every healthy submission with a false alarm.
+    if !wf.untouched() || ctx.s.now - wf.created < TimeDelta::seconds(5) {
         return;
     }
     let ns = ctx.namespace();
