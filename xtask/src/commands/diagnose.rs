@@ -2,6 +2,7 @@
 //! submitted by anyone (this tool, Hera, the argo CLI).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use kit_config::{Need, Resolved};
 use kit_diagnose::DiagnoseConfig;
@@ -11,12 +12,19 @@ use crate::Exit;
 use crate::cli::{GlobalArgs, NameArgs};
 use crate::ui::Ui;
 
+/// Grace periods from the configuration: `stall_grace_secs` bounds every transient
+/// state (pending pods, image pulls, unrecorded pod failures), so one knob tunes how
+/// patient the follower is.
 pub fn diagnose_config(resolved: &Resolved) -> DiagnoseConfig {
     let t = &resolved.settings.timeouts;
+    let stall = Duration::from_secs(t.stall_grace_secs.value);
+    let defaults = DiagnoseConfig::default();
     DiagnoseConfig {
-        pending_grace: std::time::Duration::from_secs(t.stall_grace_secs.value),
-        controller_grace: std::time::Duration::from_secs(t.controller_grace_secs.value),
-        ..DiagnoseConfig::default()
+        pending_grace: stall,
+        controller_grace: Duration::from_secs(t.controller_grace_secs.value),
+        image_pull_grace: defaults.image_pull_grace.min(stall),
+        silent_grace: defaults.silent_grace.min(stall),
+        ..defaults
     }
 }
 

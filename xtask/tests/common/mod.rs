@@ -1,0 +1,111 @@
+//! Shared by the end-to-end tests that run against the local stack (tests/stack).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The stack's environment, as `eval "$(tests/stack/env)"` exports it. The tests need
+/// the real stack: a missing one is a failure with the command that fixes it.
+pub fn stack_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: bring the stack up and export its settings first: tests/stack/up && eval \"$(tests/stack/env)\"")
+    })
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// `cargo xtask` in the workspace, with short grace periods so faults show in seconds.
+pub fn xtask() -> Command {
+    stack_var("KUBECONFIG");
+    let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
+    cmd.current_dir(workspace_root())
+        .env("XTASK_STALL_GRACE_SECS", "4")
+        .env("XTASK_CONTROLLER_GRACE_SECS", "4")
+        .env_remove("NO_COLOR");
+    cmd
+}
+
+/// The JSON lines a command printed on stdout.
+pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// kubectl as the stack's admin, for setting up faults the user could not cause.
+pub fn admin_kubectl(args: &[&str]) -> Output {
+    let out = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", stack_var("STACK_ADMIN_KUBECONFIG"))
+        .args(args)
+        .output()
+        .expect("kubectl on PATH (tests/stack/env puts it there)");
+    out
+}
+
+pub fn admin_apply(yaml: &str) {
+    let mut child = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", stack_var("STACK_ADMIN_KUBECONFIG"))
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "kubectl apply failed:\n{yaml}"
+    );
+}
+
+/// A one-step workflow whose step carries a stack fault label (or none), written to a
+/// temporary file.
+pub fn fault_workflow(dir: &Path, fault: Option<&str>, container_extra: &str) -> PathBuf {
+    let label = fault
+        .map(|f| format!("    metadata:\n      labels:\n        stack.test/fault: {f}\n"))
+        .unwrap_or_default();
+    let name = fault.unwrap_or("plain");
+    let yaml = format!(
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: e2e-{name}-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: work
+        template: work
+  - name: work
+{label}    container:
+      image: stack/busybox:1
+      command: [sh, -c, 'echo working']
+{container_extra}"
+    );
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).expect("write workflow");
+    path
+}

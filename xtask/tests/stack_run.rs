@@ -1,0 +1,260 @@
+//! `cargo xtask run`, `diagnose` and `rerun` against the local stack: a good workflow
+//! succeeds, and every fault scenario of the stack is explained at its level, with the
+//! verbatim evidence, and the right exit code.
+
+mod common;
+
+use common::{fault_workflow, json_lines, text, xtask};
+use tempfile::TempDir;
+
+/// Runs a workflow file with `--output json`, returning (exit code, JSON lines, text).
+fn run(file: &std::path::Path, extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let mut cmd = xtask();
+    cmd.args(["run", "--no-pin", "-o", "json", "--timeout", "90"])
+        .args(extra)
+        .arg(file);
+    let out = cmd.output().expect("run xtask");
+    (
+        out.status.code().unwrap_or(-1),
+        json_lines(&out),
+        text(&out),
+    )
+}
+
+fn findings(lines: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == "finding")
+        .map(|l| &l["finding"])
+        .collect()
+}
+
+/// Asserts a finding with this reason, level and evidence text was reported.
+fn assert_finding(
+    lines: &[serde_json::Value],
+    reason: &str,
+    level: &str,
+    evidence: &str,
+    all: &str,
+) {
+    let found = findings(lines);
+    let hit = found
+        .iter()
+        .find(|f| f["reason"] == reason)
+        .unwrap_or_else(|| {
+            panic!("no {reason} finding; findings: {found:#?}\n{all}");
+        });
+    assert_eq!(hit["level"], level, "level of {reason}: {hit:#}");
+    let evidence_text = hit["evidence"].to_string();
+    assert!(
+        evidence_text.contains(evidence),
+        "evidence of {reason} lacks {evidence:?}: {evidence_text}"
+    );
+    assert!(
+        !hit["fix"].as_str().unwrap_or("").is_empty(),
+        "{reason} has no fix"
+    );
+}
+
+#[test]
+fn good_workflow_succeeds_and_leaves_a_record() {
+    let file = common::workspace_root().join("tests/workflows/two-steps.yaml");
+    let (code, lines, all) = run(&file, &[]);
+    assert_eq!(code, 0, "{all}");
+    let end = lines.iter().find(|l| l["type"] == "end").expect("end line");
+    assert_eq!(end["phase"], "Succeeded", "{all}");
+    let submitted = lines
+        .iter()
+        .find(|l| l["type"] == "submitted")
+        .expect("submitted");
+    let record = std::path::PathBuf::from(submitted["record"].as_str().unwrap());
+    for file in [
+        "manifest.yaml",
+        "run.json",
+        "settings.json",
+        "name",
+        "outcome.json",
+    ] {
+        assert!(record.join(file).exists(), "record lacks {file}");
+    }
+    let settings = std::fs::read_to_string(record.join("settings.json")).unwrap();
+    let password = std::env::var("XTASK_REGISTRY_PASSWORD").unwrap_or_default();
+    assert!(
+        password.is_empty() || !settings.contains(&password),
+        "record holds the password"
+    );
+    // Steps were followed one by one.
+    let steps: Vec<_> = lines.iter().filter(|l| l["type"] == "step").collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["name"] == "produce" && s["phase"] == "Succeeded"),
+        "{all}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["name"] == "consume" && s["phase"] == "Succeeded"),
+        "{all}"
+    );
+    assert!(
+        findings(&lines).is_empty(),
+        "a healthy run has no finding: {all}"
+    );
+
+    // rerun submits the same manifest again and succeeds too.
+    let name = submitted["name"].as_str().unwrap();
+    let out = xtask()
+        .args(["rerun", name, "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn image_not_found_is_a_user_problem_and_fail_fast_stops() {
+    let dir = TempDir::new().unwrap();
+    let file = fault_workflow(dir.path(), Some("image-not-found"), "");
+    let (code, lines, all) = run(&file, &["--fail-fast"]);
+    assert_eq!(code, 2, "stopped on a diagnosis: {all}");
+    assert_finding(&lines, "image-not-found", "user", "not found", &all);
+}
+
+#[test]
+fn unauthorized_pull_names_the_registry_credentials() {
+    let dir = TempDir::new().unwrap();
+    let file = fault_workflow(dir.path(), Some("image-unauthorized"), "");
+    let (code, lines, all) = run(&file, &["--fail-fast"]);
+    assert_eq!(code, 2, "{all}");
+    assert_finding(&lines, "registry-unauthorized", "user", "401", &all);
+}
+
+#[test]
+fn missing_configmap_key_is_reported_with_the_key() {
+    let dir = TempDir::new().unwrap();
+    let extra = "      env:
+      - name: MISSING
+        valueFrom:
+          configMapKeyRef:
+            name: vcity-pagoda-proxy-environment
+            key: NOT_A_KEY
+";
+    let file = fault_workflow(dir.path(), Some("configmap-key-missing"), extra);
+    let (code, lines, all) = run(&file, &["--fail-fast"]);
+    assert_eq!(code, 2, "{all}");
+    assert_finding(&lines, "configmap-key-missing", "user", "NOT_A_KEY", &all);
+}
+
+#[test]
+fn oom_killed_step_fails_the_run() {
+    let dir = TempDir::new().unwrap();
+    let file = fault_workflow(dir.path(), Some("oom-killed"), "");
+    let (code, lines, all) = run(&file, &[]);
+    assert_eq!(code, 1, "{all}");
+    assert_finding(&lines, "oom-killed", "user", "137", &all);
+}
+
+#[test]
+fn non_zero_exit_shows_the_log_tail() {
+    let dir = TempDir::new().unwrap();
+    let file = fault_workflow(dir.path(), Some("exit-nonzero"), "");
+    let (code, lines, all) = run(&file, &[]);
+    assert_eq!(code, 1, "{all}");
+    assert_finding(&lines, "non-zero-exit", "user", "Traceback", &all);
+}
+
+#[test]
+fn cni_failure_is_a_kubernetes_problem() {
+    let dir = TempDir::new().unwrap();
+    let file = fault_workflow(dir.path(), Some("sandbox-cni"), "");
+    let (code, lines, all) = run(&file, &["--fail-fast"]);
+    assert_eq!(code, 2, "{all}");
+    assert_finding(&lines, "pod-sandbox-failed", "kubernetes", "calico", &all);
+}
+
+#[test]
+fn failed_pod_with_a_silent_workflow_is_reported() {
+    let dir = TempDir::new().unwrap();
+    let file = fault_workflow(dir.path(), Some("error-silent"), "");
+    let (code, lines, all) = run(&file, &["--fail-fast"]);
+    assert_eq!(code, 2, "{all}");
+    assert_finding(
+        &lines,
+        "pod-error-workflow-silent",
+        "argo-server",
+        "Error",
+        &all,
+    );
+}
+
+#[test]
+fn too_big_a_request_waits_for_a_node_and_times_out() {
+    let dir = TempDir::new().unwrap();
+    let extra = "      resources:
+        requests:
+          memory: 64Gi
+";
+    let file = fault_workflow(dir.path(), None, extra);
+    let mut cmd = xtask();
+    cmd.args(["run", "--no-pin", "-o", "json", "--timeout", "15"])
+        .arg(&file);
+    let out = cmd.output().unwrap();
+    let lines = json_lines(&out);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "timeout: {all}");
+    assert_finding(
+        &lines,
+        "unschedulable-resources",
+        "argo-server",
+        "Insufficient memory",
+        &all,
+    );
+    // Leave nothing pending behind for the other tests.
+    if let Some(name) = lines
+        .iter()
+        .find(|l| l["type"] == "submitted")
+        .and_then(|l| l["name"].as_str())
+    {
+        let _ = common::admin_kubectl(&["-n", "argo", "delete", "workflow", name, "--wait=false"]);
+    }
+}
+
+#[test]
+fn diagnose_explains_a_finished_workflow() {
+    let dir = TempDir::new().unwrap();
+    let file = fault_workflow(dir.path(), Some("exit-nonzero"), "");
+    let (code, lines, all) = run(&file, &[]);
+    assert_eq!(code, 1, "{all}");
+    let name = lines
+        .iter()
+        .find(|l| l["type"] == "submitted")
+        .and_then(|l| l["name"].as_str())
+        .expect("submitted name")
+        .to_string();
+    let out = xtask()
+        .args(["diagnose", &name, "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["phase"], "Failed");
+    let reasons: Vec<_> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["reason"].clone())
+        .collect();
+    assert!(reasons.contains(&"non-zero-exit".into()), "{json:#}");
+}
+
+#[test]
+fn unknown_parameter_is_refused_before_submitting() {
+    let file = common::workspace_root().join("tests/workflows/two-steps.yaml");
+    let out = xtask()
+        .args(["run", "--no-pin", "-p", "nope=1"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
