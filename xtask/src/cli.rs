@@ -144,7 +144,7 @@ pub struct UpArgs {
     /// Go on building other images after a failure.
     #[arg(long)]
     pub keep_going: bool,
-    /// Only these images (names of containers/ folders or mirrors).
+    /// Only these images (names of containers/ folders or mirrors; `demo-*` for a prefix).
     pub images: Vec<String>,
 }
 

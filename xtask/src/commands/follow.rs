@@ -173,6 +173,21 @@ fn pod_nodes(nodes: &[NodeView]) -> impl Iterator<Item = &NodeView> {
         .filter(|n| matches!(n.node_type.as_str(), "Pod" | "Suspend" | "Container"))
 }
 
+/// A step's name that tells loop iterations and branches apart: the node's full name
+/// without the workflow's own prefix (`per-vintage(0:2009).split(1:LYON_8EME)`).
+fn step_label<'a>(node: &'a NodeView, workflow: &str) -> &'a str {
+    let label = node
+        .name
+        .strip_prefix(workflow)
+        .unwrap_or(&node.name)
+        .trim_start_matches('.');
+    if label.is_empty() {
+        &node.display_name
+    } else {
+        label
+    }
+}
+
 fn duration_text(node: &NodeView, now: chrono::DateTime<chrono::Utc>) -> String {
     match node.started_at {
         Some(start) => {
@@ -232,7 +247,7 @@ impl View {
             let message = node.message.clone().unwrap_or_default();
             let line = format!(
                 "{:<40} {:<10} {:>7}  {}",
-                node.display_name,
+                step_label(node, &wf.name),
                 phase.as_deref().unwrap_or("-"),
                 duration_text(node, snapshot.now),
                 message
@@ -252,7 +267,8 @@ impl View {
             } else if self.printed.get(&node.id) != Some(&phase) {
                 self.printed.insert(node.id.clone(), phase.clone());
                 self.event(
-                    serde_json::json!({"type": "step", "name": node.display_name, "phase": phase,
+                    serde_json::json!({"type": "step", "name": node.display_name,
+                        "path": step_label(node, &wf.name), "phase": phase,
                         "message": node.message, "pod": node.pod_name}),
                     line,
                 );

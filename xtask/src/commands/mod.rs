@@ -5,3 +5,4 @@ pub mod diagnose;
 pub mod doctor;
 pub mod follow;
 pub mod run;
+pub mod up;

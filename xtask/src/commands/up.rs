@@ -1,0 +1,352 @@
+//! `cargo xtask images` and `cargo xtask up`: plan, build and push the images of
+//! containers/ and the mirrors, then (for `up`) check the cluster is ready.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use kit_cluster::doctor::{self, Check, Outcome};
+use kit_config::{Need, Resolved};
+use kit_diagnose::Level;
+use kit_images::{
+    BuildOptions, DockerEngine, Events, ImageEvent, ImagePlan, Images, Lock, MirrorConfig,
+    PlanState, PushOptions, RegistryConfig, Workspace,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::run::workspace_root;
+use crate::Exit;
+use crate::cli::{GlobalArgs, UpArgs};
+use crate::ui::Ui;
+
+/// Everything needed to act on images, built from the settings.
+async fn images(
+    resolved: &Resolved,
+    events: Events,
+) -> anyhow::Result<(Images, Vec<kit_images::ImageSpec>)> {
+    let ws = Workspace::new(workspace_root(resolved));
+    let registry_config = RegistryConfig::from_settings(&resolved.settings);
+    let mirrors = MirrorConfig::from_settings(&resolved.settings);
+    let specs = ws
+        .discover(registry_config.as_ref(), &mirrors)
+        .map_err(|e| Exit::input(e.to_string()))?;
+    let docker = DockerEngine::connect().await?;
+    let registry = Images::registry_from(registry_config.as_ref())?;
+    Ok((Images::new(ws, docker, registry, events), specs))
+}
+
+/// An image name, or a prefix ending in `*` (`demo-*`).
+fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+fn state_text(plan: &ImagePlan) -> String {
+    match &plan.state {
+        PlanState::UpToDate => "up to date".into(),
+        PlanState::MustPush { reason } => format!("must push ({reason})"),
+        PlanState::MustBuild { reasons } => format!("must build ({})", reasons.join(", ")),
+    }
+}
+
+pub async fn list(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let resolved = crate::settings::resolve(global, ui)?;
+    let (images, specs) = images(&resolved, Events::none()).await?;
+    let lock = Lock::load(&images.workspace().lock_path)?;
+    let plans = images.plan(&specs, &lock).await?;
+    if ui.json() {
+        println!("{}", serde_json::to_string_pretty(&plans)?);
+    } else {
+        for plan in &plans {
+            let mark = match plan.state {
+                PlanState::UpToDate => ui.ok("✓"),
+                _ => ui.warn("•"),
+            };
+            println!(
+                "{mark} {:<22} {:<6} {}",
+                plan.name,
+                plan.kind,
+                state_text(plan)
+            );
+            for warning in &plan.warnings {
+                println!("    {} {warning}", ui.warn("warning:"));
+            }
+            if let Some(err) = &plan.registry_error {
+                println!("    {} {err}", ui.warn("registry:"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let need = if args.images_only {
+        Need::Registry
+    } else {
+        Need::Run
+    };
+    let resolved = crate::settings::resolve_for(global, ui, need)?;
+    let (events, receiver) = Events::channel();
+    let renderer = tokio::spawn(render_events(receiver, ui));
+    let (images, mut specs) = images(&resolved, events).await?;
+    if !args.images.is_empty() {
+        let selected = |name: &str| args.images.iter().any(|p| name_matches(p, name));
+        let unknown: Vec<&String> = args
+            .images
+            .iter()
+            .filter(|p| !specs.iter().any(|s| name_matches(p, &s.name)))
+            .collect();
+        if !unknown.is_empty() {
+            let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            return Err(Exit::input(format!(
+                "unknown image(s) {unknown:?}; known: {}",
+                known.join(", ")
+            ))
+            .into());
+        }
+        specs.retain(|s| selected(&s.name));
+    }
+    let mut lock = Lock::load(&images.workspace().lock_path)?;
+    let mut plans = images.plan(&specs, &lock).await?;
+    let build = BuildOptions {
+        parallelism: resolved.settings.build_parallelism.value,
+        keep_going: args.keep_going,
+        ..BuildOptions::default()
+    };
+    let built = images.build_all(&mut plans, &build).await;
+    let pushed = if built.is_success() || args.keep_going {
+        Some(
+            images
+                .push_all(&mut plans, &mut lock, &PushOptions::default())
+                .await?,
+        )
+    } else {
+        None
+    };
+    drop(images);
+    let _ = renderer.await;
+
+    let images_ok = built.is_success() && pushed.as_ref().is_some_and(|p| p.is_success());
+    let mut summary = serde_json::json!({
+        "images": plans,
+        "built": built.built.iter().map(|b| &b.name).collect::<Vec<_>>(),
+        "build_failed": built.failed.iter().map(|(n, e)| serde_json::json!({"image": n, "error": e.to_string()})).collect::<Vec<_>>(),
+        "pushed": pushed.as_ref().map(|p| p.pushed.iter().map(|i| &i.pinned).collect::<Vec<_>>()),
+        "push_failed": pushed.as_ref().map(|p| p.failed.iter().map(|(n, e)| serde_json::json!({"image": n, "error": e.to_string()})).collect::<Vec<_>>()),
+    });
+    if !ui.json() {
+        for (name, err) in &built.failed {
+            eprintln!("{} {name}: {err}", ui.bad("build failed:"));
+        }
+        for name in &built.not_started {
+            eprintln!(
+                "{} {name} (an earlier build failed; --keep-going builds the others)",
+                ui.warn("not built:")
+            );
+        }
+        if let Some(p) = &pushed {
+            for (name, err) in &p.failed {
+                eprintln!("{} {name}: {err}", ui.bad("push failed:"));
+            }
+        }
+        let count = plans.len();
+        let fresh = built.built.len();
+        println!(
+            "{} images: {fresh} built, {} pushed, {} already up to date",
+            count,
+            pushed.as_ref().map_or(0, |p| p.pushed.len()),
+            pushed.as_ref().map_or(0, |p| p.up_to_date.len()),
+        );
+    }
+    if args.images_only {
+        if ui.json() {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        return Ok(if images_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+
+    let client = crate::kube::client(&resolved).await?;
+    let want = super::doctor::expectations(&resolved, false);
+    let mut checks = doctor::run_checks(&client, &want).await;
+    checks.push(workflow_images_check(&resolved, &lock));
+    if ui.json() {
+        summary["checks"] = serde_json::to_value(&checks)?;
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
+        return Ok(if images_ok && !failed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let code = super::doctor::report(&checks, ui);
+    Ok(if images_ok { code } else { ExitCode::FAILURE })
+}
+
+/// Every image the workflows name must be pinnable: in the lock file (pushed), or a
+/// reference of its own to a registry. A bare name matching nothing is a typo.
+fn workflow_images_check(resolved: &Resolved, lock: &Lock) -> Check {
+    let root = workspace_root(resolved);
+    let mut problems = vec![];
+    let mut count = 0;
+    let known: Vec<String> = lock.images.keys().cloned().collect();
+    for (_, path) in kit_argo::list_workflows(&root.join("workflows")).unwrap_or_default() {
+        let Ok(loaded) = kit_argo::load_workflow(&path) else {
+            continue;
+        };
+        for image in kit_argo::images(&loaded) {
+            count += 1;
+            if kit_argo::not_pinnable(&image.image).is_some()
+                || lock.resolve(&image.image).is_some()
+            {
+                continue;
+            }
+            let short = image.image.rsplit('/').next().unwrap_or(&image.image);
+            let short = short.split(':').next().unwrap_or(short);
+            let closest = if root
+                .join("containers")
+                .join(short)
+                .join("Dockerfile")
+                .exists()
+            {
+                format!(" (in containers/ but not pushed: `cargo xtask up {short}`)")
+            } else {
+                known
+                    .iter()
+                    .min_by_key(|k| strsim::levenshtein(k, &image.image))
+                    .map(|k| format!(" (closest pushed image: {k})"))
+                    .unwrap_or_default()
+            };
+            problems.push(format!(
+                "{}:{}: {}{closest}",
+                path.display(),
+                image.line.unwrap_or(0),
+                image.image
+            ));
+        }
+    }
+    let level = Level::User;
+    if problems.is_empty() {
+        Check {
+            id: "workflow-images",
+            outcome: Outcome::Pass,
+            level,
+            summary: format!(
+                "the {count} image references of workflows/ are pinned to pushed digests"
+            ),
+            evidence: vec![],
+            fix: None,
+        }
+    } else {
+        Check {
+            id: "workflow-images",
+            outcome: Outcome::Warn,
+            level,
+            summary: format!("{} image reference(s) of workflows/ are not in the registry's lock file", problems.len()),
+            evidence: problems,
+            fix: Some("add a containers/NAME folder or a mirror for each, or fix the name; they would run unpinned and may not exist in the registry".into()),
+        }
+    }
+}
+
+/// Shows build and push progress: one live line per image on a terminal, plain lines
+/// otherwise, nothing in JSON mode (the summary says it all).
+async fn render_events(mut events: UnboundedReceiver<ImageEvent>, ui: Ui) {
+    let multi: MultiProgress = ui.progress();
+    let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
+    let style = ProgressStyle::with_template("{spinner} {prefix:<22} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let bytes_style = ProgressStyle::with_template(
+        "{spinner} {prefix:<22} pushing {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut layer_done: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut push_total: BTreeMap<String, u64> = BTreeMap::new();
+    while let Some(event) = events.recv().await {
+        if ui.json() {
+            continue;
+        }
+        let image = event.image().to_string();
+        let line = match &event {
+            ImageEvent::Warning { message, .. } => Some(format!("warning: {message}")),
+            ImageEvent::Skipped { why, .. } => Some(format!("up to date: {why}")),
+            ImageEvent::Rebuild { reasons, .. } => Some(format!("rebuild: {}", reasons.join(", "))),
+            ImageEvent::BuildStep {
+                step, total, text, ..
+            } => {
+                let text = format!("step {step}/{total}: {text}");
+                if ui.live {
+                    bar(&multi, &mut bars, &image, &style).set_message(text);
+                    None
+                } else {
+                    Some(text)
+                }
+            }
+            ImageEvent::Built { seconds, .. } => Some(format!("built in {seconds:.1} s")),
+            ImageEvent::PushStarted {
+                missing, layers, ..
+            } => Some(format!(
+                "pushing {missing} of {layers} layers (the others are in the registry)"
+            )),
+            ImageEvent::LayerProgress {
+                layer_digest,
+                done,
+                total,
+                ..
+            } => {
+                if ui.live {
+                    let key = (image.clone(), layer_digest.clone());
+                    let previous = layer_done.insert(key, *done).unwrap_or(0);
+                    let sum = push_total.entry(image.clone()).or_insert(0);
+                    if previous == 0 {
+                        *sum += total;
+                    }
+                    let b = bar(&multi, &mut bars, &image, &bytes_style);
+                    b.set_style(bytes_style.clone());
+                    b.set_length(*sum);
+                    b.inc(done.saturating_sub(previous));
+                }
+                None
+            }
+            ImageEvent::Pushed { reference, .. } => Some(format!("pushed {reference}")),
+            ImageEvent::MirrorSource {
+                source, via, why, ..
+            } => Some(format!("mirror {source} via {via}: {why}")),
+            ImageEvent::Failed { error, .. } => Some(format!("failed: {error}")),
+            _ => None,
+        };
+        if let Some(text) = line {
+            let text = format!("{image}: {text}");
+            if ui.live {
+                let _ = multi.println(text);
+            } else {
+                println!("{text}");
+            }
+        }
+    }
+    for b in bars.values() {
+        b.finish_and_clear();
+    }
+}
+
+fn bar<'a>(
+    multi: &MultiProgress,
+    bars: &'a mut BTreeMap<String, ProgressBar>,
+    image: &str,
+    style: &ProgressStyle,
+) -> &'a ProgressBar {
+    bars.entry(image.to_string()).or_insert_with(|| {
+        let b = multi.add(ProgressBar::new_spinner());
+        b.set_style(style.clone());
+        b.set_prefix(image.to_string());
+        b.enable_steady_tick(Duration::from_millis(150));
+        b
+    })
+}
