@@ -755,8 +755,10 @@ fn node_ready(node: &Node) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// `doctor --fix`: server-side applies a workspace manifest under the configured name
-/// when the object is missing. Returns what was done, for the report.
+/// `doctor --fix`: creates a workspace manifest's object under the configured name when
+/// it is missing. A plain create (not server-side apply) needs only the `create` right,
+/// which namespaced users have where `patch` may be refused, and it never touches an
+/// object that exists. Returns what was done, for the report.
 pub async fn apply_if_missing(
     client: &kube::Client,
     namespace: &str,
@@ -793,19 +795,19 @@ pub async fn apply_if_missing(
             return Err(FixError::Api {
                 kind: gvk.kind,
                 name: name.into(),
-                source,
+                message: describe(&source),
             });
         }
     }
     object.metadata.name = Some(name.to_string());
     object.metadata.namespace = Some(namespace.to_string());
-    let params = kube::api::PatchParams::apply("xtask").force();
-    api.patch(name, &params, &kube::api::Patch::Apply(&object))
+    object.metadata.resource_version = None;
+    api.create(&PostParams::default(), &object)
         .await
         .map_err(|source| FixError::Api {
             kind: gvk.kind.clone(),
             name: name.into(),
-            source,
+            message: describe(&source),
         })?;
     Ok(Some(format!(
         "created {} {namespace}/{name} from {}",
@@ -826,10 +828,10 @@ pub enum FixError {
         path: std::path::PathBuf,
         message: String,
     },
-    #[error("applying {kind} {name}: {source}")]
+    #[error("creating {kind} {name}: {message}")]
     Api {
         kind: String,
         name: String,
-        source: kube::Error,
+        message: String,
     },
 }

@@ -233,9 +233,17 @@ pub(super) fn silent_failure(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>)
             && t.exit_code != 0
             && c.state.as_ref().is_some_and(|s| s.terminated.is_some())
     });
-    if !(p.phase() == "Failed" || (main_failed && !still_running)) {
+    if !(p.phase() == "Failed" || main_failed) {
         return;
     }
+    // After main fails, Argo's wait container normally ends within seconds; one that
+    // keeps the pod Running is how a failure stays invisible to the workflow, so it gets
+    // twice the grace before it is called silent.
+    let grace_factor = if p.phase() != "Failed" && still_running {
+        2
+    } else {
+        1
+    };
     let finished = ends
         .iter()
         .filter_map(|(_, t)| t.finished_at.as_ref().and_then(|f| utc(&f.0)))
@@ -247,7 +255,7 @@ pub(super) fn silent_failure(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>)
     });
     let since = since.or_else(|| p.created());
     // Argo records a pod's end a moment after it happens: only a lasting gap counts.
-    let grace = ctx.grace(ctx.s.config.silent_grace);
+    let grace = ctx.grace(ctx.s.config.silent_grace) * grace_factor;
     if since.is_some_and(|t| ctx.s.now - t < grace) {
         return;
     }

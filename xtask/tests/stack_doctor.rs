@@ -1,0 +1,298 @@
+//! `cargo xtask doctor` against the local stack, as the namespaced user: green on the
+//! healthy stack, and each thing broken on purpose is reported with its level and fix.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::{admin_apply, admin_kubectl, stack_var, text, xtask};
+use tempfile::TempDir;
+
+/// Tests that stop the controller must not overlap with the others of this file.
+static CLUSTER_STATE: Mutex<()> = Mutex::new(());
+
+/// Runs doctor with `--output json`, returning the exit code and the checks by id.
+fn doctor(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+    let mut cmd = xtask();
+    cmd.args(["doctor", "-o", "json"]).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run doctor");
+    let all = text(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (out.status.code().unwrap_or(-1), json, all)
+}
+
+fn check<'a>(json: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    json["checks"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("no check {id} in {json:#}"))
+}
+
+fn assert_failed(json: &serde_json::Value, id: &str, level: &str, all: &str) {
+    let c = check(json, id);
+    assert_eq!(c["outcome"], "fail", "{id} should fail: {c:#}\n{all}");
+    assert_eq!(c["level"], level, "{id} level: {c:#}");
+    assert!(
+        c["fix"].as_str().is_some_and(|f| !f.is_empty()),
+        "{id} has no fix: {c:#}"
+    );
+}
+
+#[test]
+fn healthy_stack_is_green() {
+    let _guard = CLUSTER_STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let (code, json, all) = doctor(&["--canary"], &[]);
+    assert_eq!(code, 0, "{all}");
+    for id in [
+        "api-server",
+        "namespace",
+        "argo-installed",
+        "argo-controller",
+        "user-rights",
+        "service-account",
+        "pvc",
+        "configmap",
+    ] {
+        assert_eq!(check(&json, id)["outcome"], "pass", "{id}: {all}");
+    }
+    // The namespaced user may not list nodes: reported as such, not as a failure.
+    assert_eq!(check(&json, "nodes")["outcome"], "could-not-check");
+}
+
+#[test]
+fn missing_pvc_configmap_and_service_account() {
+    let (code, json, all) = doctor(
+        &[
+            "--volume-claim",
+            "e2e-no-such-pvc",
+            "--configmap",
+            "e2e-no-such-cm",
+            "--service-account",
+            "e2e-no-such-sa",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{all}");
+    assert_failed(&json, "pvc", "user", &all);
+    assert_failed(&json, "configmap", "user", &all);
+    assert_failed(&json, "service-account", "user", &all);
+    assert!(
+        check(&json, "pvc")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("e2e-no-such-pvc")
+    );
+}
+
+#[test]
+fn pending_pvc_and_configmap_missing_a_key() {
+    admin_apply(
+        "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: e2e-pending-pvc, namespace: argo}
+spec:
+  accessModes: [ReadWriteMany]
+  storageClassName: e2e-no-such-class
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: e2e-partial-proxy, namespace: argo}
+data: {HTTP_PROXY: 'http://proxy:3128'}
+",
+    );
+    let (code, json, all) = doctor(
+        &[
+            "--volume-claim",
+            "e2e-pending-pvc",
+            "--configmap",
+            "e2e-partial-proxy",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{all}");
+    assert_failed(&json, "pvc", "user", &all);
+    assert!(
+        check(&json, "pvc")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Pending"),
+        "{all}"
+    );
+    assert_failed(&json, "configmap", "user", &all);
+    assert!(
+        check(&json, "configmap")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("https_proxy"),
+        "{all}"
+    );
+}
+
+#[test]
+fn fix_creates_the_missing_pvc_and_configmap() {
+    let _ = admin_kubectl(&[
+        "-n",
+        "argo",
+        "delete",
+        "pvc,configmap",
+        "e2e-fix-pvc",
+        "e2e-fix-cm",
+        "--ignore-not-found",
+    ]);
+    let (_, json, all) = doctor(
+        &[
+            "--fix",
+            "--volume-claim",
+            "e2e-fix-pvc",
+            "--configmap",
+            "e2e-fix-cm",
+        ],
+        &[],
+    );
+    assert_eq!(check(&json, "configmap")["outcome"], "pass", "{all}");
+    let pvc = check(&json, "pvc")["summary"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        pvc.contains("e2e-fix-pvc") && !pvc.contains("does not exist"),
+        "{all}"
+    );
+    // Idempotent: a second --fix changes nothing and says so.
+    let (_, json2, _) = doctor(
+        &[
+            "--fix",
+            "--volume-claim",
+            "e2e-fix-pvc",
+            "--configmap",
+            "e2e-fix-cm",
+        ],
+        &[],
+    );
+    assert_eq!(check(&json2, "configmap")["outcome"], "pass");
+    let _ = admin_kubectl(&[
+        "-n",
+        "argo",
+        "delete",
+        "pvc,configmap",
+        "e2e-fix-pvc",
+        "e2e-fix-cm",
+        "--ignore-not-found",
+        "--wait=false",
+    ]);
+}
+
+/// A kubeconfig for the stack's API server with a bearer token instead of the user's
+/// certificate.
+fn token_kubeconfig(dir: &TempDir, token: &str, server_override: Option<&str>) -> String {
+    let user = std::fs::read_to_string(stack_var("KUBECONFIG")).unwrap();
+    let field = |name: &str| {
+        user.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("{name} not in the user kubeconfig"))
+    };
+    let server = server_override
+        .map(str::to_string)
+        .unwrap_or_else(|| field("server:"));
+    let ca = field("certificate-authority-data:");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Config
+clusters: [{{name: stack, cluster: {{server: '{server}', certificate-authority-data: {ca}}}}}]
+users: [{{name: e2e, user: {{token: '{token}'}}}}]
+contexts: [{{name: e2e, context: {{cluster: stack, user: e2e, namespace: argo}}}}]
+current-context: e2e
+"
+    );
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, yaml).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn wrong_token_is_refused_at_user_level() {
+    let dir = TempDir::new().unwrap();
+    let kubeconfig = token_kubeconfig(&dir, "not-a-valid-token", None);
+    let (code, json, all) = doctor(&[], &[("KUBECONFIG", &kubeconfig)]);
+    assert_eq!(code, 1, "{all}");
+    assert_failed(&json, "api-server", "user", &all);
+    assert!(!all.contains("not-a-valid-token"), "the token was printed");
+}
+
+#[test]
+fn closed_port_is_reported_as_unreachable() {
+    let dir = TempDir::new().unwrap();
+    let kubeconfig = token_kubeconfig(&dir, "x", Some("https://127.0.0.1:1"));
+    let (code, json, all) = doctor(&[], &[("KUBECONFIG", &kubeconfig)]);
+    assert_eq!(code, 1, "{all}");
+    assert_failed(&json, "api-server", "kubernetes", &all);
+    assert!(
+        check(&json, "api-server")["evidence"]
+            .to_string()
+            .contains("127.0.0.1:1")
+            || all.contains("refused"),
+        "{all}"
+    );
+}
+
+#[test]
+fn user_without_rights_is_told_which_ones() {
+    admin_apply(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: e2e-no-rights, namespace: argo}\n",
+    );
+    let out = admin_kubectl(&[
+        "-n",
+        "argo",
+        "create",
+        "token",
+        "e2e-no-rights",
+        "--duration",
+        "10m",
+    ]);
+    assert!(
+        out.status.success(),
+        "create token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let dir = TempDir::new().unwrap();
+    let kubeconfig = token_kubeconfig(&dir, &token, None);
+    let (code, json, all) = doctor(&[], &[("KUBECONFIG", &kubeconfig)]);
+    assert_eq!(code, 1, "{all}");
+    assert_failed(&json, "user-rights", "user", &all);
+    assert!(
+        check(&json, "user-rights")["evidence"]
+            .to_string()
+            .contains("create workflows.argoproj.io"),
+        "{all}"
+    );
+    assert!(!all.contains(&token), "the token was printed");
+}
+
+#[test]
+fn stopped_controller_fails_the_canary() {
+    let _guard = CLUSTER_STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let script = common::workspace_root().join("tests/stack/cluster/controller");
+    let state = stack_var("STACK_DIR");
+    let control = |verb: &str| {
+        let status = std::process::Command::new(&script)
+            .args([state.as_str(), verb])
+            .status()
+            .unwrap();
+        assert!(status.success(), "controller {verb}");
+    };
+    control("stop");
+    let result = std::panic::catch_unwind(|| {
+        let (code, json, all) = doctor(&["--canary"], &[("XTASK_CONTROLLER_GRACE_SECS", "3")]);
+        assert_eq!(code, 1, "{all}");
+        assert_failed(&json, "argo-controller", "argo-server", &all);
+    });
+    control("start");
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
