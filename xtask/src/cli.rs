@@ -126,6 +126,11 @@ pub enum Command {
         after_help = "Example:\n  cargo xtask config --check\n\nExit codes: 0 fine, 2 a setting is malformed or (with --check) missing."
     )]
     Config(ConfigArgs),
+    /// Measure the toolkit against the tools users run today, in the same run.
+    #[command(
+        after_help = "Example:\n  cargo xtask bench images   # vs docker build/tag/push\n\nPrints each measurement and the ratio to the peer tool; needs the local stack."
+    )]
+    Bench(BenchArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  cargo xtask completions bash > /etc/bash_completion.d/cargo-xtask"
@@ -213,6 +218,28 @@ pub struct FetchArgs {
     /// Use this running pod that mounts the PVC instead of a helper pod.
     #[arg(long)]
     pub pod: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum)]
+    pub what: BenchTarget,
+    /// Repetitions of each measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchTarget {
+    /// up vs docker build + tag + push.
+    Images,
+    /// run/follow vs argo submit --watch and Hera.
+    Follow,
+    /// fetch-results vs kubectl cp.
+    Fetch,
+    /// doctor (and --canary).
+    Doctor,
 }
 
 #[derive(Debug, Args)]

@@ -103,6 +103,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Watch(_) => "watch",
         Command::FetchResults(_) => "fetch-results",
         Command::Config(_) => "config",
+        Command::Bench(_) => "bench",
         Command::Runs => "runs",
         Command::Rerun { .. } => "rerun",
         Command::Completions { .. } => "completions",

@@ -296,3 +296,66 @@ fn stopped_controller_fails_the_canary() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn image_deleted_from_the_registry_is_reported_and_up_restores_it() {
+    let _guard = CLUSTER_STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let up = xtask()
+        .args(["up", "--images-only", "demo-collect"])
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", text(&up));
+    let lock =
+        std::fs::read_to_string(common::workspace_root().join("containers/images.lock")).unwrap();
+    let digest = lock
+        .split("[images.demo-collect]")
+        .nth(1)
+        .and_then(|rest| {
+            rest.lines()
+                .find_map(|l| l.trim().strip_prefix("digest = "))
+        })
+        .map(|d| d.trim_matches('"').to_string())
+        .expect("demo-collect in the lock file");
+    // Delete the manifest behind the lock's back, as a registry clean-up would.
+    let registry = stack_var("STACK_REGISTRY");
+    let status = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "DELETE",
+            "--cacert",
+            &stack_var("STACK_REGISTRY_CA"),
+        ])
+        .args([
+            "-u",
+            &format!(
+                "{}:{}",
+                stack_var("STACK_REGISTRY_USER"),
+                stack_var("STACK_REGISTRY_PASSWORD")
+            ),
+        ])
+        .arg(format!(
+            "https://{registry}/v2/vcity/demo-collect/manifests/{digest}"
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success(), "registry refused the delete");
+
+    let (code, json, all) = doctor(&[], &[]);
+    assert_eq!(code, 1, "{all}");
+    assert_failed(&json, "workflow-images", "user", &all);
+    assert!(
+        check(&json, "workflow-images")["evidence"]
+            .to_string()
+            .contains("demo-collect"),
+        "{all}"
+    );
+
+    let up = xtask()
+        .args(["up", "--images-only", "demo-collect"])
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", text(&up));
+    let (_, json, all) = doctor(&[], &[]);
+    assert_ne!(check(&json, "workflow-images")["outcome"], "fail", "{all}");
+}

@@ -191,6 +191,18 @@ impl RegistryClient {
         }
     }
 
+    /// Whether a pinned reference (`host/project/name:tag@sha256:…`, as the lock file
+    /// records it) is still in the registry: someone may have deleted it since the push.
+    pub async fn pinned_exists(&self, pinned: &str) -> Result<bool> {
+        let reference: Reference = pinned.parse().map_err(|e| Error::InvalidValue {
+            what: "pinned image reference",
+            value: pinned.into(),
+            origin: "the image lock file".into(),
+            why: format!("{e}"),
+        })?;
+        Ok(self.manifest_digest(&reference).await?.is_some())
+    }
+
     /// The raw manifest of `reference` with its digest and media type.
     pub async fn pull_manifest(
         &self,

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use kit_cluster::doctor::{self, Check, Expectations, Outcome, PROXY_KEYS};
 use kit_config::{Need, Resolved};
+use kit_diagnose::Level;
+use kit_images::{Lock, RegistryClient, RegistryConfig};
 
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::ui::Ui;
@@ -20,7 +22,14 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs, ui: Ui) -> anyhow::Resu
             }
         }
     }
-    let checks = doctor::run_checks(&client, &want).await;
+    let mut checks = doctor::run_checks(&client, &want).await;
+    let root = super::run::workspace_root(&resolved);
+    let lock = Lock::load(&root.join(super::run::LOCK_FILE))
+        .map_err(|e| crate::Exit::input(e.to_string()))?;
+    let registry = RegistryConfig::from_settings(&resolved.settings)
+        .map(|c| RegistryClient::from_config(&c))
+        .transpose()?;
+    checks.push(workflow_images_check(&resolved, &lock, registry.as_ref()).await);
     Ok(report(&checks, ui))
 }
 
@@ -109,5 +118,101 @@ pub fn report(checks: &[Check], ui: Ui) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Every image the workflows name must be pinnable: in the lock file (pushed), or a
+/// reference of its own to a registry. A bare name matching nothing is a typo.
+pub async fn workflow_images_check(
+    resolved: &Resolved,
+    lock: &Lock,
+    registry: Option<&RegistryClient>,
+) -> Check {
+    let root = super::run::workspace_root(resolved);
+    let mut problems = vec![];
+    let mut deleted = vec![];
+    let mut count = 0;
+    let known: Vec<String> = lock.images.keys().cloned().collect();
+    for (_, path) in kit_argo::list_workflows(&root.join("workflows")).unwrap_or_default() {
+        let Ok(loaded) = kit_argo::load_workflow(&path) else {
+            continue;
+        };
+        for image in kit_argo::images(&loaded) {
+            count += 1;
+            if kit_argo::not_pinnable(&image.image).is_some() {
+                continue;
+            }
+            if let Some(pinned) = lock.resolve(&image.image) {
+                // The lock says it was pushed; the registry must still have it.
+                if let Some(registry) = registry
+                    && let Ok(false) = registry.pinned_exists(&pinned).await
+                {
+                    deleted.push(format!(
+                        "{}:{}: {} -> {pinned} is no longer in the registry",
+                        path.display(),
+                        image.line.unwrap_or(0),
+                        image.image
+                    ));
+                }
+                continue;
+            }
+            let short = image.image.rsplit('/').next().unwrap_or(&image.image);
+            let short = short.split(':').next().unwrap_or(short);
+            let closest = if root
+                .join("containers")
+                .join(short)
+                .join("Dockerfile")
+                .exists()
+            {
+                format!(" (in containers/ but not pushed: `cargo xtask up {short}`)")
+            } else {
+                known
+                    .iter()
+                    .min_by_key(|k| strsim::levenshtein(k, &image.image))
+                    .map(|k| format!(" (closest pushed image: {k})"))
+                    .unwrap_or_default()
+            };
+            problems.push(format!(
+                "{}:{}: {}{closest}",
+                path.display(),
+                image.line.unwrap_or(0),
+                image.image
+            ));
+        }
+    }
+    let level = Level::User;
+    if !deleted.is_empty() {
+        return Check {
+            id: "workflow-images",
+            outcome: Outcome::Fail,
+            level,
+            summary: format!(
+                "{} pinned image(s) were deleted from the registry: their steps will fail with ImagePullBackOff",
+                deleted.len()
+            ),
+            evidence: deleted,
+            fix: Some("push them again: `cargo xtask up --images-only`".into()),
+        };
+    }
+    if problems.is_empty() {
+        Check {
+            id: "workflow-images",
+            outcome: Outcome::Pass,
+            level,
+            summary: format!(
+                "the {count} image references of workflows/ are pinned to pushed digests"
+            ),
+            evidence: vec![],
+            fix: None,
+        }
+    } else {
+        Check {
+            id: "workflow-images",
+            outcome: Outcome::Warn,
+            level,
+            summary: format!("{} image reference(s) of workflows/ are not in the registry's lock file", problems.len()),
+            evidence: problems,
+            fix: Some("add a containers/NAME folder or a mirror for each, or fix the name; they would run unpinned and may not exist in the registry".into()),
+        }
     }
 }

@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use kit_cluster::doctor::{self, Check, Outcome};
+use kit_cluster::doctor::{self, Outcome};
 use kit_config::{Need, Resolved};
-use kit_diagnose::Level;
 use kit_images::{
     BuildOptions, DockerEngine, Events, ImageEvent, ImagePlan, Images, Lock, MirrorConfig,
     PlanState, PushOptions, RegistryConfig, Workspace,
@@ -126,6 +125,7 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     } else {
         None
     };
+    let registry = images.registry().cloned();
     drop(images);
     let _ = renderer.await;
 
@@ -175,7 +175,7 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     let client = crate::kube::client(&resolved).await?;
     let want = super::doctor::expectations(&resolved, false);
     let mut checks = doctor::run_checks(&client, &want).await;
-    checks.push(workflow_images_check(&resolved, &lock));
+    checks.push(super::doctor::workflow_images_check(&resolved, &lock, registry.as_ref()).await);
     if ui.json() {
         summary["checks"] = serde_json::to_value(&checks)?;
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -188,72 +188,6 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     }
     let code = super::doctor::report(&checks, ui);
     Ok(if images_ok { code } else { ExitCode::FAILURE })
-}
-
-/// Every image the workflows name must be pinnable: in the lock file (pushed), or a
-/// reference of its own to a registry. A bare name matching nothing is a typo.
-fn workflow_images_check(resolved: &Resolved, lock: &Lock) -> Check {
-    let root = workspace_root(resolved);
-    let mut problems = vec![];
-    let mut count = 0;
-    let known: Vec<String> = lock.images.keys().cloned().collect();
-    for (_, path) in kit_argo::list_workflows(&root.join("workflows")).unwrap_or_default() {
-        let Ok(loaded) = kit_argo::load_workflow(&path) else {
-            continue;
-        };
-        for image in kit_argo::images(&loaded) {
-            count += 1;
-            if kit_argo::not_pinnable(&image.image).is_some()
-                || lock.resolve(&image.image).is_some()
-            {
-                continue;
-            }
-            let short = image.image.rsplit('/').next().unwrap_or(&image.image);
-            let short = short.split(':').next().unwrap_or(short);
-            let closest = if root
-                .join("containers")
-                .join(short)
-                .join("Dockerfile")
-                .exists()
-            {
-                format!(" (in containers/ but not pushed: `cargo xtask up {short}`)")
-            } else {
-                known
-                    .iter()
-                    .min_by_key(|k| strsim::levenshtein(k, &image.image))
-                    .map(|k| format!(" (closest pushed image: {k})"))
-                    .unwrap_or_default()
-            };
-            problems.push(format!(
-                "{}:{}: {}{closest}",
-                path.display(),
-                image.line.unwrap_or(0),
-                image.image
-            ));
-        }
-    }
-    let level = Level::User;
-    if problems.is_empty() {
-        Check {
-            id: "workflow-images",
-            outcome: Outcome::Pass,
-            level,
-            summary: format!(
-                "the {count} image references of workflows/ are pinned to pushed digests"
-            ),
-            evidence: vec![],
-            fix: None,
-        }
-    } else {
-        Check {
-            id: "workflow-images",
-            outcome: Outcome::Warn,
-            level,
-            summary: format!("{} image reference(s) of workflows/ are not in the registry's lock file", problems.len()),
-            evidence: problems,
-            fix: Some("add a containers/NAME folder or a mirror for each, or fix the name; they would run unpinned and may not exist in the registry".into()),
-        }
-    }
 }
 
 /// Shows build and push progress: one live line per image on a terminal, plain lines
