@@ -105,7 +105,7 @@ pub enum Command {
     Lint(LintArgs),
     /// Explain, at its level, why a workflow failed or is stuck.
     #[command(after_help = "Example:\n  cargo xtask diagnose collect-x7k2p --output json")]
-    Diagnose(NameArgs),
+    Diagnose(DiagnoseArgs),
     /// Follow an already submitted workflow.
     #[command(after_help = "Example:\n  cargo xtask watch collect-x7k2p")]
     Watch(NameArgs),
@@ -200,6 +200,16 @@ pub struct LintArgs {
 pub struct NameArgs {
     /// Workflow name in the namespace.
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Workflow name in the namespace.
+    pub name: String,
+    /// Also write what was read (workflow, pods, events, logs) into this folder, in the
+    /// diagnosis fixture format: attach it to a bug report.
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

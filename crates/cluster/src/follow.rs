@@ -177,13 +177,14 @@ async fn list_nodes(client: &kube::Client) -> Option<Vec<Node>> {
     api.list(&ListParams::default()).await.ok().map(|l| l.items)
 }
 
-/// One read of everything, for `cargo xtask diagnose NAME` on any workflow.
+/// One read of everything, for `cargo xtask diagnose NAME` on any workflow. The raw
+/// workflow object comes along, for `diagnose --save`.
 pub async fn snapshot_once(
     client: kube::Client,
     namespace: &str,
     name: &str,
     config: DiagnoseConfig,
-) -> Result<Snapshot, kube::Error> {
+) -> Result<(Snapshot, serde_json::Value), kube::Error> {
     let wf_api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &workflow_resource());
     let workflow = wf_api.get(name).await?;
@@ -194,7 +195,24 @@ pub async fn snapshot_once(
         .await?
         .items;
     let event_api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let events = event_api.list(&ListParams::default()).await?.items;
+    // Only the events about the workflow and its pods: the rest of the namespace is noise.
+    let mut names: Vec<String> = pods
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    names.push(name.to_string());
+    let events: Vec<Event> = event_api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object
+                .name
+                .as_ref()
+                .is_some_and(|n| names.contains(n))
+        })
+        .collect();
     let mut logs = BTreeMap::new();
     for pod in pods.iter().filter(|p| main_terminated_badly(p)) {
         let Some(pod_name) = pod.metadata.name.clone() else {
@@ -203,7 +221,7 @@ pub async fn snapshot_once(
         let lines = log_tail(&pod_api, &pod_name, config.log_tail_lines).await;
         logs.insert(pod_name, lines);
     }
-    Ok(Snapshot {
+    let snapshot = Snapshot {
         now: chrono::Utc::now(),
         workflow: WorkflowView::from_json(&json),
         pods,
@@ -211,5 +229,44 @@ pub async fn snapshot_once(
         nodes: list_nodes(&client).await,
         logs,
         config,
-    })
+    };
+    Ok((snapshot, json))
+}
+
+/// Writes a snapshot as the diagnosis fixture files (`workflow.json`, `pods.json`,
+/// `events.json`, `nodes.json` when readable, `logs.json`, `now.txt`): a bug report a
+/// maintainer can replay with `cargo test -p kit-diagnose`.
+pub fn save_snapshot(
+    dir: &std::path::Path,
+    snapshot: &Snapshot,
+    workflow: &serde_json::Value,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let write = |file: &str, value: serde_json::Value| {
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        std::fs::write(dir.join(file), text + "\n")
+    };
+    write("workflow.json", workflow.clone())?;
+    write(
+        "pods.json",
+        serde_json::to_value(&snapshot.pods).unwrap_or_default(),
+    )?;
+    write(
+        "events.json",
+        serde_json::to_value(&snapshot.events).unwrap_or_default(),
+    )?;
+    if let Some(nodes) = &snapshot.nodes {
+        write(
+            "nodes.json",
+            serde_json::to_value(nodes).unwrap_or_default(),
+        )?;
+    }
+    write(
+        "logs.json",
+        serde_json::to_value(&snapshot.logs).unwrap_or_default(),
+    )?;
+    std::fs::write(
+        dir.join("now.txt"),
+        snapshot.now.format("%Y-%m-%dT%H:%M:%SZ").to_string() + "\n",
+    )
 }

@@ -9,7 +9,7 @@ use kit_diagnose::DiagnoseConfig;
 
 use super::follow::{self, FollowOptions};
 use crate::Exit;
-use crate::cli::{GlobalArgs, NameArgs};
+use crate::cli::{DiagnoseArgs, GlobalArgs, NameArgs};
 use crate::ui::Ui;
 
 /// Grace periods from the configuration: `stall_grace_secs` bounds every transient
@@ -28,11 +28,15 @@ pub fn diagnose_config(resolved: &Resolved) -> DiagnoseConfig {
     }
 }
 
-pub async fn diagnose(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+pub async fn diagnose(
+    global: &GlobalArgs,
+    args: &DiagnoseArgs,
+    ui: Ui,
+) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
     let client = crate::kube::client(&resolved).await?;
     let ns = resolved.settings.argo_namespace.value.clone();
-    let snapshot =
+    let (snapshot, raw) =
         kit_cluster::follow::snapshot_once(client, &ns, &args.name, diagnose_config(&resolved))
             .await
             .map_err(|e| match &e {
@@ -41,6 +45,11 @@ pub async fn diagnose(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::R
                 }
                 _ => Exit::new(1, kit_cluster::doctor::describe(&e)),
             })?;
+    if let Some(dir) = &args.save {
+        kit_cluster::follow::save_snapshot(dir, &snapshot, &raw)
+            .map_err(|e| Exit::new(1, format!("cannot write {}: {e}", dir.display())))?;
+        eprintln!("snapshot saved in {}", dir.display());
+    }
     let findings = kit_diagnose::diagnose(&snapshot);
     let wf = &snapshot.workflow;
     let phase = wf.phase.clone().unwrap_or_else(|| "(no status)".into());
