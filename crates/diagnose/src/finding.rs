@@ -92,6 +92,8 @@ reasons! {
     NonZeroExit = "non-zero-exit" => User, "The program exited with a non-zero code.";
     DeadlineExceeded = "deadline-exceeded" => User, "A step ran longer than its activeDeadlineSeconds.";
     InvalidSpec = "invalid-spec" => User, "The controller rejected the workflow: validation, unresolved variable, bad parameter.";
+    ImageCommandUnknown = "image-command-unknown" => User, "A container has no command and Argo cannot read the image's entrypoint from its registry.";
+    StepError = "step-error" => User, "A step ended in Error for a reason no other rule recognises; the controller's message says it.";
     ControllerNotActing = "controller-not-acting" => ArgoServer, "No workflow controller has picked the workflow up.";
     Forbidden = "forbidden" => ArgoServer, "A service account lacks an RBAC right.";
     QuotaExceeded = "quota-exceeded" => ArgoServer, "The namespace's ResourceQuota refuses the pod.";

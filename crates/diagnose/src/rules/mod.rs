@@ -412,7 +412,12 @@ pub(crate) fn run(s: &Snapshot) -> Vec<Raw> {
         argo::silent_failure(&ctx, p, &mut out);
     }
     user::from_node_messages(&ctx, &mut out);
+    user::image_command_unknown(&ctx, &mut out);
     argo::pod_not_created(&ctx, &mut out);
     kube::stuck_pending(&ctx, &mut out);
+    if out.is_empty() {
+        // Never leave a failed workflow unexplained: the controller's own words at least.
+        user::unexplained_errors(&ctx, &mut out);
+    }
     out
 }

@@ -486,6 +486,77 @@ pub(super) fn invalid_spec(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
     });
 }
 
+/// Argo's emissary executor must know each container's command; without `command:` in
+/// the template it asks the image's registry, and fails the step when it cannot reach it
+/// (a private registry, no credentials, or no network from the controller).
+pub(super) fn image_command_unknown(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
+    const SIGN: &str = "failed to look-up entrypoint/cmd for image";
+    for n in &ctx.s.workflow.nodes {
+        let Some(m) = n.message.as_deref().filter(|m| m.contains(SIGN)) else {
+            continue;
+        };
+        if !n.failed() {
+            continue;
+        }
+        let image = parse::image_in(m).unwrap_or("(unknown image)");
+        out.push(Raw {
+            reason: Reason::ImageCommandUnknown,
+            key: image.to_string(),
+            step: Some(n.display_name.clone()),
+            pod: None,
+            summary: format!(
+                "step {} has no `command:` and the controller could not read the entrypoint of image {image} from its registry.",
+                n.display_name
+            ),
+            evidence: vec![m.to_string()],
+            fix: format!(
+                "add `command: [...]` (and `args`) to the template's container for {image}: Argo then needs nothing from the registry; or ask the admins to give the controller access to that registry."
+            ),
+            since: n.finished_at.or(n.started_at),
+            grace: TimeDelta::zero(),
+            definitive: true,
+        });
+    }
+}
+
+/// A finished, failed workflow that no rule explained: report the failed leaf steps'
+/// messages verbatim, so the user at least reads what the controller said.
+pub(super) fn unexplained_errors(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
+    let wf = &ctx.s.workflow;
+    if !matches!(wf.phase.as_deref(), Some("Failed" | "Error")) {
+        return;
+    }
+    let mut evidence = Vec::new();
+    let mut step = None;
+    let mut since = None;
+    let leaf = |n: &&NodeView| n.node_type == "Pod" || n.children.is_empty();
+    for n in wf.nodes.iter().filter(|n| n.failed() && leaf(n)) {
+        if let Some(m) = n.message.as_deref() {
+            push_unique(&mut evidence, &format!("{}: {m}", n.display_name));
+            step.get_or_insert_with(|| n.display_name.clone());
+            since = earliest([since, n.finished_at]);
+        }
+    }
+    if let Some(m) = wf.message.as_deref() {
+        push_unique(&mut evidence, m);
+    }
+    if evidence.is_empty() {
+        return;
+    }
+    out.push(Raw {
+        reason: Reason::StepError,
+        key: String::new(),
+        step,
+        pod: None,
+        summary: format!("workflow {} ended {} for a reason the controller states below.", wf.name, wf.phase.as_deref().unwrap_or("")),
+        evidence,
+        fix: "read the controller's message above; `kubectl -n NS get wf NAME -o yaml` shows every node's message. If it is unclear, `cargo xtask diagnose NAME --save DIR` and send DIR to the toolkit's maintainers.".to_string(),
+        since: since.or(Some(wf.created)),
+        grace: TimeDelta::zero(),
+        definitive: true,
+    });
+}
+
 /// Failed Pod nodes whose pod is gone (garbage-collected or deleted): Argo's node
 /// message is all that is left.
 pub(super) fn from_node_messages(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {

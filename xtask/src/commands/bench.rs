@@ -1,0 +1,267 @@
+//! `cargo xtask bench`: measures our commands against the tools users run today (docker
+//! CLI, argo CLI, Hera, kubectl), in the same run, on the same machine and the same local
+//! stack. Our side is this very binary run as a subprocess, so what is measured is what a
+//! user gets, process start included.
+
+mod doctor;
+mod fetch;
+mod follow;
+mod images;
+mod support;
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::cli::{BenchArgs, BenchTarget, GlobalArgs};
+use crate::ui::Ui;
+
+pub async fn run(global: &GlobalArgs, args: &BenchArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    if args.runs == 0 {
+        return Err(crate::Exit::input("--runs must be at least 1").into());
+    }
+    let ctx = support::Context::new(global, args.runs, ui)?;
+    let mut report = match args.what {
+        BenchTarget::Images => images::bench(&ctx).await?,
+        BenchTarget::Follow => follow::bench(&ctx).await?,
+        BenchTarget::Fetch => fetch::bench(&ctx).await?,
+        BenchTarget::Doctor => doctor::bench(&ctx).await?,
+    };
+    report.binary = ctx.binary_description();
+    report.runs = args.runs;
+    report.seconds = ctx.started.elapsed().as_secs_f64();
+    if ui.json() {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print(ui);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What one benchmark found.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub bench: &'static str,
+    /// Our binary and its build profile: a debug build is what `cargo xtask` runs.
+    pub binary: String,
+    pub runs: usize,
+    /// Wall time of the whole benchmark, preparation and cleanup included.
+    pub seconds: f64,
+    pub rows: Vec<Row>,
+    /// What was left out, what is not comparable, how things were counted.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(bench: &'static str) -> Self {
+        Report {
+            bench,
+            ..Report::default()
+        }
+    }
+
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(text.into());
+    }
+
+    fn print(&self, ui: Ui) {
+        println!(
+            "bench {}: {} (median of {} run(s); whole benchmark {:.0} s)",
+            self.bench, self.binary, self.runs, self.seconds
+        );
+        let widths = [46, 16, 26, 18];
+        println!(
+            "{:<w0$} {:>w1$} {:>w2$} {:>w3$}  target",
+            "measurement",
+            "ours",
+            "peer",
+            "ours/peer",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        );
+        for row in &self.rows {
+            let peer = match (&row.peer_tool, &row.peer) {
+                (Some(tool), Some(stat)) => format!("{} ({tool})", stat.text(row.unit)),
+                (Some(tool), None) => format!("- ({tool})"),
+                (None, Some(stat)) => stat.text(row.unit),
+                (None, None) => "-".into(),
+            };
+            let target = match (&row.target, row.met) {
+                (Some(t), Some(true)) => format!("{} {t}", ui.ok("met")),
+                (Some(t), Some(false)) => format!("{} {t}", ui.bad("missed")),
+                (Some(t), None) => t.clone(),
+                (None, _) => String::new(),
+            };
+            println!(
+                "{:<w0$} {:>w1$} {:>w2$} {:>w3$}  {target}",
+                row.what,
+                row.ours.as_ref().map_or("-".into(), |s| s.text(row.unit)),
+                peer,
+                row.ratio_text(),
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+                w3 = widths[3]
+            );
+        }
+        if !self.notes.is_empty() {
+            println!("notes:");
+            for note in &self.notes {
+                println!("  - {note}");
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Seconds,
+    Bytes,
+    MegabytesPerSecond,
+    Mebibytes,
+    Count,
+}
+
+/// One line of the table: our figure, the peer's, and how they compare.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub id: String,
+    pub what: String,
+    pub unit: Unit,
+    pub ours: Option<Stat>,
+    pub peer_tool: Option<String>,
+    pub peer: Option<Stat>,
+    /// ours / peer, on the medians. Below 1: ours is smaller (faster, fewer bytes).
+    pub ratio_ours_over_peer: Option<f64>,
+    pub target: Option<String>,
+    pub met: Option<bool>,
+}
+
+impl Row {
+    pub fn new(id: &str, what: &str, unit: Unit) -> Self {
+        Row {
+            id: id.into(),
+            what: what.into(),
+            unit,
+            ours: None,
+            peer_tool: None,
+            peer: None,
+            ratio_ours_over_peer: None,
+            target: None,
+            met: None,
+        }
+    }
+
+    pub fn ours(mut self, stat: Stat) -> Self {
+        self.ours = Some(stat);
+        self.update_ratio();
+        self
+    }
+
+    pub fn peer(mut self, tool: &str, stat: Option<Stat>) -> Self {
+        self.peer_tool = Some(tool.into());
+        self.peer = stat;
+        self.update_ratio();
+        self
+    }
+
+    pub fn target(mut self, text: &str, met: Option<bool>) -> Self {
+        self.target = Some(text.into());
+        self.met = met;
+        self
+    }
+
+    fn update_ratio(&mut self) {
+        self.ratio_ours_over_peer = match (&self.ours, &self.peer) {
+            (Some(o), Some(p)) => match (o.median, p.median) {
+                (Some(o), Some(p)) if p > 0.0 => Some(o / p),
+                _ => None,
+            },
+            _ => None,
+        };
+    }
+
+    fn ratio_text(&self) -> String {
+        let Some(r) = self.ratio_ours_over_peer else {
+            return "-".into();
+        };
+        if r <= 0.0 {
+            return format!("{r:.3}");
+        }
+        let (better, worse) = match self.unit {
+            Unit::Seconds | Unit::MegabytesPerSecond => ("faster", "slower"),
+            _ => ("less", "more"),
+        };
+        // Throughput is the one figure where more is better.
+        let is_better = if self.unit == Unit::MegabytesPerSecond {
+            r > 1.0
+        } else {
+            r < 1.0
+        };
+        let factor = if r >= 1.0 { r } else { 1.0 / r };
+        let word = if is_better { better } else { worse };
+        format!("{r:.3} ({factor:.1}× {word})")
+    }
+}
+
+/// A measurement repeated over runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stat {
+    pub median: Option<f64>,
+    pub p95: Option<f64>,
+    pub samples: Vec<f64>,
+    /// Why there is no number (e.g. "never within 20 s"), or a remark on it.
+    pub remark: Option<String>,
+}
+
+impl Stat {
+    pub fn of(samples: Vec<f64>) -> Self {
+        Stat {
+            median: support::median(&samples),
+            p95: support::p95(&samples),
+            samples,
+            remark: None,
+        }
+    }
+
+    pub fn one(value: f64) -> Self {
+        Stat::of(vec![value])
+    }
+
+    pub fn missing(remark: impl Into<String>) -> Self {
+        Stat {
+            median: None,
+            p95: None,
+            samples: vec![],
+            remark: Some(remark.into()),
+        }
+    }
+
+    pub fn remark(mut self, remark: impl Into<String>) -> Self {
+        self.remark = Some(remark.into());
+        self
+    }
+
+    pub fn text(&self, unit: Unit) -> String {
+        match self.median {
+            Some(v) => format_value(v, unit),
+            None => self.remark.clone().unwrap_or_else(|| "-".into()),
+        }
+    }
+}
+
+pub fn format_value(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Seconds if v.abs() < 1.0 => format!("{:.0} ms", v * 1000.0),
+        Unit::Seconds => format!("{v:.2} s"),
+        Unit::Bytes if v >= 1e6 => format!("{:.1} MB", v / 1e6),
+        Unit::Bytes if v >= 1e3 => format!("{:.1} kB", v / 1e3),
+        Unit::Bytes => format!("{v:.0} B"),
+        Unit::MegabytesPerSecond => format!("{v:.1} MB/s"),
+        Unit::Mebibytes => format!("{v:.1} MiB"),
+        Unit::Count => format!("{v:.0}"),
+    }
+}
