@@ -271,3 +271,20 @@ fn unknown_parameter_is_refused_before_submitting() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
 }
+
+#[test]
+fn upstream_style_workflows_succeed() {
+    for name in ["steps-loops", "dag-diamond", "exit-handler"] {
+        let file = common::workspace_root().join(format!("tests/workflows/{name}.yaml"));
+        let (code, lines, all) = run(&file, &[]);
+        assert_eq!(code, 0, "{name}: {all}");
+        let end = lines.iter().find(|l| l["type"] == "end").expect("end line");
+        assert_eq!(end["phase"], "Succeeded", "{name}: {all}");
+    }
+}
+
+#[test]
+fn every_workflow_of_the_repository_lints() {
+    let out = xtask().arg("lint").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -81,7 +81,10 @@ impl Context {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let id = format!("{:06x}", (nanos as u64 ^ u64::from(std::process::id())) & 0xff_ffff);
+        let id = format!(
+            "{:06x}",
+            (nanos as u64 ^ u64::from(std::process::id())) & 0xff_ffff
+        );
         Ok(Context {
             runs,
             ui,
@@ -510,7 +513,9 @@ pub fn tree_bytes(dir: &Path) -> u64 {
     };
     let mut total = 0;
     for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             total += tree_bytes(&entry.path());
         } else if kind.is_file() {
@@ -545,7 +550,10 @@ pub fn fresh_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x2545_f491_4f6c_dd1d)
+    nanos
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
 #[cfg(test)]
