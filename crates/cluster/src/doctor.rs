@@ -776,7 +776,7 @@ pub async fn apply_if_missing(
     let gvk = object
         .types
         .as_ref()
-        .map(|t| GroupVersionKind::try_from(t))
+        .map(GroupVersionKind::try_from)
         .transpose()
         .map_err(|e| FixError::Parse {
             path: manifest.to_path_buf(),

@@ -532,7 +532,7 @@ pub(super) fn unexplained_errors(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
     let leaf = |n: &&NodeView| n.node_type == "Pod" || n.children.is_empty();
     for n in wf.nodes.iter().filter(|n| n.failed() && leaf(n)) {
         if let Some(m) = n.message.as_deref() {
-            push_unique(&mut evidence, &format!("{}: {m}", n.display_name));
+            push_unique(&mut evidence, format!("{}: {m}", n.display_name));
             step.get_or_insert_with(|| n.display_name.clone());
             since = earliest([since, n.finished_at]);
         }
