@@ -232,6 +232,11 @@ impl View {
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
     }
 
+    fn done_style(mark: &str) -> ProgressStyle {
+        let template = format!("{} {{msg}}", mark.replace('{', "{{").replace('}', "}}"));
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+    }
+
     fn update(&mut self, snapshot: &Snapshot, findings: &[Finding]) {
         let wf = &snapshot.workflow;
         if self.last_workflow_phase.as_ref() != Some(&wf.phase) {
@@ -260,9 +265,15 @@ impl View {
                     bar
                 });
                 bar.set_message(line);
-                if node.finished_at.is_some() {
-                    bar.disable_steady_tick();
-                    bar.tick();
+                if node.finished_at.is_some() && !bar.is_finished() {
+                    // A finished step keeps its line with a mark instead of a spinner.
+                    let mark = if phase.as_deref() == Some("Succeeded") {
+                        self.ui.ok("✓")
+                    } else {
+                        self.ui.bad("✗")
+                    };
+                    bar.set_style(Self::done_style(&mark));
+                    bar.finish();
                 }
             } else if self.printed.get(&node.id) != Some(&phase) {
                 self.printed.insert(node.id.clone(), phase.clone());
