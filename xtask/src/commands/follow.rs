@@ -213,6 +213,8 @@ struct View {
     /// Findings already shown, keyed by reason + pod + watching.
     shown: BTreeSet<String>,
     last_workflow_phase: Option<Option<String>>,
+    /// Whether the "simulated node" note was printed.
+    simulated_noted: bool,
 }
 
 impl View {
@@ -224,6 +226,7 @@ impl View {
             printed: BTreeMap::new(),
             shown: BTreeSet::new(),
             last_workflow_phase: None,
+            simulated_noted: false,
         }
     }
 
@@ -284,6 +287,18 @@ impl View {
                     line,
                 );
             }
+        }
+        // Test clusters with fake (kwok) nodes say so in a Normal event: the steps end
+        // as if they ran, but no container ran and no file was written.
+        if !self.simulated_noted
+            && let Some(e) = snapshot.events.iter().find(|e| e.reason.as_deref() == Some("Simulated"))
+        {
+            self.simulated_noted = true;
+            let message = e.message.clone().unwrap_or_default();
+            self.event(
+                serde_json::json!({"type": "simulated", "message": message}),
+                format!("note: {message}; the steps' outputs on the volume are not produced by this run"),
+            );
         }
         for finding in findings {
             let key = format!(
