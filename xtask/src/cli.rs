@@ -119,7 +119,9 @@ pub enum Command {
         record: String,
     },
     /// Copy results off the PVC into a local folder, verified and resumable.
-    #[command(after_help = "Example:\n  cargo xtask fetch-results junk/stage_5 --to results/")]
+    #[command(
+        after_help = "Examples:\n  cargo xtask fetch-results                       # the last run's experiment folder\n  cargo xtask fetch-results junk/stage_5 --to results/stage_5\n  cargo xtask fetch-results --list junk\n\nExit codes: 0 fetched and verified, 1 failure (nothing partial is left under a final name), 2 bad input."
+    )]
     FetchResults(FetchArgs),
     /// Show the resolved settings and where each value comes from.
     #[command(
@@ -214,12 +216,16 @@ pub struct DiagnoseArgs {
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Path on the PVC (default: the last run's results folder).
+    /// Path on the PVC, relative to its root (default: the `experiment` folder of the
+    /// last run, e.g. `junk`).
     pub path: Option<String>,
-    /// Local folder to copy into.
+    /// Take the default path from this run (record folder or workflow name).
+    #[arg(long, value_name = "NAME|RECORD")]
+    pub run: Option<String>,
+    /// Local folder to copy into (default: the results folder / PATH).
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
-    /// Show what is on the PVC without copying.
+    /// Show what is on the PVC (tree with sizes) without copying.
     #[arg(long)]
     pub list: bool,
     /// Remove leftover helper pods and exit.
@@ -228,6 +234,21 @@ pub struct FetchArgs {
     /// Use this running pod that mounts the PVC instead of a helper pod.
     #[arg(long)]
     pub pod: Option<String>,
+    /// Image of the helper pod (default: busybox:1 in the configured registry).
+    #[arg(long)]
+    pub helper_image: Option<String>,
+    /// Compress the transfer with gzip when the pod has it.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Hash every local file again instead of trusting the manifest's sizes and times.
+    #[arg(long)]
+    pub verify: bool,
+    /// After a verified fetch, delete the folder on the PVC (asks first, unless --yes).
+    #[arg(long)]
+    pub delete_remote: bool,
+    /// Answer yes to the --delete-remote question.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,11 +16,12 @@ use serde::Serialize;
 use crate::cli::{BenchArgs, BenchTarget, GlobalArgs};
 use crate::ui::Ui;
 
-pub async fn run(global: &GlobalArgs, args: &BenchArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+/// The settings flags do not apply: each benchmark sets up what it measures itself.
+pub async fn run(_global: &GlobalArgs, args: &BenchArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     if args.runs == 0 {
         return Err(crate::Exit::input("--runs must be at least 1").into());
     }
-    let ctx = support::Context::new(global, args.runs, ui)?;
+    let ctx = support::Context::new(args.runs)?;
     let mut report = match args.what {
         BenchTarget::Images => images::bench(&ctx).await?,
         BenchTarget::Follow => follow::bench(&ctx).await?,
@@ -66,45 +67,75 @@ impl Report {
 
     fn print(&self, ui: Ui) {
         println!(
-            "bench {}: {} (median of {} run(s); whole benchmark {:.0} s)",
+            "bench {}: {}; median of {} run(s) unless marked p95; whole benchmark {:.0} s",
             self.bench, self.binary, self.runs, self.seconds
         );
-        let widths = [46, 16, 26, 18];
-        println!(
-            "{:<w0$} {:>w1$} {:>w2$} {:>w3$}  target",
+        let header = [
             "measurement",
             "ours",
             "peer",
             "ours/peer",
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
+            "peer tool",
+            "target",
+        ];
+        let mut table: Vec<[String; 6]> = vec![header.map(String::from)];
         for row in &self.rows {
-            let peer = match (&row.peer_tool, &row.peer) {
-                (Some(tool), Some(stat)) => format!("{} ({tool})", stat.text(row.unit)),
-                (Some(tool), None) => format!("- ({tool})"),
-                (None, Some(stat)) => stat.text(row.unit),
-                (None, None) => "-".into(),
+            let stat = |s: &Option<Stat>| {
+                s.as_ref()
+                    .map_or("-".into(), |s| s.text(row.unit, row.headline))
+            };
+            let what = match row.headline {
+                Headline::Median => row.what.clone(),
+                Headline::P95 => format!("{} [p95]", row.what),
             };
             let target = match (&row.target, row.met) {
-                (Some(t), Some(true)) => format!("{} {t}", ui.ok("met")),
-                (Some(t), Some(false)) => format!("{} {t}", ui.bad("missed")),
+                (Some(t), Some(true)) => format!("met: {t}"),
+                (Some(t), Some(false)) => format!("MISSED: {t}"),
                 (Some(t), None) => t.clone(),
                 (None, _) => String::new(),
             };
-            println!(
-                "{:<w0$} {:>w1$} {:>w2$} {:>w3$}  {target}",
-                row.what,
-                row.ours.as_ref().map_or("-".into(), |s| s.text(row.unit)),
-                peer,
+            table.push([
+                what,
+                stat(&row.ours),
+                stat(&row.peer),
                 row.ratio_text(),
+                row.peer_tool.clone().unwrap_or_default(),
+                target,
+            ]);
+        }
+        let widths: Vec<usize> = (0..6)
+            .map(|c| {
+                table
+                    .iter()
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for (i, cells) in table.iter().enumerate() {
+            let mut line = format!(
+                "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {:<w4$}  ",
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                cells[4],
                 w0 = widths[0],
                 w1 = widths[1],
                 w2 = widths[2],
-                w3 = widths[3]
+                w3 = widths[3],
+                w4 = widths[4]
             );
+            // Colour only the verdict, after the padding was computed on plain text.
+            let verdict = &cells[5];
+            if i > 0 && verdict.starts_with("met") {
+                line.push_str(&ui.ok(verdict));
+            } else if i > 0 && verdict.starts_with("MISSED") {
+                line.push_str(&ui.bad(verdict));
+            } else {
+                line.push_str(verdict);
+            }
+            println!("{}", line.trim_end());
         }
         if !self.notes.is_empty() {
             println!("notes:");
@@ -138,6 +169,16 @@ pub struct Row {
     pub ratio_ours_over_peer: Option<f64>,
     pub target: Option<String>,
     pub met: Option<bool>,
+    /// Which statistic the table shows and the ratio uses.
+    pub headline: Headline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Headline {
+    #[default]
+    Median,
+    P95,
 }
 
 impl Row {
@@ -152,7 +193,14 @@ impl Row {
             ratio_ours_over_peer: None,
             target: None,
             met: None,
+            headline: Headline::Median,
         }
+    }
+
+    pub fn p95(mut self) -> Self {
+        self.headline = Headline::P95;
+        self.update_ratio();
+        self
     }
 
     pub fn ours(mut self, stat: Stat) -> Self {
@@ -176,7 +224,7 @@ impl Row {
 
     fn update_ratio(&mut self) {
         self.ratio_ours_over_peer = match (&self.ours, &self.peer) {
-            (Some(o), Some(p)) => match (o.median, p.median) {
+            (Some(o), Some(p)) => match (o.value(self.headline), p.value(self.headline)) {
                 (Some(o), Some(p)) if p > 0.0 => Some(o / p),
                 _ => None,
             },
@@ -240,13 +288,15 @@ impl Stat {
         }
     }
 
-    pub fn remark(mut self, remark: impl Into<String>) -> Self {
-        self.remark = Some(remark.into());
-        self
+    pub fn value(&self, headline: Headline) -> Option<f64> {
+        match headline {
+            Headline::Median => self.median,
+            Headline::P95 => self.p95,
+        }
     }
 
-    pub fn text(&self, unit: Unit) -> String {
-        match self.median {
+    pub fn text(&self, unit: Unit, headline: Headline) -> String {
+        match self.value(headline) {
             Some(v) => format_value(v, unit),
             None => self.remark.clone().unwrap_or_else(|| "-".into()),
         }

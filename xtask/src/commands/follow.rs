@@ -291,13 +291,18 @@ impl View {
         // Test clusters with fake (kwok) nodes say so in a Normal event: the steps end
         // as if they ran, but no container ran and no file was written.
         if !self.simulated_noted
-            && let Some(e) = snapshot.events.iter().find(|e| e.reason.as_deref() == Some("Simulated"))
+            && let Some(e) = snapshot
+                .events
+                .iter()
+                .find(|e| e.reason.as_deref() == Some("Simulated"))
         {
             self.simulated_noted = true;
             let message = e.message.clone().unwrap_or_default();
             self.event(
                 serde_json::json!({"type": "simulated", "message": message}),
-                format!("note: {message}; the steps' outputs on the volume are not produced by this run"),
+                format!(
+                    "note: {message}; the steps' outputs on the volume are not produced by this run"
+                ),
             );
         }
         for finding in findings {

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod config;
 pub mod diagnose;
 pub mod doctor;
+pub mod fetch;
 pub mod follow;
 pub mod run;
 pub mod up;

@@ -334,6 +334,11 @@ pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The most recent run record.
+pub fn last_record(root: &Path) -> Option<PathBuf> {
+    records(root).into_iter().next()
+}
+
 /// The most recent record whose name or folder matches, or the folder itself.
 pub fn find_record(root: &Path, wanted: &str) -> anyhow::Result<PathBuf> {
     let direct = PathBuf::from(wanted);

@@ -1,5 +1,315 @@
-use super::support::Context;
+//! `bench fetch`: `fetch-results` against `kubectl cp` from a running pod that mounts the
+//! PVC (the "zombie pod" users keep today), on 1,000 small files and three 100 MB files
+//! placed in the stack's PVC folder.
+//!
+//! Under kwok, exec runs on the host in the PVC's folder, so `kubectl cp` is given the
+//! path relative to the claim's root.
 
-pub async fn bench(_ctx: &Context) -> anyhow::Result<super::Report> {
-    anyhow::bail!("todo")
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use super::support::{self, Context, Scratch, timed};
+use super::{Report, Row, Stat, Unit};
+
+const SMALL_FILES: usize = 1000;
+const BIG_FILES: usize = 3;
+const BIG_BYTES: usize = 100 * 1024 * 1024;
+const LIMIT: Duration = Duration::from_secs(240);
+
+pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
+    let scratch = Scratch::new(ctx, "fetch")?;
+    let folder = format!("bench-{}", ctx.id);
+    let data = ctx.stack.pvc_dir.join(&folder);
+    let pod = format!("bench-cp-{}", ctx.id);
+    let result = measure(ctx, &scratch.path, &folder, &data, &pod).await;
+    ctx.say("cleaning up: helper pod and the PVC folder");
+    let _ = timed(
+        Command::new("kubectl").args([
+            "delete",
+            "pod",
+            &pod,
+            "-n",
+            &ctx.stack.namespace,
+            "--wait=false",
+            "--ignore-not-found",
+        ]),
+        "kubectl delete pod",
+        Duration::from_secs(30),
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
+async fn measure(
+    ctx: &Context,
+    dir: &Path,
+    folder: &str,
+    data: &Path,
+    pod: &str,
+) -> anyhow::Result<Report> {
+    let mut report = Report::new("fetch");
+    ctx.say(format!(
+        "writing {SMALL_FILES} small files and {BIG_FILES} × {} MiB into {}",
+        BIG_BYTES >> 20,
+        data.display()
+    ));
+    write_data(data)?;
+    let total_bytes = support::tree_bytes(data);
+    std::fs::write(dir.join("xtask.toml"), "# bench fetch workspace\n")?;
+
+    ctx.say(format!(
+        "starting helper pod {pod} that mounts the PVC, for kubectl cp"
+    ));
+    start_cp_pod(ctx, dir, pod).await?;
+
+    // Is our command there at all?
+    let probe = ours_fetch(ctx, dir, folder, &dir.join("probe")).await?;
+    let available = match &probe {
+        Fetched::Done { .. } => None,
+        Fetched::Unavailable(why) => Some(why.clone()),
+    };
+    let _ = std::fs::remove_dir_all(dir.join("probe"));
+
+    let (mut ours_first, mut cp_first) = (vec![], vec![]);
+    let (mut ours_again, mut ours_changed, mut ours_changed_files) = (vec![], vec![], vec![]);
+    for run in 0..ctx.runs {
+        ctx.say(format!(
+            "first fetch of {} MB, run {}/{}",
+            total_bytes / 1_000_000,
+            run + 1,
+            ctx.runs
+        ));
+        let cp_dest = dir.join(format!("cp-{run}"));
+        let cp = timed(
+            Command::new("kubectl")
+                .args(["cp", "-n", &ctx.stack.namespace, &format!("{pod}:{folder}")])
+                .arg(&cp_dest),
+            "kubectl cp",
+            LIMIT,
+        )
+        .await?
+        .ok("kubectl cp")?;
+        let copied = support::tree_bytes(&cp_dest);
+        anyhow::ensure!(
+            copied == total_bytes,
+            "kubectl cp copied {copied} bytes of {total_bytes}"
+        );
+        cp_first.push(cp.seconds);
+        let _ = std::fs::remove_dir_all(&cp_dest);
+
+        if available.is_some() {
+            continue;
+        }
+        let dest = dir.join(format!("ours-{run}"));
+        if let Fetched::Done { seconds, .. } = ours_fetch(ctx, dir, folder, &dest).await? {
+            ours_first.push(seconds);
+        }
+        // Nothing changed on the PVC.
+        if let Fetched::Done { seconds, .. } = ours_fetch(ctx, dir, folder, &dest).await? {
+            ours_again.push(seconds);
+        }
+        // One small file changed.
+        let changed = data.join("small/d0/f0000.txt");
+        std::fs::write(
+            &changed,
+            format!("changed in run {run} {}\n", support::fresh_seed()),
+        )?;
+        if let Fetched::Done { seconds, files } = ours_fetch(ctx, dir, folder, &dest).await? {
+            ours_changed.push(seconds);
+            if let Some(files) = files {
+                ours_changed_files.push(files as f64);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dest);
+    }
+    let ours = |samples: Vec<f64>| match &available {
+        Some(_) => Stat::missing("n/a"),
+        None => Stat::of(samples),
+    };
+    let cp = Stat::of(cp_first);
+    report.rows.push(
+        Row::new(
+            "first-fetch",
+            "first fetch, 1,000 small + 3 × 100 MiB",
+            Unit::Seconds,
+        )
+        .ours(ours(ours_first))
+        .peer("kubectl cp", Some(cp.clone())),
+    );
+    let again = ours(ours_again);
+    let met = again.median.map(|s| s < 1.0);
+    report.rows.push(
+        Row::new(
+            "refetch-unchanged",
+            "fetch again, nothing changed",
+            Unit::Seconds,
+        )
+        .ours(again)
+        .peer("kubectl cp (copies all again)", Some(cp.clone()))
+        .target("ours < 1 s", met),
+    );
+    report.rows.push(
+        Row::new(
+            "refetch-one-changed",
+            "fetch again, one small file changed",
+            Unit::Seconds,
+        )
+        .ours(ours(ours_changed))
+        .peer("kubectl cp (copies all again)", Some(cp)),
+    );
+    let files = ours(ours_changed_files);
+    let met = files.median.map(|n| n <= 1.0);
+    report.rows.push(
+        Row::new(
+            "refetch-one-changed-files",
+            "files transferred when one changed",
+            Unit::Count,
+        )
+        .ours(files)
+        .peer(
+            "kubectl cp",
+            Some(Stat::one((SMALL_FILES + BIG_FILES) as f64)),
+        )
+        .target("only the changed file", met),
+    );
+    if let Some(why) = &available {
+        report.note(format!(
+            "ours not measured: fetch-results {why}; kubectl cp measured alone (intended command: `cargo xtask fetch-results {folder} --to DIR -o json`)"
+        ));
+    }
+    report.note(format!(
+        "data: {SMALL_FILES} files of ~1 kB in 10 folders and {BIG_FILES} incompressible files of {} MiB ({:.0} MB in all) in the PVC folder; \
+         kubectl cp = `kubectl cp {pod}:{folder} DIR` from a helper pod that mounts the PVC (already running: its start is not counted); \
+         ours creates and deletes its own helper pod, inside its time; each first fetch goes to an empty folder",
+        BIG_BYTES >> 20,
+        total_bytes as f64 / 1e6
+    ));
+    Ok(report)
+}
+
+fn write_data(data: &Path) -> anyhow::Result<()> {
+    for folder in 0..10 {
+        std::fs::create_dir_all(data.join(format!("small/d{folder}")))?;
+    }
+    let seed = support::fresh_seed();
+    for file in 0..SMALL_FILES {
+        let line = format!("result {file} of run {seed:x}\n");
+        std::fs::write(
+            data.join(format!("small/d{}/f{file:04}.txt", file % 10)),
+            line.repeat(1000 / line.len() + 1),
+        )?;
+    }
+    for big in 0..BIG_FILES {
+        std::fs::write(
+            data.join(format!("big-{big}.bin")),
+            support::noise(seed ^ (big as u64 + 1), BIG_BYTES),
+        )?;
+    }
+    Ok(())
+}
+
+async fn start_cp_pod(ctx: &Context, dir: &Path, pod: &str) -> anyhow::Result<()> {
+    let claim = std::env::var("KUBEVOLUMECLAIMNAME").unwrap_or_else(|_| "vcity-pvc".into());
+    let manifest = dir.join("cp-pod.yaml");
+    std::fs::write(
+        &manifest,
+        [
+            "apiVersion: v1".to_string(),
+            "kind: Pod".into(),
+            "metadata:".into(),
+            format!("  name: {pod}"),
+            format!("  namespace: {}", ctx.stack.namespace),
+            "  labels:".into(),
+            format!("    bench.xtask/run: \"{}\"", ctx.id),
+            "spec:".into(),
+            "  containers:".into(),
+            "  - name: main".into(),
+            "    image: stack/busybox:1".into(),
+            "    command: [sleep, \"86400\"]".into(),
+            "    volumeMounts:".into(),
+            "    - name: data".into(),
+            "      mountPath: /data".into(),
+            "  volumes:".into(),
+            "  - name: data".into(),
+            "    persistentVolumeClaim:".into(),
+            format!("      claimName: {claim}"),
+        ]
+        .join("\n"),
+    )?;
+    timed(
+        Command::new("kubectl")
+            .arg("apply")
+            .arg("-f")
+            .arg(&manifest),
+        "kubectl apply",
+        Duration::from_secs(30),
+    )
+    .await?
+    .ok("creating the kubectl cp helper pod")?;
+    timed(
+        Command::new("kubectl").args([
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{pod}"),
+            "-n",
+            &ctx.stack.namespace,
+            "--timeout=60s",
+        ]),
+        "kubectl wait",
+        Duration::from_secs(70),
+    )
+    .await?
+    .ok("waiting for the kubectl cp helper pod")?;
+    Ok(())
+}
+
+enum Fetched {
+    Done {
+        seconds: f64,
+        files: Option<u64>,
+    },
+    /// The command is not there (not built yet), with its words.
+    Unavailable(String),
+}
+
+async fn ours_fetch(ctx: &Context, cwd: &Path, folder: &str, to: &Path) -> anyhow::Result<Fetched> {
+    let to_text = to.display().to_string();
+    let mut cmd = ctx.ours(
+        cwd,
+        &["fetch-results", folder, "--to", &to_text, "-o", "json"],
+    );
+    let done = timed(&mut cmd, "cargo xtask fetch-results", LIMIT).await?;
+    if !done.status.success() {
+        if done.stderr.contains("not built yet") {
+            return Ok(Fetched::Unavailable(
+                "not available (it answers \"not built yet\")".into(),
+            ));
+        }
+        return Ok(Fetched::Unavailable(format!(
+            "failed: {}",
+            support::tail(&done.stderr, 300).replace('\n', " ")
+        )));
+    }
+    // The JSON report counts what was transferred; its exact shape is the command's.
+    let files = serde_json::from_str::<serde_json::Value>(&done.stdout)
+        .ok()
+        .and_then(|v| find_number(&v, "files_fetched"));
+    Ok(Fetched::Done {
+        seconds: done.seconds,
+        files,
+    })
+}
+
+fn find_number(value: &serde_json::Value, key: &str) -> Option<u64> {
+    match value {
+        serde_json::Value::Object(map) => map
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .or_else(|| map.values().find_map(|v| find_number(v, key))),
+        serde_json::Value::Array(items) => items.iter().find_map(|v| find_number(v, key)),
+        _ => None,
+    }
 }

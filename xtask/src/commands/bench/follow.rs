@@ -1,5 +1,837 @@
-use super::support::Context;
+//! `bench follow`: how soon each follower learns what happened, against `argo submit
+//! --watch` (the argo CLI talking to the API server) and Hera's `wait()` (through an
+//! `argo server` on loopback).
+//!
+//! The bench watches the workflows and the namespace's Warning events itself and stamps
+//! each change when it arrives: the API's own timestamps have a 1 s resolution, too coarse
+//! for delays of a few hundred milliseconds. Each follower follows its own workflow;
+//! followers of one measurement run at the same time.
 
-pub async fn bench(_ctx: &Context) -> anyhow::Result<super::Report> {
-    anyhow::bail!("todo")
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Event;
+use kit_cluster::doctor::workflow_resource;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::process::Command;
+use tokio::task::JoinHandle;
+
+use super::support::{self, Context, CountingProxy, Live, PeakRss, Scratch, Stamp};
+use super::{Report, Row, Stat, Unit};
+
+const LABEL: &str = "bench.xtask/run";
+/// How long the argo CLI gets to name the cause of the fault after the first Warning.
+const SILENCE_BOUND: Duration = Duration::from_secs(20);
+const WIDE_ITEMS: usize = 500;
+/// Leaves room on the 110-pod kwok node for whoever else uses the stack.
+const WIDE_PARALLELISM: usize = 50;
+
+/// What the bench's own watches saw, stamped on arrival.
+#[derive(Default)]
+struct Seen {
+    /// First sight of each workflow in a completed phase.
+    completed: BTreeMap<String, Stamp>,
+    /// Warning events: (arrival, involved object's name).
+    warnings: Vec<(Stamp, String, Option<chrono::DateTime<chrono::Utc>>)>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+impl Seen {
+    fn first_warning(
+        &self,
+        workflow: &str,
+    ) -> Option<(Stamp, Option<chrono::DateTime<chrono::Utc>>)> {
+        let prefix = format!("{workflow}-");
+        self.warnings
+            .iter()
+            // A one-pod workflow's pod has the workflow's own name.
+            .filter(|(_, object, _)| object == workflow || object.starts_with(&prefix))
+            .min_by_key(|(stamp, _, _)| stamp.at)
+            .map(|(stamp, _, time)| (*stamp, *time))
+    }
+}
+
+/// Polls the shared record until `f` finds something (the stamps were taken on arrival,
+/// so polling adds nothing to the measurement).
+async fn wait_for<T>(seen: &Shared, limit: Duration, f: impl Fn(&Seen) -> Option<T>) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = f(&seen.lock().expect("seen lock")) {
+            return Some(found);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn start_watches(client: &kube::Client, ns: &str, id: &str, seen: &Shared) -> Vec<JoinHandle<()>> {
+    let wf_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &workflow_resource());
+    let config = watcher::Config::default().labels(&format!("{LABEL}={id}"));
+    let shared = seen.clone();
+    let workflows = tokio::spawn(async move {
+        let mut stream = watcher(wf_api, config)
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(item) = stream.next().await {
+            let Ok(obj) = item else { continue };
+            let stamp = Stamp::now();
+            let phase = obj.data["status"]["phase"].as_str().unwrap_or("");
+            if matches!(phase, "Succeeded" | "Failed" | "Error") {
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                shared
+                    .lock()
+                    .expect("seen lock")
+                    .completed
+                    .entry(name)
+                    .or_insert(stamp);
+            }
+        }
+    });
+    let ev_api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let config = watcher::Config::default().fields("type=Warning");
+    let shared = seen.clone();
+    let events = tokio::spawn(async move {
+        let mut stream = watcher(ev_api, config)
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(item) = stream.next().await {
+            let Ok(ev) = item else { continue };
+            let stamp = Stamp::now();
+            let object = ev.involved_object.name.clone().unwrap_or_default();
+            let time = ev
+                .first_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or(ev.event_time.as_ref().map(|t| t.0))
+                .and_then(|t| {
+                    chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond() as u32)
+                });
+            shared
+                .lock()
+                .expect("seen lock")
+                .warnings
+                .push((stamp, object, time));
+        }
+    });
+    vec![workflows, events]
+}
+
+pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
+    let scratch = Scratch::new(ctx, "follow")?;
+    let target = kit_cluster::KubeTarget {
+        kubeconfig: Some(ctx.stack.kubeconfig.clone()),
+        kubeconfig_origin: "KUBECONFIG".into(),
+        context: None,
+    };
+    let client = kit_cluster::client(&target).await?;
+    let ns = ctx.stack.namespace.clone();
+    let seen: Shared = Arc::default();
+    let watches = start_watches(&client, &ns, &ctx.id, &seen);
+    write_workspace(&scratch.path, &ctx.id)?;
+    let mut server = None;
+    let result = measure(ctx, &scratch.path, &client, &seen, &mut server).await;
+    if let Some(mut server) = server {
+        server.kill().await;
+    }
+    for watch in watches {
+        watch.abort();
+    }
+    ctx.say("cleaning up: deleting the benchmark's workflows");
+    let wf_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &workflow_resource());
+    let _ = wf_api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels(&format!("{LABEL}={}", ctx.id)),
+        )
+        .await;
+    result
+}
+
+async fn measure(
+    ctx: &Context,
+    ws: &Path,
+    client: &kube::Client,
+    seen: &Shared,
+    server: &mut Option<Live>,
+) -> anyhow::Result<Report> {
+    let mut report = Report::new("follow");
+    let hera = match prepare_hera(ctx, ws, server).await {
+        Ok(hera) => Some(hera),
+        Err(why) => {
+            report.note(format!("Hera not measured: {why:#}"));
+            None
+        }
+    };
+
+    // (a) Workflow Succeeded → the follower's process exits.
+    let (mut ours_a, mut argo_a, mut hera_a) = (vec![], vec![], vec![]);
+    let (mut ours_fin, mut argo_fin, mut hera_fin) = (vec![], vec![], vec![]);
+    for run in 0..ctx.runs {
+        ctx.say(format!(
+            "(a) two-step workflow, ours + argo CLI{} at once, run {}/{}",
+            if hera.is_some() { " + Hera" } else { "" },
+            run + 1,
+            ctx.runs
+        ));
+        let ours = ours_until_exit(ctx, ws, "bench-two");
+        let argo = argo_submit_watch(ws, &ctx.stack.kubeconfig);
+        let hera_run = async {
+            match &hera {
+                Some(h) => Some(h.run(ws).await),
+                None => None,
+            }
+        };
+        let (ours, argo, hera_run) = tokio::join!(ours, argo, hera_run);
+        let results = [
+            (ours, &mut ours_a, &mut ours_fin, "ours"),
+            (argo, &mut argo_a, &mut argo_fin, "argo submit --watch"),
+        ];
+        for (result, delays, fin, who) in results {
+            let (name, exit) = result.with_context(|| format!("(a) {who}"))?;
+            let (d, f) = exit_delays(client, ctx, seen, &name, exit).await?;
+            delays.push(d);
+            fin.extend(f);
+        }
+        if let Some(result) = hera_run {
+            let (name, exit) = result.context("(a) Hera")?;
+            let (d, f) = exit_delays(client, ctx, seen, &name, exit).await?;
+            hera_a.push(d);
+            hera_fin.extend(f);
+        }
+    }
+    let ours_stat = Stat::of(ours_a);
+    report.rows.push(
+        Row::new(
+            "succeeded-to-exit",
+            "(a) Succeeded seen → process exit",
+            Unit::Seconds,
+        )
+        .ours(ours_stat.clone())
+        .peer("argo submit --watch", Some(Stat::of(argo_a))),
+    );
+    if hera.is_some() {
+        report.rows.push(
+            Row::new(
+                "succeeded-to-exit-hera",
+                "(a) Succeeded seen → process exit",
+                Unit::Seconds,
+            )
+            .ours(ours_stat)
+            .peer("Hera create()+wait()", Some(Stat::of(hera_a))),
+        );
+    }
+    report.rows.push(
+        Row::new(
+            "finished-at-to-exit",
+            "(a) status.finishedAt → exit (1 s resolution)",
+            Unit::Seconds,
+        )
+        .ours(Stat::of(ours_fin.clone()))
+        .peer("argo submit --watch", Some(Stat::of(argo_fin))),
+    );
+    if hera.is_some() {
+        report.rows.push(
+            Row::new(
+                "finished-at-to-exit-hera",
+                "(a) status.finishedAt → exit (1 s resolution)",
+                Unit::Seconds,
+            )
+            .ours(Stat::of(ours_fin))
+            .peer("Hera create()+wait()", Some(Stat::of(hera_fin))),
+        );
+    }
+
+    // (b) First Warning event of a fault → the cause printed.
+    let (mut ours_b, mut ours_b_api, mut argo_b, mut argo_b_api) = (vec![], vec![], vec![], vec![]);
+    let mut argo_never = 0;
+    let mut argo_line = None;
+    let mut ours_missing = 0;
+    for run in 0..ctx.runs {
+        ctx.say(format!(
+            "(b) image-not-found fault, ours + argo CLI at once, run {}/{}",
+            run + 1,
+            ctx.runs
+        ));
+        let (ours, argo) = tokio::join!(
+            ours_until_finding(ctx, ws),
+            argo_until_cause(ws, &ctx.stack.kubeconfig, client, seen)
+        );
+        let ours = ours.context("(b) ours")?;
+        let argo = argo.context("(b) argo submit --watch")?;
+        let warning = wait_for(seen, Duration::from_secs(10), |s| {
+            s.first_warning(&ours.name)
+        })
+        .await;
+        match (ours.finding, warning) {
+            (Some(found), Some((warn, api_time))) => {
+                ours_b.push(found.since(&warn));
+                if let Some(t) = api_time {
+                    ours_b_api.push((found.wall - t).as_seconds_f64());
+                }
+            }
+            _ => ours_missing += 1,
+        }
+        match argo.said {
+            Some((stamp, line)) => {
+                argo_b.push(stamp.since(&argo.warning));
+                if let Some(t) = argo.warning_time {
+                    argo_b_api.push((stamp.wall - t).as_seconds_f64());
+                }
+                argo_line.get_or_insert(line);
+            }
+            None => argo_never += 1,
+        }
+        delete_workflows(client, &ctx.stack.namespace, &[&ours.name]).await;
+    }
+    let never = || Stat::missing(format!("never (≥{} s)", SILENCE_BOUND.as_secs()));
+    let argo_stat = if argo_b.is_empty() {
+        never()
+    } else {
+        Stat::of(argo_b)
+    };
+    let argo_api_stat = if argo_b_api.is_empty() {
+        never()
+    } else {
+        Stat::of(argo_b_api)
+    };
+    report.rows.push(
+        Row::new(
+            "warning-to-finding",
+            "(b) first Warning event → cause printed",
+            Unit::Seconds,
+        )
+        .ours(Stat::of(ours_b))
+        .peer("argo submit --watch", Some(argo_stat))
+        .p95(),
+    );
+    report.rows.push(
+        Row::new(
+            "event-time-to-finding",
+            "(b) event firstTimestamp → cause (1 s res.)",
+            Unit::Seconds,
+        )
+        .ours(Stat::of(ours_b_api))
+        .peer("argo submit --watch", Some(argo_api_stat))
+        .p95(),
+    );
+    if let Some(line) = argo_line {
+        report.note(format!(
+            "(b) the first line of `argo submit --watch` naming the cause: {:?}",
+            line.trim()
+        ));
+    }
+    if ours_missing > 0 {
+        report.note(format!("(b) in {ours_missing} run(s) ours printed no image-not-found finding within 60 s, or no Warning event was seen"));
+    }
+    if argo_never > 0 {
+        report.note(format!(
+            "(b) argo submit --watch never named the cause (ErrImagePull, ImagePullBackOff, \"not found\") within {} s of the first Warning event in {argo_never} of {} run(s)",
+            SILENCE_BOUND.as_secs(),
+            ctx.runs
+        ));
+    }
+
+    // (c) A 500-pod workflow: memory and API requests of the followers.
+    wide(ctx, ws, seen, &mut report).await?;
+
+    report.note(
+        "delays are measured against the bench's own watch of the workflow (stamped on arrival, same machine): \
+         the earliest any client could know; status.finishedAt rows compare with the API's timestamp (whole seconds, so up to 1 s too long)",
+    );
+    report.note(format!(
+        "argo = the built argo CLI with KUBECONFIG={} (talks to the API server, no argo server); \
+         Hera = hera.workflows {} with its default poll_interval=5 s, through `argo server --auth-mode=server --secure=false --namespaced` \
+         (admin kubeconfig; it listens on every interface, it has no address flag)",
+        ctx.stack.kubeconfig.display(),
+        hera.as_ref().map_or("(not run)".into(), |h| h.version.clone())
+    ));
+    Ok(report)
+}
+
+/// The workflows the benchmark submits, all labelled for the cleanup.
+fn write_workspace(ws: &Path, id: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(ws.join("workflows"))?;
+    std::fs::write(ws.join("xtask.toml"), "# bench follow workspace\n")?;
+    let head = |name: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata:\n  generateName: {name}-\n  labels:\n    {LABEL}: \"{id}\"\nspec:\n  serviceAccountName: argo-workflow\n  entrypoint: main\n"
+        )
+    };
+    let two = format!(
+        "{}  templates:\n  - name: main\n    steps:\n    - - name: first\n        template: step\n    - - name: second\n        template: step\n  - name: step\n    container:\n      image: stack/busybox:1\n      command: [sh, -c, \"true\"]\n",
+        head("bench-two")
+    );
+    let fault = format!(
+        "{}  templates:\n  - name: main\n    metadata:\n      labels:\n        stack.test/fault: image-not-found\n    container:\n      image: stack/busybox:1\n      command: [sh, -c, \"true\"]\n",
+        head("bench-fault")
+    );
+    let items: Vec<String> = (0..WIDE_ITEMS).map(|i| i.to_string()).collect();
+    let wide = format!(
+        "{}  parallelism: {WIDE_PARALLELISM}\n  templates:\n  - name: main\n    steps:\n    - - name: item\n        template: step\n        arguments:\n          parameters:\n          - name: num\n            value: \"{{{{item}}}}\"\n        withItems: [{}]\n  - name: step\n    inputs:\n      parameters:\n      - name: num\n    container:\n      image: stack/busybox:1\n      command: [sh, -c, \"echo {{{{inputs.parameters.num}}}}\"]\n",
+        head("bench-wide"),
+        items.join(", ")
+    );
+    std::fs::write(ws.join("workflows/bench-two.yaml"), two)?;
+    std::fs::write(ws.join("workflows/bench-fault.yaml"), fault)?;
+    std::fs::write(ws.join("workflows/bench-wide.yaml"), wide)?;
+    Ok(())
+}
+
+fn workflow_file(ws: &Path, name: &str) -> PathBuf {
+    ws.join("workflows").join(format!("{name}.yaml"))
+}
+
+/// The argo CLI on the API server directly, whatever the caller's ARGO_* settings say.
+fn argo(kubeconfig: &Path) -> Command {
+    let mut cmd = Command::new("argo");
+    for var in [
+        "ARGO_SERVER",
+        "ARGO_TOKEN",
+        "ARGO_HTTP1",
+        "ARGO_SECURE",
+        "ARGO_BASE_HREF",
+        "ARGO_INSECURE_SKIP_VERIFY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("KUBECONFIG", kubeconfig).env("NO_COLOR", "1");
+    cmd
+}
+
+/// `run NAME --no-pin -o json` to its end: the workflow's name and the exit.
+async fn ours_until_exit(
+    ctx: &Context,
+    ws: &Path,
+    workflow: &str,
+) -> anyhow::Result<(String, Stamp)> {
+    let mut cmd = ctx.ours(
+        ws,
+        &[
+            "run",
+            workflow,
+            "--no-pin",
+            "-o",
+            "json",
+            "--timeout",
+            "150",
+        ],
+    );
+    let mut live = Live::spawn(&mut cmd, "cargo xtask run")?;
+    let name = submitted_name(&mut live).await?;
+    let (exit, status) = live.wait(Duration::from_secs(170)).await?;
+    if !status.success() {
+        anyhow::bail!(
+            "our run of {name} ended with {status}: {}",
+            support::tail(&live.stderr().await, 800)
+        );
+    }
+    Ok((name, exit))
+}
+
+async fn submitted_name(live: &mut Live) -> anyhow::Result<String> {
+    let line = live
+        .line_matching(
+            |l| l.contains("\"type\":\"submitted\""),
+            Duration::from_secs(60),
+        )
+        .await;
+    let Some((_, line)) = line else {
+        live.kill().await;
+        let stderr = live.stderr().await;
+        anyhow::bail!(
+            "{} printed no `submitted` line: {}",
+            live.what,
+            support::tail(&stderr, 800)
+        );
+    };
+    let json: serde_json::Value = serde_json::from_str(&line)?;
+    Ok(json["name"].as_str().unwrap_or_default().to_string())
+}
+
+/// `argo submit --watch FILE` to its end.
+async fn argo_submit_watch(ws: &Path, kubeconfig: &Path) -> anyhow::Result<(String, Stamp)> {
+    let mut cmd = argo(kubeconfig);
+    cmd.args(["submit", "--watch", "-n", "argo"])
+        .arg(workflow_file(ws, "bench-two"));
+    let mut live = Live::spawn(&mut cmd, "argo submit --watch")?;
+    let name = argo_name_line(&mut live).await?;
+    let (exit, status) = live.wait(Duration::from_secs(170)).await?;
+    anyhow::ensure!(
+        status.success(),
+        "argo submit --watch ended with {status}: {}",
+        support::tail(&live.stderr().await, 800)
+    );
+    Ok((name, exit))
+}
+
+async fn argo_name_line(live: &mut Live) -> anyhow::Result<String> {
+    let found = live
+        .line_matching(
+            |l| l.trim_start().starts_with("Name:"),
+            Duration::from_secs(60),
+        )
+        .await;
+    match found {
+        Some((_, line)) => Ok(line
+            .trim_start()
+            .trim_start_matches("Name:")
+            .trim()
+            .to_string()),
+        None => {
+            live.kill().await;
+            anyhow::bail!(
+                "argo printed no `Name:` line: {}",
+                support::tail(&live.stderr().await, 800)
+            )
+        }
+    }
+}
+
+/// Delay from the bench seeing the workflow complete to the follower's exit, and from the
+/// API's status.finishedAt to the exit.
+async fn exit_delays(
+    client: &kube::Client,
+    ctx: &Context,
+    seen: &Shared,
+    name: &str,
+    exit: Stamp,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    let completed = wait_for(seen, Duration::from_secs(10), |s| {
+        s.completed.get(name).copied()
+    })
+    .await
+    .with_context(|| format!("the bench never saw {name} complete"))?;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ctx.stack.namespace, &workflow_resource());
+    let finished = api
+        .get(name)
+        .await
+        .ok()
+        .and_then(|wf| wf.data["status"]["finishedAt"].as_str().map(str::to_string))
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| (exit.wall - t.with_timezone(&chrono::Utc)).as_seconds_f64());
+    Ok((exit.since(&completed), finished))
+}
+
+struct OursFault {
+    name: String,
+    finding: Option<Stamp>,
+}
+
+/// `run bench-fault -o json` until its image-not-found finding, then stopped.
+async fn ours_until_finding(ctx: &Context, ws: &Path) -> anyhow::Result<OursFault> {
+    let mut cmd = ctx.ours(
+        ws,
+        &[
+            "run",
+            "bench-fault",
+            "--no-pin",
+            "-o",
+            "json",
+            "--timeout",
+            "90",
+        ],
+    );
+    let mut live = Live::spawn(&mut cmd, "cargo xtask run")?;
+    let name = submitted_name(&mut live).await?;
+    let finding = live
+        .line_matching(
+            |l| {
+                serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+                    v["type"] == "finding" && v["finding"]["reason"] == "image-not-found"
+                })
+            },
+            Duration::from_secs(60),
+        )
+        .await
+        .map(|(stamp, _)| stamp);
+    live.kill().await;
+    Ok(OursFault { name, finding })
+}
+
+struct ArgoFault {
+    /// Arrival of the workflow's first Warning event, and the event's own time.
+    warning: Stamp,
+    warning_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// The first output line naming the cause.
+    said: Option<(Stamp, String)>,
+}
+
+/// `argo submit --watch` of the fault: does its output ever name the cause?
+async fn argo_until_cause(
+    ws: &Path,
+    kubeconfig: &Path,
+    client: &kube::Client,
+    seen: &Shared,
+) -> anyhow::Result<ArgoFault> {
+    let mut cmd = argo(kubeconfig);
+    cmd.args(["submit", "--watch", "-n", "argo"])
+        .arg(workflow_file(ws, "bench-fault"));
+    let mut live = Live::spawn(&mut cmd, "argo submit --watch")?;
+    let name = argo_name_line(&mut live).await?;
+    let warning = wait_for(seen, Duration::from_secs(60), |s| s.first_warning(&name)).await;
+    let Some((warning, warning_time)) = warning else {
+        live.kill().await;
+        anyhow::bail!("no Warning event for {name} within 60 s");
+    };
+    let names_cause = |l: &str| {
+        l.contains("ErrImagePull") || l.contains("ImagePullBackOff") || l.contains("not found")
+    };
+    // Lines read before the warning count too: the cause may show in the node's message.
+    let early = live.seen.iter().find(|(_, l)| names_cause(l)).cloned();
+    let said = match early {
+        Some(found) => Some(found),
+        None => {
+            let left = SILENCE_BOUND.saturating_sub(warning.at.elapsed());
+            live.line_matching(names_cause, left).await
+        }
+    };
+    live.kill().await;
+    delete_workflows(client, "argo", &[&name]).await;
+    Ok(ArgoFault {
+        warning,
+        warning_time,
+        said,
+    })
+}
+
+async fn delete_workflows(client: &kube::Client, ns: &str, names: &[&str]) {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &workflow_resource());
+    for name in names.iter().filter(|n| !n.is_empty()) {
+        let _ = api.delete(name, &DeleteParams::default()).await;
+    }
+}
+
+/// Hera through an argo server on loopback: checked once, then run per measurement.
+struct Hera {
+    python: PathBuf,
+    script: PathBuf,
+    server: String,
+    version: String,
+}
+
+impl Hera {
+    async fn run(&self, ws: &Path) -> anyhow::Result<(String, Stamp)> {
+        let mut cmd = Command::new(&self.python);
+        cmd.arg(&self.script)
+            .arg(workflow_file(ws, "bench-two"))
+            .env("BENCH_ARGO_SERVER", &self.server);
+        let mut live = Live::spawn(&mut cmd, "Hera script")?;
+        let line = live
+            .line_matching(|l| l.starts_with("{\"name\""), Duration::from_secs(60))
+            .await;
+        let Some((_, line)) = line else {
+            live.kill().await;
+            anyhow::bail!(
+                "the Hera script did not submit: {}",
+                support::tail(&live.stderr().await, 1200)
+            );
+        };
+        let json: serde_json::Value = serde_json::from_str(&line)?;
+        let name = json["name"].as_str().unwrap_or_default().to_string();
+        let (exit, status) = live.wait(Duration::from_secs(170)).await?;
+        anyhow::ensure!(
+            status.success(),
+            "the Hera script ended with {status}: {}",
+            support::tail(&live.stderr().await, 1200)
+        );
+        Ok((name, exit))
+    }
+}
+
+const HERA_SCRIPT: &str = r#"# What a team's Hera script does: submit a workflow, wait for its end.
+import json, os, sys
+from hera.workflows import Workflow, WorkflowsService
+
+w = Workflow.from_file(sys.argv[1])
+w.workflows_service = WorkflowsService(host=os.environ["BENCH_ARGO_SERVER"], verify_ssl=False)
+w.namespace = "argo"
+w.create()
+print(json.dumps({"name": w.name}), flush=True)
+w.wait()
+"#;
+
+async fn prepare_hera(ctx: &Context, ws: &Path, server: &mut Option<Live>) -> anyhow::Result<Hera> {
+    let python =
+        PathBuf::from(std::env::var("XTASK_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()));
+    let probe = support::timed(
+        Command::new(&python).args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('hera'))",
+        ]),
+        "python3 (hera)",
+        Duration::from_secs(30),
+    )
+    .await
+    .context("no python3 (set XTASK_BENCH_PYTHON to an interpreter with hera)")?;
+    anyhow::ensure!(
+        probe.status.success(),
+        "{} cannot import hera (`pip install hera`, or set XTASK_BENCH_PYTHON): {}",
+        python.display(),
+        support::tail(&probe.stderr, 300)
+    );
+    let version = probe.stdout.trim().to_string();
+    let port = free_port(2746)?;
+    ctx.say(format!("starting `argo server` on port {port} for Hera"));
+    let mut cmd = argo(&ctx.stack.admin_kubeconfig);
+    cmd.args([
+        "server",
+        "--auth-mode=server",
+        "--secure=false",
+        "--namespaced",
+        "--namespace",
+        "argo",
+        "--port",
+        &port.to_string(),
+    ]);
+    let live = Live::spawn(&mut cmd, "argo server")?;
+    *server = Some(live);
+    let ready = async {
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .is_err()
+    {
+        let stderr = match server.as_mut() {
+            Some(s) => s.stderr().await,
+            None => String::new(),
+        };
+        anyhow::bail!(
+            "argo server did not listen on {port} within 30 s: {}",
+            support::tail(&stderr, 600)
+        );
+    }
+    let script = ws.join("hera_bench.py");
+    std::fs::write(&script, HERA_SCRIPT)?;
+    Ok(Hera {
+        python,
+        script,
+        server: format!("http://127.0.0.1:{port}"),
+        version,
+    })
+}
+
+/// `preferred` when nothing listens there, else any free port.
+fn free_port(preferred: u16) -> anyhow::Result<u16> {
+    if std::net::TcpListener::bind(("0.0.0.0", preferred)).is_ok() {
+        return Ok(preferred);
+    }
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// (c): ours runs the 500-pod workflow while `argo watch` follows the same one, each
+/// through its own counting proxy, with peak memory sampled.
+async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> anyhow::Result<()> {
+    ctx.say(format!(
+        "(c) {WIDE_ITEMS}-pod workflow (parallelism {WIDE_PARALLELISM}): ours `run` and `argo watch` on the same workflow, once"
+    ));
+    let ours_proxy = CountingProxy::start(&ctx.stack.kubeconfig, ws, "ours").await?;
+    let argo_proxy = CountingProxy::start(&ctx.stack.kubeconfig, ws, "argo").await?;
+    let mut cmd = ctx.ours(
+        ws,
+        &[
+            "run",
+            "bench-wide",
+            "--no-pin",
+            "-o",
+            "json",
+            "--timeout",
+            "400",
+        ],
+    );
+    cmd.env("KUBECONFIG", ours_proxy.kubeconfig());
+    let mut ours = Live::spawn(&mut cmd, "cargo xtask run")?;
+    ours.keep_lines(false);
+    let ours_rss = PeakRss::start(ours.pid);
+    let name = submitted_name(&mut ours).await?;
+    let mut cmd = argo(argo_proxy.kubeconfig());
+    cmd.args(["watch", "-n", "argo", &name]);
+    let mut argo = Live::spawn(&mut cmd, "argo watch")?;
+    argo.keep_lines(false);
+    let argo_rss = PeakRss::start(argo.pid);
+    let (ours_end, argo_end) = tokio::join!(
+        ours.wait(Duration::from_secs(420)),
+        argo.wait(Duration::from_secs(420))
+    );
+    let ours_mib = ours_rss.finish().await;
+    let argo_mib = argo_rss.finish().await;
+    let ours_counts = ours_proxy.stop().await;
+    let argo_counts = argo_proxy.stop().await;
+    let (ours_exit, status) = ours_end?;
+    anyhow::ensure!(
+        status.success(),
+        "our run of {name} ended with {status}: {}",
+        support::tail(&ours.stderr().await, 800)
+    );
+    let (argo_exit, _) = argo_end?;
+    let completed = wait_for(seen, Duration::from_secs(10), |s| {
+        s.completed.get(&name).copied()
+    })
+    .await;
+    let elapsed = completed.map(|c| c.since(&ours.started));
+
+    report.rows.push(
+        Row::new(
+            "wide-peak-rss",
+            "(c) 500 pods: peak RSS of the follower",
+            Unit::Mebibytes,
+        )
+        .ours(Stat::one(ours_mib))
+        .peer("argo watch", Some(Stat::one(argo_mib))),
+    );
+    report.rows.push(
+        Row::new("wide-requests", "(c) 500 pods: API requests", Unit::Count)
+            .ours(Stat::one(ours_counts.total as f64))
+            .peer("argo watch", Some(Stat::one(argo_counts.total as f64))),
+    );
+    report.rows.push(
+        Row::new(
+            "wide-watches",
+            "(c) 500 pods: of which watches",
+            Unit::Count,
+        )
+        .ours(Stat::one(ours_counts.watches as f64))
+        .peer("argo watch", Some(Stat::one(argo_counts.watches as f64))),
+    );
+    if let Some(done) = completed {
+        report.rows.push(
+            Row::new(
+                "wide-exit",
+                "(c) 500 pods: Succeeded seen → exit",
+                Unit::Seconds,
+            )
+            .ours(Stat::one(ours_exit.since(&done)))
+            .peer("argo watch", Some(Stat::one(argo_exit.since(&done)))),
+        );
+    }
+    report.note(format!(
+        "(c) once whatever --runs says; workflow {name} took {} from our submit to Succeeded; ours = `run` (submit included), argo = `argo watch` started after our submit on the same workflow; \
+         requests counted at one `kubectl proxy -v=6` per follower (one `\"Response\"` log line per request; a long watch counts once): \
+         ours {} ({} watches, {} reads, {} writes), argo {} ({} watches, {} reads, {} writes); peak RSS = VmHWM from /proc sampled every 50 ms",
+        elapsed.map_or("?".into(), |s| format!("{s:.0} s")),
+        ours_counts.total, ours_counts.watches, ours_counts.reads, ours_counts.writes,
+        argo_counts.total, argo_counts.watches, argo_counts.reads, argo_counts.writes,
+    ));
+    Ok(())
 }

@@ -14,8 +14,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::Exit;
-use crate::cli::GlobalArgs;
-use crate::ui::Ui;
 
 /// The local stack as `tests/stack/env` describes it.
 #[derive(Debug, Clone)]
@@ -65,17 +63,15 @@ impl Stack {
 /// Shared by every benchmark of one invocation.
 pub struct Context {
     pub runs: usize,
-    pub ui: Ui,
     pub exe: PathBuf,
     pub stack: Stack,
     pub started: Instant,
-    pub global: GlobalArgs,
     /// Short and unique to this invocation: names of projects, folders and labels.
     pub id: String,
 }
 
 impl Context {
-    pub fn new(global: &GlobalArgs, runs: usize, ui: Ui) -> anyhow::Result<Self> {
+    pub fn new(runs: usize) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding our own executable")?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -87,11 +83,9 @@ impl Context {
         );
         Ok(Context {
             runs,
-            ui,
             exe,
             stack: Stack::from_env()?,
             started: Instant::now(),
-            global: global.clone(),
             id,
         })
     }
@@ -227,8 +221,9 @@ pub struct Live {
     pub pid: u32,
     pub started: Stamp,
     lines: mpsc::UnboundedReceiver<(Stamp, String)>,
-    /// Every stdout line read so far.
+    /// Every stdout line read so far (unless `keep_lines(false)`).
     pub seen: Vec<(Stamp, String)>,
+    keep: bool,
     stderr: Option<JoinHandle<String>>,
 }
 
@@ -260,8 +255,20 @@ impl Live {
             started,
             lines,
             seen: vec![],
+            keep: true,
             stderr,
         })
+    }
+
+    /// Whether to keep the lines read (a follower of 500 pods prints megabytes).
+    pub fn keep_lines(&mut self, keep: bool) {
+        self.keep = keep;
+    }
+
+    fn remember(&mut self, item: (Stamp, String)) {
+        if self.keep {
+            self.seen.push(item);
+        }
     }
 
     /// Waits for the first stdout line that `pred` accepts; `None` after `limit` or at
@@ -275,8 +282,9 @@ impl Live {
         loop {
             match tokio::time::timeout_at(deadline, self.lines.recv()).await {
                 Ok(Some((stamp, line))) => {
-                    self.seen.push((stamp, line.clone()));
-                    if pred(&line) {
+                    let hit = pred(&line);
+                    self.remember((stamp, line.clone()));
+                    if hit {
                         return Some((stamp, line));
                     }
                 }
@@ -287,17 +295,27 @@ impl Live {
 
     /// Waits for the exit (stdout is drained on the way) and stamps it.
     pub async fn wait(&mut self, limit: Duration) -> anyhow::Result<(Stamp, ExitStatus)> {
-        let status = tokio::time::timeout(limit, self.child.wait())
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("{} did not finish within {} s", self.what, limit.as_secs())
-            })?
-            .with_context(|| format!("waiting for {}", self.what))?;
+        // Drain stdout while waiting: a child blocked on a full pipe would never exit.
+        let deadline = tokio::time::Instant::now() + limit;
+        let status = loop {
+            tokio::select! {
+                status = self.child.wait() => break status,
+                item = self.lines.recv() => {
+                    if let Some(item) = item {
+                        self.remember(item);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    anyhow::bail!("{} did not finish within {} s", self.what, limit.as_secs());
+                }
+            }
+        }
+        .with_context(|| format!("waiting for {}", self.what))?;
         let stamp = Stamp::now();
         while let Ok(Some(item)) =
             tokio::time::timeout(Duration::from_secs(2), self.lines.recv()).await
         {
-            self.seen.push(item);
+            self.remember(item);
         }
         Ok((stamp, status))
     }
@@ -348,15 +366,10 @@ impl PeakRss {
         let handle = tokio::spawn(async move {
             let path = format!("/proc/{pid}/status");
             let mut peak_kib = 0;
-            loop {
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => {
-                        // A zombie (exited, not reaped yet) has no VmHWM line any more.
-                        let Some(kib) = vm_hwm_kib(&text) else { break };
-                        peak_kib = peak_kib.max(kib);
-                    }
-                    Err(_) => break,
-                }
+            while let Ok(text) = std::fs::read_to_string(&path) {
+                // A zombie (exited, not reaped yet) has no VmHWM line any more.
+                let Some(kib) = vm_hwm_kib(&text) else { break };
+                peak_kib = peak_kib.max(kib);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     _ = stopped.changed() => break,
