@@ -904,6 +904,93 @@ async fn helper_pods_carry_the_cleanup_labels() {
         "helper {} not found by {HELPER_SELECTOR}",
         session.pod()
     );
-    assert_eq!(session.close().await.unwrap().is_some(), true);
+    assert!(session.close().await.unwrap().is_some());
     stack.assert_helpers_gone(&events).await;
+}
+
+/// Timings on a 2 000 small files + 20 × 10 MiB tree, against `kubectl cp` through the
+/// same pod. `cargo test -p kit-cluster --test fetch -- --ignored --nocapture bench`.
+#[tokio::test]
+#[ignore = "benchmark: run by hand"]
+async fn bench_against_kubectl_cp() {
+    let Some(stack) = stack("bench").await else {
+        return;
+    };
+    let remote = RemoteDir::new(&stack, "bench");
+    for i in 0..2000 {
+        remote.write(&format!("small/{:02}/f{i}.txt", i % 50), &data(4096, i));
+    }
+    for i in 0..20 {
+        remote.write(&format!("big/w{i}.bin"), &data(10 << 20, 1000 + i));
+    }
+    let mut events = Vec::new();
+    let session = Remote::open(&stack.client, &stack.remote(), &mut |e| events.push(e))
+        .await
+        .unwrap();
+    let path = session.path(&remote.name).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let time = std::time::Instant::now();
+    let cold = session
+        .fetch(
+            &path,
+            local.path(),
+            Compression::Off,
+            false,
+            false,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    let cold_t = time.elapsed();
+    let time = std::time::Instant::now();
+    let warm = session
+        .fetch(
+            &path,
+            local.path(),
+            Compression::Off,
+            false,
+            false,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    let warm_t = time.elapsed();
+    assert_eq!(warm.bytes_fetched, 0);
+    let zipped = tempfile::tempdir().unwrap();
+    let time = std::time::Instant::now();
+    let gz = session
+        .fetch(
+            &path,
+            zipped.path(),
+            Compression::GzipIfAvailable,
+            false,
+            false,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    let gz_t = time.elapsed();
+    let cp_to = tempfile::tempdir().unwrap();
+    let time = std::time::Instant::now();
+    let cp = std::process::Command::new("kubectl")
+        .args(["-n", NAMESPACE, "cp", "-c", "fetch"])
+        .arg(format!("{}:{}", session.pod(), remote.name))
+        .arg(cp_to.path().join("copy"))
+        .output();
+    let cp_t = time.elapsed();
+    session.close().await.unwrap();
+    println!(
+        "{} files, {} bytes: fetch cold {cold_t:?}, re-fetch (nothing changed) {warm_t:?}, gzip cold {gz_t:?} ({} bytes on the wire)",
+        cold.files_fetched, cold.bytes_fetched, gz.wire_bytes
+    );
+    match cp {
+        Ok(out) if out.status.success() => {
+            println!("kubectl cp {cp_t:?} (no verification, no resume)");
+        }
+        Ok(out) => println!(
+            "kubectl cp failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(err) => println!("kubectl cp not run: {err}"),
+    }
 }

@@ -856,16 +856,23 @@ pub async fn fetch(
     options: &FetchOptions,
     mut progress: impl FnMut(FetchEvent),
 ) -> Result<FetchReport, FetchError> {
-    let path = RemotePath::parse(&options.path, &options.remote.mount_path)?;
+    // Checked before any pod is made, except absolute paths for an existing pod: it
+    // may mount the claim elsewhere than the configured mount path.
+    let absolute = options.path.trim().starts_with('/');
+    let early = match (&options.remote.pod, absolute) {
+        (PodChoice::Existing(_), true) => None,
+        _ => Some(RemotePath::parse(
+            &options.path,
+            &options.remote.mount_path,
+        )?),
+    };
     let remote = Remote::open(client, &options.remote, &mut progress).await?;
-    // An existing pod may mount the claim elsewhere: read absolute paths against it.
-    let path = if options.path.trim().starts_with('/') {
-        match remote.path(&options.path) {
+    let path = match early {
+        Some(p) => p,
+        None => match remote.path(&options.path) {
             Ok(p) => p,
             Err(err) => return finish(remote, Err(err), &mut progress).await,
-        }
-    } else {
-        path
+        },
     };
     let result = remote
         .fetch(

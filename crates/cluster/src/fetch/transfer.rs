@@ -5,14 +5,18 @@
 //! so the WebSocket is never stalled by disk writes longer than a few buffers. stderr
 //! is drained concurrently: kube's message loop blocks when any pipe is full.
 
+use std::future::Future;
 use std::io::{self, Read};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, AttachedProcess};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncReadExt, ReadHalf, SimplexStream};
 use tokio::sync::mpsc;
 
 use super::error::{FetchError, missing_right};
@@ -89,30 +93,27 @@ impl PodExec {
     /// Runs a command and returns all its output.
     pub async fn capture(&self, command: Vec<String>) -> Result<Captured, FetchError> {
         let mut process = self.start(command).await?;
-        let mut stdout = process.stdout();
-        let stderr = drain_stderr(process.stderr());
-        let status = process.take_status();
-        let read_all = async {
-            let mut out = Vec::new();
-            if let Some(s) = stdout.as_mut() {
-                s.read_to_end(&mut out).await.map(|_| out)
-            } else {
-                Ok(out)
+        let stderr = StderrTail::spawn(process.stderr());
+        let mut output = Output::new(&mut process).ok_or_else(|| self.no_stdout())?;
+        let mut stdout = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match output.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => stdout.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    return Err(FetchError::Exec {
+                        pod: self.pod.clone(),
+                        what: "reading a command's output",
+                        detail: e.to_string(),
+                    });
+                }
             }
-        };
-        let (stdout, stderr) = tokio::join!(read_all, stderr);
-        let stdout = stdout.map_err(|e| FetchError::Exec {
-            pod: self.pod.clone(),
-            what: "reading a command's output",
-            detail: e.to_string(),
-        })?;
-        let status = match status {
-            Some(s) => tokio::time::timeout(STATUS_WAIT, s).await.ok().flatten(),
-            None => None,
-        };
-        let joined = process.join().await;
-        if stdout.is_empty()
-            && let Err(err) = joined
+        }
+        let status = output.status().await;
+        let stderr = stderr.finish().await;
+        if let Err(err) = process.join().await
+            && stdout.is_empty()
         {
             return Err(FetchError::Exec {
                 pod: self.pod.clone(),
@@ -127,6 +128,14 @@ impl PodExec {
         })
     }
 
+    fn no_stdout(&self) -> FetchError {
+        FetchError::Exec {
+            pod: self.pod.clone(),
+            what: "a command",
+            detail: "the exec connection gave no stdout".into(),
+        }
+    }
+
     /// Runs a command whose stdout is a tar stream (gzip-compressed when `gzip`) and
     /// extracts it into `store` as it arrives. `on_event` sees the extractor's events.
     pub async fn stream_tar(
@@ -138,15 +147,8 @@ impl PodExec {
         on_event: &mut dyn FnMut(ExtractEvent),
     ) -> Result<Streamed, FetchError> {
         let mut process = self.start(command).await?;
-        let Some(stdout) = process.stdout() else {
-            return Err(FetchError::Exec {
-                pod: self.pod.clone(),
-                what: "tar",
-                detail: "no stdout".into(),
-            });
-        };
-        let stderr = tokio::spawn(drain_stderr(process.stderr()));
-        let status = process.take_status();
+        let stderr = StderrTail::spawn(process.stderr());
+        let mut output = Output::new(&mut process).ok_or_else(|| self.no_stdout())?;
 
         let (chunk_tx, chunk_rx) = mpsc::channel::<io::Result<Vec<u8>>>(32);
         let (event_tx, mut event_rx) = mpsc::unbounded_channel();
@@ -167,18 +169,20 @@ impl PodExec {
             }
         });
 
-        let pump = pump(stdout, chunk_tx);
-        tokio::pin!(pump);
         let mut pumped: Option<io::Result<u64>> = None;
-        // Until the extractor is done (its event sender is dropped): forward events,
-        // and feed it from stdout.
-        loop {
-            tokio::select! {
-                result = &mut pump, if pumped.is_none() => pumped = Some(result),
-                event = event_rx.recv() => match event {
-                    Some(event) => on_event(event),
-                    None => break,
-                },
+        {
+            let pump = pump(&mut output, chunk_tx);
+            tokio::pin!(pump);
+            // Until the extractor is done (its event sender is dropped): forward
+            // events, and feed it from stdout.
+            loop {
+                tokio::select! {
+                    result = &mut pump, if pumped.is_none() => pumped = Some(result),
+                    event = event_rx.recv() => match event {
+                        Some(event) => on_event(event),
+                        None => break,
+                    },
+                }
             }
         }
         let outcome = extractor.await.map_err(|e| FetchError::Exec {
@@ -195,19 +199,20 @@ impl PodExec {
             }
             Some(Err(err)) => (0, Err(err.to_string())),
             Some(Ok(n)) => {
-                let status = match status {
-                    Some(s) => tokio::time::timeout(STATUS_WAIT, s).await.ok().flatten(),
-                    None => None,
-                };
-                // A dropped connection ends stdout like a normal end: the message
-                // loop's result tells them apart.
+                let status = output.status().await;
+                // Without a status the connection ended early; the message loop's
+                // result says why.
                 match process.join().await {
-                    Ok(()) => (n, Ok(status)),
                     Err(err) => (n, Err(crate::doctor::error_chain(&err))),
+                    Ok(()) if status.is_none() => (
+                        n,
+                        Err("the exec connection closed without an exit status".into()),
+                    ),
+                    Ok(()) => (n, Ok(status)),
                 }
             }
         };
-        let stderr = stderr.await.unwrap_or_default();
+        let stderr = stderr.finish().await;
         Ok(Streamed {
             outcome,
             wire_bytes,
@@ -217,19 +222,130 @@ impl PodExec {
     }
 }
 
+type StatusFuture = Pin<Box<dyn Future<Output = Option<Status>> + Send>>;
+
+/// The stdout of an exec, ending also when the connection breaks.
+///
+/// kube closes its stdout pipe only when the command ends normally; after a
+/// WebSocket error (or an abort) the pipe stays open with nobody writing, and a plain
+/// read would wait forever. The status future resolves when the message loop ends
+/// either way: from then on, a read that would wait means the end.
+struct Output {
+    stdout: ReadHalf<SimplexStream>,
+    status_rx: Option<StatusFuture>,
+    /// `Some` once the message loop has ended: with the status it sent, if any.
+    ended: Option<Option<Status>>,
+}
+
+/// How long stdout may stay open after the exit status arrived.
+const AFTER_STATUS: Duration = Duration::from_secs(5);
+
+impl Output {
+    fn new(process: &mut AttachedProcess) -> Option<Self> {
+        let stdout = process.stdout()?;
+        let status_rx = process.take_status().map(|f| Box::pin(f) as StatusFuture);
+        Some(Output {
+            stdout,
+            status_rx,
+            ended: None,
+        })
+    }
+
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match &self.ended {
+                None => {
+                    let Some(status_rx) = self.status_rx.as_mut() else {
+                        return self.stdout.read(buf).await;
+                    };
+                    tokio::select! {
+                        biased;
+                        read = self.stdout.read(buf) => return read,
+                        status = status_rx => {
+                            self.ended = Some(status);
+                            self.status_rx = None;
+                        }
+                    }
+                }
+                // A normal end: kube closes stdout right after sending the status.
+                Some(Some(_)) => {
+                    return tokio::time::timeout(AFTER_STATUS, self.stdout.read(buf))
+                        .await
+                        .unwrap_or(Ok(0));
+                }
+                // The loop is gone; what it wrote is still readable at once.
+                Some(None) => return self.stdout.read(buf).now_or_never().unwrap_or(Ok(0)),
+            }
+        }
+    }
+
+    /// The exit status, once stdout has ended.
+    async fn status(&mut self) -> Option<Status> {
+        if self.ended.is_none()
+            && let Some(status_rx) = self.status_rx.take()
+        {
+            self.ended = Some(
+                tokio::time::timeout(STATUS_WAIT, status_rx)
+                    .await
+                    .ok()
+                    .flatten(),
+            );
+        }
+        self.ended.clone().flatten()
+    }
+}
+
+/// stderr, read by a task into a shared buffer: the pipe may never close (see
+/// [`Output`]), so the tail is taken after a short wait rather than at its end.
+struct StderrTail {
+    kept: Arc<std::sync::Mutex<Vec<u8>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl StderrTail {
+    fn spawn(stderr: Option<ReadHalf<SimplexStream>>) -> Self {
+        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = stderr.map(|mut stderr| {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                while let Ok(n) = stderr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut kept) = kept.lock() {
+                        let room = STDERR_KEPT.saturating_sub(kept.len());
+                        kept.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                }
+            })
+        });
+        StderrTail { kept, task }
+    }
+
+    async fn finish(mut self) -> String {
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(1), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+        let kept = self.kept.lock().map(|k| k.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&kept).trim().to_string()
+    }
+}
+
 fn format_needed() -> &'static str {
     "run the listing and tar commands in the pod"
 }
 
 /// Copies stdout into the channel; returns the bytes copied.
-async fn pump(
-    mut stdout: impl AsyncRead + Unpin,
-    tx: mpsc::Sender<io::Result<Vec<u8>>>,
-) -> io::Result<u64> {
+async fn pump(output: &mut Output, tx: mpsc::Sender<io::Result<Vec<u8>>>) -> io::Result<u64> {
     let mut total = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        match stdout.read(&mut buf).await {
+        match output.read(&mut buf).await {
             Ok(0) => return Ok(total),
             Ok(n) => {
                 total += n as u64;
@@ -245,22 +361,6 @@ async fn pump(
             }
         }
     }
-}
-
-async fn drain_stderr(stderr: Option<impl AsyncRead + Unpin>) -> String {
-    let Some(mut stderr) = stderr else {
-        return String::new();
-    };
-    let mut kept = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    while let Ok(n) = stderr.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
-        let room = STDERR_KEPT.saturating_sub(kept.len());
-        kept.extend_from_slice(&buf[..n.min(room)]);
-    }
-    String::from_utf8_lossy(&kept).trim().to_string()
 }
 
 /// A blocking `Read` over chunks sent from the async side; the end of the channel is
