@@ -313,23 +313,12 @@ async fn canary(api: &Api<DynamicObject>, namespace: &str, limit: Duration) -> C
     };
     let created = match api.create(&PostParams::default(), &workflow).await {
         Ok(w) => w,
-        Err(err) if forbidden(&err) => {
-            return Check::new(
-                "argo-controller",
-                Level::User,
-                Outcome::CouldNotCheck,
-                "could not submit the canary workflow (no right to create workflows)",
-            )
-            .evidence(describe(&err));
-        }
         Err(err) => {
-            return Check::new(
-                "argo-controller",
-                Level::ArgoServer,
-                Outcome::Fail,
+            return controller_check_refused(
+                &err,
+                "could not submit the canary workflow (no right to create workflows)",
                 "the canary workflow was refused",
-            )
-            .evidence(describe(&err));
+            );
         }
     };
     let name = created.metadata.name.clone().unwrap_or_default();
@@ -375,27 +364,27 @@ fn phase_of(obj: &DynamicObject) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A workflow API call of the controller check failed: without the right it is "could
+/// not check" (the user's business); any other error fails the check.
+fn controller_check_refused(err: &kube::Error, no_right: &str, failed: &str) -> Check {
+    let (level, outcome, summary) = if forbidden(err) {
+        (Level::User, Outcome::CouldNotCheck, no_right)
+    } else {
+        (Level::ArgoServer, Outcome::Fail, failed)
+    };
+    Check::new("argo-controller", level, outcome, summary).evidence(describe(err))
+}
+
 /// Without a canary, the recent workflows tell whether a controller handles the namespace.
 async fn recent_workflows_hint(api: &Api<DynamicObject>, grace: Duration) -> Check {
     let list = match api.list(&ListParams::default().limit(50)).await {
         Ok(list) => list,
-        Err(err) if forbidden(&err) => {
-            return Check::new(
-                "argo-controller",
-                Level::User,
-                Outcome::CouldNotCheck,
-                "could not check the controller (no right to list workflows)",
-            )
-            .evidence(describe(&err));
-        }
         Err(err) => {
-            return Check::new(
-                "argo-controller",
-                Level::ArgoServer,
-                Outcome::Fail,
+            return controller_check_refused(
+                &err,
+                "could not check the controller (no right to list workflows)",
                 "cannot list workflows",
-            )
-            .evidence(describe(&err));
+            );
         }
     };
     let now = k8s_openapi::jiff::Timestamp::now();
