@@ -417,6 +417,7 @@ async fn a_hostile_archive_served_by_exec_writes_nothing_outside_the_target() {
         )
         .await
         .unwrap_err();
+    println!("error shown: {err}");
     assert!(matches!(err, FetchError::UnsafeEntry { .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains("./link"), "{text}");
@@ -441,6 +442,7 @@ async fn a_hostile_archive_served_by_exec_writes_nothing_outside_the_target() {
         .receive_archive(cat, &expected(&["escaped2.txt"]), &to)
         .await
         .unwrap_err();
+    println!("error shown: {err}");
     assert!(err.to_string().contains("`..`"), "{err}");
     assert!(!outer.path().join("escaped2.txt").exists());
     session.close().await.unwrap();
@@ -487,6 +489,7 @@ async fn a_stream_cut_mid_file_keeps_no_partial_file_and_a_rerun_completes() {
         .receive_archive(cat, &files, local.path())
         .await
         .unwrap_err();
+    println!("error shown: {err}");
     assert!(matches!(err, FetchError::Interrupted { .. }), "{err}");
     assert!(err.to_string().contains("no partial file"), "{err}");
     assert_eq!(tree(local.path()).keys().collect::<Vec<_>>(), vec!["a.txt"]);
@@ -565,6 +568,7 @@ async fn a_missing_path_is_named() {
         .fetch(&stack.options("no/such/results-folder", local.path()))
         .await;
     let err = result.unwrap_err();
+    println!("error shown: {err}");
     assert!(
         err.to_string()
             .contains("no/such/results-folder does not exist on the PVC"),
@@ -583,6 +587,7 @@ async fn a_missing_claim_is_reported_with_the_doctors_words() {
     options.remote.claim = "no-such-claim".into();
     let (result, events) = stack.fetch(&options).await;
     let err = result.unwrap_err();
+    println!("error shown: {err}");
     assert!(matches!(err, FetchError::PvcMissing { .. }), "{err}");
     assert!(
         err.to_string()
@@ -616,6 +621,7 @@ async fn an_unbound_claim_is_reported() {
     let (result, _) = stack.fetch(&options).await;
     let _ = api.delete(&name, &DeleteParams::default()).await;
     let err = result.unwrap_err();
+    println!("error shown: {err}");
     assert!(matches!(err, FetchError::PvcUnbound { .. }), "{err}");
     assert!(err.to_string().contains("is Pending, not Bound"), "{err}");
 }
@@ -636,6 +642,7 @@ async fn an_image_that_cannot_be_pulled_is_diagnosed_and_the_pod_deleted() {
         .insert("stack.test/fault".into(), "image-not-found".into());
     let (result, events) = stack.fetch(&options).await;
     let err = result.unwrap_err();
+    println!("error shown: {err}");
     let FetchError::HelperNotStarted {
         findings, status, ..
     } = &err
@@ -764,6 +771,7 @@ async fn missing_rights_are_named() {
     let local = tempfile::tempdir().unwrap();
     let options = stack.options("x", local.path());
     let err = fetch::fetch(&no_pods, &options, |_| {}).await.unwrap_err();
+    println!("error shown: {err}");
     remove_limited(&stack, &name).await;
     assert!(
         err.to_string()
@@ -786,6 +794,7 @@ async fn missing_rights_are_named() {
     let err = fetch::fetch(&no_exec, &options, |e| events.push(e))
         .await
         .unwrap_err();
+    println!("error shown: {err}");
     stack.assert_helpers_gone(&events).await;
     remove_limited(&stack, &name).await;
     assert!(
@@ -854,6 +863,7 @@ async fn an_existing_pod_is_used_and_kept_and_a_verified_copy_allows_deleting() 
     )
     .await
     .unwrap_err();
+    println!("error shown: {err}");
     assert!(matches!(err, FetchError::NotVerified { .. }), "{err}");
     assert!(remote.path.join("metrics.csv").exists());
     // ...and removes the folder once it matches.
@@ -874,6 +884,7 @@ async fn an_existing_pod_is_used_and_kept_and_a_verified_copy_allows_deleting() 
     // A pod that does not mount the claim is refused with what it mounts.
     options.remote.claim = "other-claim".into();
     let err = stack.fetch(&options).await.0.unwrap_err();
+    println!("error shown: {err}");
     assert!(
         err.to_string()
             .contains("does not mount PersistentVolumeClaim other-claim"),

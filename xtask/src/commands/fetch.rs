@@ -138,14 +138,22 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
         verify_local: args.verify,
         dry_run: false,
     };
-    let report = tokio::select! {
-        report = fetch::fetch(&client, &options, |e| progress.event(e)) => {
-            report.map_err(|e| Exit::new(1, e.to_string()))?
-        }
-        _ = tokio::signal::ctrl_c() => {
-            // The helper pod's guard deletes it as the fetch future is dropped.
+    let outcome = tokio::select! {
+        report = fetch::fetch(&client, &options, |e| progress.event(e)) => Some(report),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let report = match outcome {
+        Some(report) => report.map_err(|e| Exit::new(1, e.to_string()))?,
+        None => {
             progress.finish();
-            eprintln!("interrupted: what arrived is kept and verified; run the same command again to fetch the rest");
+            // Deleted here rather than by the dropped fetch's guard, which would race
+            // the runtime's shutdown.
+            if let Some(pod) = progress.helper.take() {
+                let _ = fetch::delete_helper_pod(&client, &remote.namespace, &pod).await;
+            }
+            eprintln!(
+                "interrupted: what arrived is kept and verified; run the same command again to fetch the rest"
+            );
             return Ok(ExitCode::from(130));
         }
     };
@@ -270,11 +278,17 @@ fn human_bytes(n: u64) -> String {
 struct Progress {
     ui: Ui,
     bar: Option<ProgressBar>,
+    /// The helper pod, to delete it ourselves on Ctrl-C.
+    helper: Option<String>,
 }
 
 impl Progress {
     fn new(ui: Ui) -> Self {
-        Progress { ui, bar: None }
+        Progress {
+            ui,
+            bar: None,
+            helper: None,
+        }
     }
 
     fn say(&self, text: String) {
@@ -289,7 +303,10 @@ impl Progress {
 
     fn event(&mut self, event: FetchEvent) {
         match event {
-            FetchEvent::HelperCreated { pod } => self.say(format!("helper pod {pod} created")),
+            FetchEvent::HelperCreated { pod } => {
+                self.say(format!("helper pod {pod} created"));
+                self.helper = Some(pod);
+            }
             FetchEvent::HelperRunning { pod, waited } => self.say(format!(
                 "helper pod {pod} running after {:.1} s",
                 waited.as_secs_f64()

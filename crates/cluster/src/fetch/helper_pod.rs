@@ -404,6 +404,17 @@ async fn delete_and_wait(api: &Api<Pod>, name: &str) -> Result<(), FetchError> {
     Ok(())
 }
 
+/// Deletes one helper pod by name and waits (up to 20 s) for it to be gone: for a CLI
+/// that cancelled a fetch (see [`super::FetchEvent::HelperCreated`]).
+pub async fn delete_helper_pod(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(), FetchError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    delete_and_wait(&api, name).await
+}
+
 /// Creates the helper pod and waits, with a watch, until it runs. On failure the pod
 /// is deleted and its diagnosis returned.
 pub(crate) async fn start_helper(

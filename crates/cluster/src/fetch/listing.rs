@@ -122,6 +122,9 @@ elif [ -f "$2" ]; then
 else
   echo '@@missing'; exit 0
 fi
+for t in find stat; do command -v "$t" >/dev/null 2>&1 || { echo "@@lacks $t"; exit 0; }; done
+if [ "$2" = 1 ] && ! command -v sha256sum >/dev/null 2>&1; then echo '@@lacks sha256sum'; exit 0; fi
+if command -v tar >/dev/null 2>&1; then echo '@@tar yes'; else echo '@@tar no'; fi
 if command -v gzip >/dev/null 2>&1; then echo '@@gzip yes'; else echo '@@gzip no'; fi
 echo '@@sizes'
 find "$1" -type f -exec stat -c '%s %n' {} +
@@ -177,8 +180,13 @@ pub struct Listing {
     pub files: Vec<RemoteFile>,
     /// Symbolic links found (relative paths); never copied.
     pub skipped_links: Vec<String>,
+    /// The pod has `tar` (needed to fetch, not to list).
+    pub tar: bool,
     /// The pod has `gzip`.
     pub gzip: bool,
+    /// What the listing commands printed on stderr (unreadable folders, …): the
+    /// listing may be incomplete.
+    pub warnings: Vec<String>,
 }
 
 impl Listing {
@@ -242,6 +250,10 @@ pub enum ListingError {
     Missing { path: RemotePath },
     #[error("the PVC's folder {root} does not exist in the pod: the claim is not mounted there")]
     NoRoot { root: String },
+    #[error(
+        "the pod's image has no `{tool}`: use a helper pod (omit --pod) or an image with busybox or coreutils"
+    )]
+    Lacks { tool: String },
     #[error("{path} exists on the PVC but cannot be read (permissions?)")]
     Unreadable { path: RemotePath },
     #[error(
@@ -287,6 +299,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
     }
     let mut kind = None;
     let mut gzip = false;
+    let mut tar = false;
     let mut section = Section::Head;
     let mut sizes: Vec<(String, u64)> = Vec::new();
     let mut hashes: HashMap<String, String> = HashMap::new();
@@ -312,6 +325,8 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
             "@@unreadable" => return Err(ListingError::Unreadable { path: path.clone() }),
             "@@kind dir" => kind = Some(PathKind::Dir),
             "@@kind file" => kind = Some(PathKind::File),
+            "@@tar yes" => tar = true,
+            "@@tar no" => tar = false,
             "@@gzip yes" => gzip = true,
             "@@gzip no" => gzip = false,
             "@@sizes" => section = Section::Sizes,
@@ -321,6 +336,11 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
             }
             "@@links" => section = Section::Links,
             "@@end" => section = Section::End,
+            _ if text.starts_with("@@lacks ") && section == Section::Head => {
+                return Err(ListingError::Lacks {
+                    tool: text["@@lacks ".len()..].to_string(),
+                });
+            }
             _ => match section {
                 Section::Sizes => {
                     let (size, name) = text
@@ -370,7 +390,9 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
         kind,
         files,
         skipped_links: links,
+        tar,
         gzip,
+        warnings: Vec::new(),
     })
 }
 
@@ -489,11 +511,12 @@ mod tests {
     #[test]
     fn parses_sizes_hashes_and_links() {
         let out = format!(
-            "@@xtask-listing 1\n@@kind dir\n@@gzip yes\n@@sizes\n12 ./b/c.txt\n0 ./a with space.txt\n@@hashes\n{H1}  ./b/c.txt\n{H2}  ./a with space.txt\n@@links\n./link\n@@end\n"
+            "@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@gzip yes\n@@sizes\n12 ./b/c.txt\n0 ./a with space.txt\n@@hashes\n{H1}  ./b/c.txt\n{H2}  ./a with space.txt\n@@links\n./link\n@@end\n"
         );
         let l = listing(&out).unwrap();
         assert_eq!(l.kind, PathKind::Dir);
         assert!(l.gzip);
+        assert!(l.tar);
         assert_eq!(l.files.len(), 2);
         assert_eq!(l.files[0].path, "a with space.txt");
         assert_eq!(l.files[0].sha256.as_deref(), Some(H2));
@@ -510,6 +533,7 @@ mod tests {
                 .unwrap();
         assert_eq!(l.kind, PathKind::File);
         assert!(!l.gzip);
+        assert!(!l.tar);
         assert_eq!(l.files[0].sha256, None);
     }
 
@@ -540,6 +564,10 @@ mod tests {
         assert!(matches!(
             listing("@@xtask-listing 1\n@@no-root\n"),
             Err(ListingError::NoRoot { .. })
+        ));
+        assert!(matches!(
+            listing("@@xtask-listing 1\n@@kind dir\n@@lacks sha256sum\n"),
+            Err(ListingError::Lacks { tool }) if tool == "sha256sum"
         ));
         assert!(matches!(
             listing("sh: not found\n"),
@@ -599,6 +627,7 @@ mod tests {
             parse_listing(&p(path), &out.stdout)
         };
         let l = run("runs/x", true).unwrap();
+        assert!(l.tar);
         let names: Vec<&str> = l.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, vec!["a b.txt", "back\\slash", "sub/-dash"]);
         assert_eq!(
@@ -648,7 +677,9 @@ mod tests {
                 },
             ],
             skipped_links: vec![],
+            tar: true,
             gzip: false,
+            warnings: vec![],
         };
         let rows: Vec<(String, usize, bool, u64, u64)> = l
             .tree()

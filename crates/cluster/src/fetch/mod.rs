@@ -38,7 +38,7 @@ use serde::Serialize;
 
 pub use error::FetchError;
 pub use extract::Mismatch;
-pub use helper_pod::{HELPER_SELECTOR, HelperSpec, cleanup_helper_pods};
+pub use helper_pod::{HELPER_SELECTOR, HelperSpec, cleanup_helper_pods, delete_helper_pod};
 pub use listing::{Listing, PathKind, RemoteFile, RemotePath, TreeRow};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestEntry, ManifestSource};
 pub use plan::{Action, Conflict, FetchPlan, PlannedFile};
@@ -136,6 +136,9 @@ pub struct FetchOptions {
 /// Progress, for the CLI to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchEvent {
+    /// Remember the name: after a cancellation (the future dropped), the pod is
+    /// deleted by a spawned task, which needs the runtime a moment longer; or call
+    /// [`delete_helper_pod`] with it.
     HelperCreated {
         pod: String,
     },
@@ -312,7 +315,7 @@ impl Remote {
             .exec
             .capture(listing::listing_command(&self.root, path, hash))
             .await?;
-        listing::parse_listing(path, &out.stdout).map_err(|source| {
+        let mut listing = listing::parse_listing(path, &out.stdout).map_err(|source| {
             let source = match source {
                 listing::ListingError::NoRoot { .. } => listing::ListingError::NoRoot {
                     root: self.root.clone(),
@@ -329,7 +332,14 @@ impl Remote {
                 path: path.to_string(),
                 source,
             }
-        })
+        })?;
+        listing.warnings = out
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(listing)
     }
 
     /// Fetches `path` into `to` (see the module documentation).
@@ -357,6 +367,12 @@ impl Remote {
             bytes: listing.total_bytes(),
             skipped_links: listing.skipped_links.len(),
         });
+        for warning in &listing.warnings {
+            progress(FetchEvent::Warning(format!(
+                "the listing in pod {} reported (files there are not fetched): {warning}",
+                self.exec.pod
+            )));
+        }
         if !listing.skipped_links.is_empty() {
             progress(FetchEvent::Warning(format!(
                 "{} symbolic link(s) on the PVC are not copied (only regular files are): {}",
@@ -404,6 +420,13 @@ impl Remote {
             claim: self.claim.clone(),
             path: path.to_string(),
         };
+        if !listing.tar && plan.files_to_fetch() > 0 && !dry_run {
+            return Err(FetchError::Exec {
+                pod: self.exec.pod.clone(),
+                what: "tar",
+                detail: "the pod's image has no `tar`: use a helper pod (omit --pod) or an image with busybox".into(),
+            });
+        }
         let gzip = compression == Compression::GzipIfAvailable && listing.gzip;
         if compression == Compression::GzipIfAvailable && !listing.gzip {
             progress(FetchEvent::Warning(format!(
@@ -460,7 +483,7 @@ impl Remote {
         let mut done_bytes = 0u64;
         let mut failure: Option<FetchError> = None;
         let mut mismatches: Vec<Mismatch> = Vec::new();
-        for batch in transfer::batches(&names, transfer::MAX_ARG_BYTES, transfer::MAX_BATCH_FILES) {
+        for batch in transfer::batches(&names, transfer::MAX_URL_BYTES, transfer::MAX_BATCH_FILES) {
             let expected: extract::Expected = batch
                 .iter()
                 .filter_map(|name| by_path.get(name))
@@ -509,7 +532,7 @@ impl Remote {
                     &target,
                     &streamed.stderr,
                     &streamed.end,
-                    &entries,
+                    report.files_fetched,
                     to_fetch.len(),
                 ));
                 break;
@@ -564,7 +587,7 @@ impl Remote {
         target: &Path,
         stderr: &str,
         end: &Result<Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>, String>,
-        entries: &[ManifestEntry],
+        received: usize,
         planned: usize,
     ) -> FetchError {
         match err {
@@ -595,7 +618,6 @@ impl Remote {
                 }],
             },
             ExtractError::Stream(io) => {
-                let received = entries.len();
                 let detail = match end {
                     Err(cut) => format!("connection lost: {cut}; stream: {io}"),
                     Ok(status) => format!("{io}; {}", exec_detail(stderr, status.as_ref())),
@@ -636,7 +658,7 @@ impl Remote {
                 &target,
                 &streamed.stderr,
                 &streamed.end,
-                &outcome.written,
+                outcome.written.len(),
                 expected.len(),
             ));
         }
@@ -750,7 +772,7 @@ impl Remote {
             dirs.push(path.as_str().to_string());
         }
         let names: Vec<&str> = files.iter().map(String::as_str).collect();
-        let batches = transfer::batches(&names, transfer::MAX_ARG_BYTES, transfer::MAX_BATCH_FILES);
+        let batches = transfer::batches(&names, transfer::MAX_URL_BYTES, transfer::MAX_BATCH_FILES);
         let last = batches.len().saturating_sub(1);
         for (i, batch) in batches.iter().enumerate() {
             let batch: Vec<String> = batch.iter().map(|s| s.to_string()).collect();

@@ -274,7 +274,9 @@ mod tests {
                 })
                 .collect(),
             skipped_links: vec![],
+            tar: true,
             gzip: false,
+            warnings: vec![],
         }
     }
 

@@ -29,9 +29,10 @@ const STDOUT_BUFFER: usize = 4 * 1024 * 1024;
 const STDERR_KEPT: usize = 16 * 1024;
 /// How long to wait for the exit status after stdout has ended.
 const STATUS_WAIT: Duration = Duration::from_secs(30);
-/// Raw bytes of file names per tar command: the names travel in the exec URL, which
-/// API servers and proxies limit (URL-encoding can triple the length).
-pub(crate) const MAX_ARG_BYTES: usize = 48 * 1024;
+/// URL bytes of file names per command: names travel in the exec URL, one
+/// `&command=NAME` each, percent-encoded, and the `http` crate refuses URIs over 64 KiB
+/// (proxies may refuse less); the rest of the URL (script, pod) stays under 2 KiB.
+pub(crate) const MAX_URL_BYTES: usize = 40 * 1024;
 /// Files per tar command, so that a broken connection costs at most one batch.
 pub(crate) const MAX_BATCH_FILES: usize = 2000;
 
@@ -446,7 +447,23 @@ pub(crate) fn delete_command(root: &str, files: &[String], dirs: &[String]) -> V
     cmd
 }
 
-/// Splits names into groups that fit one command line.
+/// The bytes an argument `./NAME` takes in the exec URL: `&command=` and the
+/// form-encoded name (unreserved bytes as is, others as `%XX`).
+pub(crate) fn url_cost(name: &str) -> usize {
+    let encoded: usize = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"*-._ ".contains(&b) {
+                1
+            } else {
+                3
+            }
+        })
+        .sum();
+    "&command=".len() + "./".len() + 2 + encoded
+}
+
+/// Splits names into groups whose arguments fit one exec URL.
 pub(crate) fn batches<'a>(
     names: &[&'a str],
     max_bytes: usize,
@@ -456,7 +473,7 @@ pub(crate) fn batches<'a>(
     let mut current: Vec<&str> = Vec::new();
     let mut bytes = 0;
     for name in names {
-        let cost = name.len() + 3;
+        let cost = url_cost(name);
         if !current.is_empty() && (bytes + cost > max_bytes || current.len() >= max_files) {
             out.push(std::mem::take(&mut current));
             bytes = 0;
@@ -476,8 +493,10 @@ mod tests {
 
     #[test]
     fn batches_respect_both_limits() {
+        assert_eq!(url_cost("a b"), 9 + 4 + 3);
+        assert_eq!(url_cost("d/é"), 9 + 4 + 1 + 3 + 6);
         let names = ["aaaa", "bbbb", "cccc", "dddd", "eeee"];
-        let b = batches(&names, 14, 10);
+        let b = batches(&names, 2 * url_cost("aaaa"), 10);
         assert_eq!(
             b,
             vec![vec!["aaaa", "bbbb"], vec!["cccc", "dddd"], vec!["eeee"]]
@@ -486,7 +505,7 @@ mod tests {
         assert_eq!(b.len(), 3);
         // A name longer than the limit still goes, alone.
         let long = "x".repeat(50);
-        let b = batches(&[long.as_str(), "y"], 10, 10);
+        let b = batches(&[long.as_str(), "y"], 30, 10);
         assert_eq!(b, vec![vec![long.as_str()], vec!["y"]]);
         assert!(batches(&[], 10, 10).is_empty());
     }
