@@ -315,3 +315,48 @@ pub fn format_value(v: f64, unit: Unit) -> String {
         Unit::Count => format!("{v:.0}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_is_ours_over_peer_and_says_which_way() {
+        let row = Row::new("x", "x", Unit::Seconds)
+            .ours(Stat::of(vec![0.5]))
+            .peer("docker", Some(Stat::of(vec![10.0])));
+        assert_eq!(row.ratio_ours_over_peer, Some(0.05));
+        assert_eq!(row.ratio_text(), "0.050 (20.0× faster)");
+        let row = Row::new("x", "x", Unit::MegabytesPerSecond)
+            .ours(Stat::one(10.0))
+            .peer("docker", Some(Stat::one(20.0)));
+        assert_eq!(row.ratio_text(), "0.500 (2.0× slower)");
+        let row = Row::new("x", "x", Unit::Seconds)
+            .ours(Stat::one(1.0))
+            .peer("argo", Some(Stat::missing("never")));
+        assert_eq!(row.ratio_ours_over_peer, None);
+        assert_eq!(
+            row.peer
+                .as_ref()
+                .map(|s| s.text(Unit::Seconds, Headline::Median)),
+            Some("never".into())
+        );
+    }
+
+    #[test]
+    fn p95_rows_use_the_p95() {
+        let row = Row::new("x", "x", Unit::Seconds)
+            .ours(Stat::of(vec![0.1, 0.2, 0.9]))
+            .peer("argo", Some(Stat::of(vec![1.0, 1.0, 1.8])))
+            .p95();
+        assert_eq!(row.ratio_ours_over_peer, Some(0.5));
+    }
+
+    #[test]
+    fn values_read_well() {
+        assert_eq!(format_value(0.0421, Unit::Seconds), "42 ms");
+        assert_eq!(format_value(12.345, Unit::Seconds), "12.35 s");
+        assert_eq!(format_value(37_800.0, Unit::Bytes), "37.8 kB");
+        assert_eq!(format_value(21_000_000.0, Unit::Bytes), "21.0 MB");
+    }
+}
