@@ -29,6 +29,10 @@ pub fn inputs(global: &GlobalArgs) -> anyhow::Result<Inputs> {
 pub fn resolve(global: &GlobalArgs, ui: Ui) -> anyhow::Result<Resolved> {
     let inputs = inputs(global)?;
     let resolved = kit_config::resolve(&inputs).map_err(|e| Exit::input(e.to_string()))?;
+    if global.verbose {
+        // Debug output of the settings: secrets print as *** here too.
+        eprintln!("debug: resolved settings: {resolved:#?}");
+    }
     if !ui.json() {
         for warning in &resolved.warnings {
             eprintln!("{} {warning}", ui.warn("warning:"));
