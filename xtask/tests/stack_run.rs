@@ -288,3 +288,40 @@ fn every_workflow_of_the_repository_lints() {
     let out = xtask().arg("lint").output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// Every workflow of workflows/ is submitted and followed to Succeeded. The team's real
+/// images need the internet to build, so the VCity workflows run with their image names
+/// as written (`--no-pin`): they are stand-ins, which the simulated node never pulls.
+/// The demo's images are built and pushed here, and it runs pinned to their digests.
+#[test]
+fn every_workflow_of_the_repository_runs_on_the_stack() {
+    let up = xtask().args(["up", "--images-only", "demo-*"]).output().unwrap();
+    assert!(up.status.success(), "{}", text(&up));
+    let root = common::workspace_root().join("workflows");
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "workflows/: {names:?}");
+    for name in &names {
+        let pinned = name.starts_with("demo");
+        let mut cmd = xtask();
+        cmd.args(["run", "-o", "json", "--timeout", "150", name]);
+        if !pinned {
+            cmd.arg("--no-pin");
+        }
+        let out = cmd.output().unwrap();
+        let lines = json_lines(&out);
+        let end = lines.iter().find(|l| l["type"] == "end");
+        assert!(
+            end.is_some_and(|e| e["phase"] == "Succeeded"),
+            "{name} (images {}): {}",
+            if pinned { "pinned" } else { "stand-ins" },
+            text(&out)
+        );
+    }
+}
