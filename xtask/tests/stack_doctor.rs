@@ -359,3 +359,36 @@ fn image_deleted_from_the_registry_is_reported_and_up_restores_it() {
     let (_, json, all) = doctor(&[], &[]);
     assert_ne!(check(&json, "workflow-images")["outcome"], "fail", "{all}");
 }
+
+#[test]
+fn missing_argo_crds_are_an_argo_server_problem() {
+    let _guard = CLUSTER_STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let deleted = admin_kubectl(&["delete", "crd", "workflows.argoproj.io", "--wait=true"]);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    let result = std::panic::catch_unwind(|| {
+        let (code, json, all) = doctor(&[], &[]);
+        assert_eq!(code, 1, "{all}");
+        assert_failed(&json, "argo-installed", "argo-server", &all);
+    });
+    // Put Argo back as `tests/stack/up` leaves it: CRDs, then a controller that sees them.
+    let cluster_up = common::workspace_root().join("tests/stack/cluster/up");
+    let state = stack_var("STACK_DIR");
+    let status = std::process::Command::new(&cluster_up)
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(status.success(), "restoring the stack");
+    let restart = common::workspace_root().join("tests/stack/cluster/controller");
+    let status = std::process::Command::new(&restart)
+        .args([state.as_str(), "restart"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "restarting the controller");
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

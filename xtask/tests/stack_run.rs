@@ -295,7 +295,10 @@ fn every_workflow_of_the_repository_lints() {
 /// The demo's images are built and pushed here, and it runs pinned to their digests.
 #[test]
 fn every_workflow_of_the_repository_runs_on_the_stack() {
-    let up = xtask().args(["up", "--images-only", "demo-*"]).output().unwrap();
+    let up = xtask()
+        .args(["up", "--images-only", "demo-*"])
+        .output()
+        .unwrap();
     assert!(up.status.success(), "{}", text(&up));
     let root = common::workspace_root().join("workflows");
     let mut names: Vec<String> = std::fs::read_dir(&root)
