@@ -22,15 +22,21 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `cargo xtask` in the workspace, with short grace periods so faults show in seconds.
-pub fn xtask() -> Command {
+/// `cargo xtask` in the workspace, with short grace periods so faults show in seconds,
+/// as a std command (for tests that need the process while it runs).
+pub fn xtask_process() -> std::process::Command {
     stack_var("KUBECONFIG");
-    let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.current_dir(workspace_root())
         .env("XTASK_STALL_GRACE_SECS", "4")
         .env("XTASK_CONTROLLER_GRACE_SECS", "4")
         .env_remove("NO_COLOR");
     cmd
+}
+
+/// The same, run to completion with assert_cmd.
+pub fn xtask() -> Command {
+    Command::from(xtask_process())
 }
 
 /// The JSON lines a command printed on stdout.
