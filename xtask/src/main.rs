@@ -83,31 +83,5 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
-        other => Err(Exit::new(
-            1,
-            format!(
-                "`cargo xtask {}` is not built yet in this version of the toolkit; see README.md, \"Status\"",
-                command_name(&other)
-            ),
-        )
-        .into()),
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Up(_) => "up",
-        Command::Images => "images",
-        Command::Doctor(_) => "doctor",
-        Command::Run(_) => "run",
-        Command::Lint(_) => "lint",
-        Command::Diagnose(_) => "diagnose",
-        Command::Watch(_) => "watch",
-        Command::FetchResults(_) => "fetch-results",
-        Command::Config(_) => "config",
-        Command::Bench(_) => "bench",
-        Command::Runs => "runs",
-        Command::Rerun { .. } => "rerun",
-        Command::Completions { .. } => "completions",
     }
 }

@@ -31,6 +31,18 @@ fn follow_survives_an_api_server_restart() {
     restart_api_server(Duration::from_secs(5));
 
     let out = child.wait_with_output().unwrap();
+    // The controller-manager and scheduler exit when they lose the API server (leader
+    // election): `up` restarts whatever died, as after any crash.
+    let cluster_up = common::workspace_root().join("tests/stack/cluster/up");
+    let restored = std::process::Command::new(cluster_up)
+        .arg(stack_var("STACK_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
     let lines = json_lines(&out);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");

@@ -57,12 +57,11 @@ pub fn text(output: &Output) -> String {
 
 /// kubectl as the stack's admin, for setting up faults the user could not cause.
 pub fn admin_kubectl(args: &[&str]) -> Output {
-    let out = std::process::Command::new("kubectl")
+    std::process::Command::new("kubectl")
         .env("KUBECONFIG", stack_var("STACK_ADMIN_KUBECONFIG"))
         .args(args)
         .output()
-        .expect("kubectl on PATH (tests/stack/env puts it there)");
-    out
+        .expect("kubectl on PATH (tests/stack/env puts it there)")
 }
 
 pub fn admin_apply(yaml: &str) {
