@@ -11,14 +11,33 @@ use tempfile::TempDir;
 #[test]
 fn follow_survives_an_api_server_restart() {
     let dir = TempDir::new().unwrap();
-    // A step that runs 20 s, so the restart happens while it runs.
-    let file = common::fault_workflow(dir.path(), None, "");
-    let yaml = std::fs::read_to_string(&file).unwrap().replace(
-        "  - name: work\n",
-        "  - name: work\n    metadata:\n      annotations:\n        stack.test/duration: 20s\n",
-    );
-    std::fs::write(&file, yaml).unwrap();
-
+    // A suspended step holds the workflow while the API server restarts; resuming it
+    // afterwards lets the rest run, so the follower must see every change that follows.
+    let file = dir.path().join("suspended.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: e2e-restart-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: hold
+        template: hold
+    - - name: work
+        template: work
+  - name: hold
+    suspend: {}
+  - name: work
+    container:
+      image: stack/busybox:1
+      command: [echo, done]
+",
+    )
+    .unwrap();
     let child = xtask_process()
         .args(["run", "--no-pin", "-o", "json", "--timeout", "150"])
         .arg(&file)
@@ -26,9 +45,21 @@ fn follow_survives_an_api_server_restart() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(6));
+    let name = wait_for_suspended_workflow();
 
     restart_api_server(Duration::from_secs(5));
+    wait_for_api_server();
+    let resumed = std::process::Command::new("argo")
+        .args(["resume", &name, "-n", "argo"])
+        .env("KUBECONFIG", stack_var("STACK_ADMIN_KUBECONFIG"))
+        .env_remove("ARGO_SERVER")
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "argo resume: {}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
 
     let out = child.wait_with_output().unwrap();
     // The controller-manager and scheduler exit when they lose the API server (leader
@@ -48,6 +79,50 @@ fn follow_survives_an_api_server_restart() {
     assert_eq!(out.status.code(), Some(0), "{all}");
     let end = lines.iter().find(|l| l["type"] == "end").expect("end line");
     assert_eq!(end["phase"], "Succeeded", "{all}");
+    assert!(
+        all.contains("watch interrupted, resuming"),
+        "the restart was not noticed: {all}"
+    );
+}
+
+/// The name of the e2e-restart workflow once its hold step is suspended.
+fn wait_for_suspended_workflow() -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = common::admin_kubectl(&[
+            "-n",
+            "argo",
+            "get",
+            "workflows",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.nodes.*.type}{\"\\n\"}{end}",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if let Some(line) = text.lines().find(|l| {
+            l.starts_with("e2e-restart-") && l.contains("Running") && l.contains("Suspend")
+        }) {
+            return line.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no suspended e2e-restart workflow: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn wait_for_api_server() {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !common::admin_kubectl(&["get", "--raw", "/readyz"])
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the API server did not come back"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Stops the stack's kube-apiserver and starts it again with the same command line, as
@@ -69,24 +144,49 @@ fn restart_api_server(down_for: Duration) {
         .collect();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     assert!(
+        // SIGKILL, as a crash: a SIGTERM'd API server drains its watches for up to a
+        // minute before it exits.
         std::process::Command::new("kill")
-            .arg(&pid)
+            .args(["-9", &pid])
             .status()
             .unwrap()
             .success()
     );
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+    // Gone, or a zombie nobody reaps yet: either way it no longer serves.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kube-apiserver {pid} did not stop"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(down_for);
-    let log = std::fs::File::create(cwd.join("logs/kube-apiserver.restarted.log")).unwrap();
-    let child = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
+    // Started through a shell in the background: the API server outlives this test, as
+    // kwokctl's own processes do, so it must not be the test's child.
+    let log = cwd.join("logs/kube-apiserver.restarted.log");
+    let started = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("log=$1; shift; \"$@\" >\"$log\" 2>&1 </dev/null & echo $!")
+        .arg("sh")
+        .arg(&log)
+        .args(&argv)
         .current_dir(&cwd)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
+        .output()
         .unwrap();
+    let new_pid = String::from_utf8_lossy(&started.stdout).trim().to_string();
+    assert!(
+        !new_pid.is_empty(),
+        "restart failed: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
     // kwokctl and tests/stack/down find it by this file.
-    std::fs::write(&pid_file, child.id().to_string()).unwrap();
+    std::fs::write(&pid_file, new_pid).unwrap();
 }
