@@ -392,3 +392,57 @@ fn missing_argo_crds_are_an_argo_server_problem() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn read_write_once_claim_warns_when_workflows_run_parallel_steps() {
+    admin_apply(
+        "apiVersion: v1
+kind: PersistentVolume
+metadata: {name: e2e-rwo-pv}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: e2e-rwo
+  hostPath: {path: /tmp/e2e-rwo}
+  claimRef: {namespace: argo, name: e2e-rwo-pvc}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: e2e-rwo-pvc, namespace: argo}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: e2e-rwo
+  volumeName: e2e-rwo-pv
+  resources: {requests: {storage: 1Gi}}
+",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let phase = admin_kubectl(&[
+            "-n",
+            "argo",
+            "get",
+            "pvc",
+            "e2e-rwo-pvc",
+            "-o",
+            "jsonpath={.status.phase}",
+        ]);
+        if String::from_utf8_lossy(&phase.stdout) == "Bound" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "e2e-rwo-pvc never bound"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // workflows/demo.yaml loops over boroughs on the claim.
+    let (code, json, all) = doctor(&["--volume-claim", "e2e-rwo-pvc"], &[]);
+    assert_eq!(code, 0, "a warning is not a failure: {all}");
+    let pvc = check(&json, "pvc");
+    assert_eq!(pvc["outcome"], "warn", "{all}");
+    assert!(
+        pvc["fix"].as_str().unwrap_or("").contains("ReadWriteMany"),
+        "{all}"
+    );
+}

@@ -40,13 +40,58 @@ pub fn expectations(resolved: &Resolved, canary: bool) -> Expectations {
         namespace: s.argo_namespace.value.clone(),
         service_account: s.argo_service_account.as_ref().map(|v| v.value.clone()),
         volume_claim: s.volume_claim_name.as_ref().map(|v| v.value.clone()),
-        parallel_steps_on_pvc: false,
+        parallel_steps_on_pvc: workflows_run_parallel_steps_on_claim(resolved),
         configmap: s.configmap_name.as_ref().map(|v| v.value.clone()),
         configmap_keys: PROXY_KEYS.iter().map(|k| k.to_string()).collect(),
         // The canary waits longer than the grace: a cold controller may take a moment.
         canary: canary.then_some(controller_grace.max(Duration::from_secs(10))),
         controller_grace,
     }
+}
+
+/// Whether a workflow of workflows/ mounts the experiment's claim and runs steps in
+/// parallel (loops, or DAG tasks): then a ReadWriteOnce claim would serialise them.
+fn workflows_run_parallel_steps_on_claim(resolved: &Resolved) -> bool {
+    let root = super::run::workspace_root(resolved);
+    let claim = resolved
+        .settings
+        .volume_claim_name
+        .as_ref()
+        .map(|c| c.value.as_str());
+    let names = [Some(kit_argo::DEFAULT_CLAIM_NAME), claim];
+    let workflows = kit_argo::list_workflows(&root.join("workflows")).unwrap_or_default();
+    workflows.iter().any(|(_, path)| {
+        let Ok(loaded) = kit_argo::load_workflow(path) else {
+            return false;
+        };
+        let spec = &loaded.workflow.spec;
+        let template_volumes = spec
+            .templates
+            .iter()
+            .filter_map(|t| t.volumes.as_ref())
+            .flatten();
+        let mounts_claim = spec.volumes.iter().chain(template_volumes).any(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .is_some_and(|p| names.contains(&Some(p.claim_name.as_str())))
+        });
+        let parallel = spec.templates.iter().any(|t| {
+            let looping_steps = t.steps.iter().flatten().any(|group| {
+                group.len() > 1
+                    || group
+                        .iter()
+                        .any(|s| s.with_items.is_some() || s.with_param.is_some())
+            });
+            let dag = t.dag.as_ref().is_some_and(|d| {
+                d.tasks.len() > 1
+                    || d.tasks
+                        .iter()
+                        .any(|t| t.with_items.is_some() || t.with_param.is_some())
+            });
+            looping_steps || dag
+        });
+        mounts_claim && parallel
+    })
 }
 
 /// Applies the workspace's PVC and ConfigMap manifests where the objects are missing.
