@@ -328,3 +328,19 @@ fn every_workflow_of_the_repository_runs_on_the_stack() {
         );
     }
 }
+
+#[test]
+fn logs_are_streamed_with_the_step_name() {
+    let file = common::workspace_root().join("tests/workflows/two-steps.yaml");
+    let (code, lines, all) = run(&file, &["--logs"]);
+    assert_eq!(code, 0, "{all}");
+    let logs: Vec<_> = lines.iter().filter(|l| l["type"] == "log").collect();
+    assert!(
+        logs.iter().any(|l| l["step"] == "produce"
+            && l["line"]
+                .as_str()
+                .is_some_and(|t| t.contains("step started"))),
+        "{all}"
+    );
+    assert!(logs.iter().any(|l| l["step"] == "consume"), "{all}");
+}
