@@ -64,18 +64,25 @@ impl Follower {
 
         let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let by_label = watcher::Config::default().labels(&format!("{WORKFLOW_LABEL}={name}"));
-        let wf_changes = reflector::reflector(wf_writer, watcher(wf_api, by_name))
-            .default_backoff()
-            .map(|r| change(r, Change::Workflow));
-        let pod_changes = reflector::reflector(pod_writer, watcher(pod_api, by_label))
-            .default_backoff()
-            .map(|r| change(r, Change::Pod));
+        // What the stores keep is trimmed first: managedFields, and the copy of the whole
+        // template Argo puts in each pod's environment, are most of a pod's bytes and
+        // nothing a diagnosis reads (a 500-pod workflow would hold them all).
+        let wf_changes =
+            reflector::reflector(wf_writer, watcher(wf_api, by_name).modify(trim_meta))
+                .default_backoff()
+                .map(|r| change(r, Change::Workflow));
+        let pod_changes =
+            reflector::reflector(pod_writer, watcher(pod_api, by_label).modify(trim_pod))
+                .default_backoff()
+                .map(|r| change(r, Change::Pod));
         // Events cannot be selected by their object's labels: watch the namespace's and
         // let the diagnosis keep those about this workflow and its pods.
-        let event_changes =
-            reflector::reflector(event_writer, watcher(event_api, watcher::Config::default()))
-                .default_backoff()
-                .map(|r| change(r, Change::Event));
+        let event_changes = reflector::reflector(
+            event_writer,
+            watcher(event_api, watcher::Config::default()).modify(trim_meta),
+        )
+        .default_backoff()
+        .map(|r| change(r, Change::Event));
         let changes = stream::select(wf_changes, stream::select(pod_changes, event_changes));
 
         let nodes = list_nodes(&client).await;
@@ -132,6 +139,26 @@ impl Follower {
             }
             let lines = log_tail(&api, &name, self.config.log_tail_lines).await;
             self.logs.insert(name, lines);
+        }
+    }
+}
+
+fn trim_meta<K: kube::Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+/// Argo's executor gets the whole template in `ARGO_TEMPLATE`; the diagnosis never reads it.
+fn trim_pod(pod: &mut Pod) {
+    trim_meta(pod);
+    if let Some(spec) = pod.spec.as_mut() {
+        let containers = spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten());
+        for container in containers {
+            if let Some(env) = container.env.as_mut() {
+                env.retain(|var| var.name != "ARGO_TEMPLATE");
+            }
         }
     }
 }
