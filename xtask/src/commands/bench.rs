@@ -150,6 +150,8 @@ impl Report {
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     Seconds,
+    /// Processor time: less is better, but it is not speed.
+    CpuSeconds,
     Bytes,
     MegabytesPerSecond,
     Mebibytes,
@@ -305,8 +307,8 @@ impl Stat {
 
 pub fn format_value(v: f64, unit: Unit) -> String {
     match unit {
-        Unit::Seconds if v.abs() < 1.0 => format!("{:.0} ms", v * 1000.0),
-        Unit::Seconds => format!("{v:.2} s"),
+        Unit::Seconds | Unit::CpuSeconds if v.abs() < 1.0 => format!("{:.0} ms", v * 1000.0),
+        Unit::Seconds | Unit::CpuSeconds => format!("{v:.2} s"),
         Unit::Bytes if v >= 1e6 => format!("{:.1} MB", v / 1e6),
         Unit::Bytes if v >= 1e3 => format!("{:.1} kB", v / 1e3),
         Unit::Bytes => format!("{v:.0} B"),

@@ -4,8 +4,9 @@
 //!
 //! The bench watches the workflows and the namespace's Warning events itself and stamps
 //! each change when it arrives: the API's own timestamps have a 1 s resolution, too coarse
-//! for delays of a few hundred milliseconds. Each follower follows its own workflow;
-//! followers of one measurement run at the same time.
+//! for delays of a few hundred milliseconds. In (a) and (b) each follower follows its own
+//! workflow, all at the same time; in (c) ours and `argo watch` follow the same 500-pod
+//! workflow, each through its own request-counting `kubectl proxy`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
-use super::support::{self, Context, CountingProxy, Live, PeakRss, Scratch, Stamp};
+use super::support::{self, Context, CountingProxy, Live, ProcSampler, Scratch, Stamp};
 use super::{Report, Row, Stat, Unit};
 
 const LABEL: &str = "bench.xtask/run";
@@ -177,6 +178,7 @@ async fn measure(
     // (a) Workflow Succeeded → the follower's process exits.
     let (mut ours_a, mut argo_a, mut hera_a) = (vec![], vec![], vec![]);
     let (mut ours_fin, mut argo_fin, mut hera_fin) = (vec![], vec![], vec![]);
+    let (mut ours_cpu, mut argo_cpu, mut hera_cpu) = (vec![], vec![], vec![]);
     for run in 0..ctx.runs {
         ctx.say(format!(
             "(a) two-step workflow, ours + argo CLI{} at once, run {}/{}",
@@ -193,21 +195,25 @@ async fn measure(
             }
         };
         let (ours, argo, hera_run) = tokio::join!(ours, argo, hera_run);
-        let results = [
-            (ours, &mut ours_a, &mut ours_fin, "ours"),
-            (argo, &mut argo_a, &mut argo_fin, "argo submit --watch"),
+        let mut results = vec![
+            (ours, &mut ours_a, &mut ours_fin, &mut ours_cpu, "ours"),
+            (
+                argo,
+                &mut argo_a,
+                &mut argo_fin,
+                &mut argo_cpu,
+                "argo submit --watch",
+            ),
         ];
-        for (result, delays, fin, who) in results {
-            let (name, exit) = result.with_context(|| format!("(a) {who}"))?;
-            let (d, f) = exit_delays(client, ctx, seen, &name, exit).await?;
+        if let Some(result) = hera_run {
+            results.push((result, &mut hera_a, &mut hera_fin, &mut hera_cpu, "Hera"));
+        }
+        for (result, delays, fin, cpu, who) in results {
+            let followed = result.with_context(|| format!("(a) {who}"))?;
+            let (d, f) = exit_delays(client, ctx, seen, &followed.name, followed.exit).await?;
             delays.push(d);
             fin.extend(f);
-        }
-        if let Some(result) = hera_run {
-            let (name, exit) = result.context("(a) Hera")?;
-            let (d, f) = exit_delays(client, ctx, seen, &name, exit).await?;
-            hera_a.push(d);
-            hera_fin.extend(f);
+            cpu.push(followed.cpu);
         }
     }
     let ours_stat = Stat::of(ours_a);
@@ -249,6 +255,28 @@ async fn measure(
             )
             .ours(Stat::of(ours_fin))
             .peer("Hera create()+wait()", Some(Stat::of(hera_fin))),
+        );
+    }
+
+    let ours_cpu = Stat::of(ours_cpu);
+    report.rows.push(
+        Row::new(
+            "cpu-two-steps",
+            "(a) CPU time of the whole process",
+            Unit::CpuSeconds,
+        )
+        .ours(ours_cpu.clone())
+        .peer("argo submit --watch", Some(Stat::of(argo_cpu))),
+    );
+    if hera.is_some() {
+        report.rows.push(
+            Row::new(
+                "cpu-two-steps-hera",
+                "(a) CPU time of the whole process",
+                Unit::CpuSeconds,
+            )
+            .ours(ours_cpu)
+            .peer("Hera create()+wait()", Some(Stat::of(hera_cpu))),
         );
     }
 
@@ -328,7 +356,7 @@ async fn measure(
     if let Some(line) = argo_line {
         report.note(format!(
             "(b) the first line of `argo submit --watch` naming the cause: {:?}",
-            line.trim()
+            strip_ansi(line.trim())
         ));
     }
     if ours_missing > 0 {
@@ -347,7 +375,7 @@ async fn measure(
 
     report.note(
         "delays are measured against the bench's own watch of the workflow (stamped on arrival, same machine): \
-         the earliest any client could know; status.finishedAt rows compare with the API's timestamp (whole seconds, so up to 1 s too long)",
+         the earliest any client could know (a small negative value: the follower's watch delivered first); status.finishedAt rows compare with the API's timestamp (whole seconds, so up to 1 s too long)",
     );
     report.note(format!(
         "argo = the built argo CLI with KUBECONFIG={} (talks to the API server, no argo server); \
@@ -410,11 +438,7 @@ fn argo(kubeconfig: &Path) -> Command {
 }
 
 /// `run NAME --no-pin -o json` to its end: the workflow's name and the exit.
-async fn ours_until_exit(
-    ctx: &Context,
-    ws: &Path,
-    workflow: &str,
-) -> anyhow::Result<(String, Stamp)> {
+async fn ours_until_exit(ctx: &Context, ws: &Path, workflow: &str) -> anyhow::Result<Followed> {
     let mut cmd = ctx.ours(
         ws,
         &[
@@ -428,15 +452,17 @@ async fn ours_until_exit(
         ],
     );
     let mut live = Live::spawn(&mut cmd, "cargo xtask run")?;
+    let sampler = ProcSampler::start(live.pid);
     let name = submitted_name(&mut live).await?;
     let (exit, status) = live.wait(Duration::from_secs(170)).await?;
+    let cpu = sampler.finish().await.cpu_seconds;
     if !status.success() {
         anyhow::bail!(
             "our run of {name} ended with {status}: {}",
             support::tail(&live.stderr().await, 800)
         );
     }
-    Ok((name, exit))
+    Ok(Followed { name, exit, cpu })
 }
 
 async fn submitted_name(live: &mut Live) -> anyhow::Result<String> {
@@ -459,20 +485,30 @@ async fn submitted_name(live: &mut Live) -> anyhow::Result<String> {
     Ok(json["name"].as_str().unwrap_or_default().to_string())
 }
 
+/// A follower that ran to its end.
+struct Followed {
+    name: String,
+    exit: Stamp,
+    /// CPU time (user + system) of the whole process.
+    cpu: f64,
+}
+
 /// `argo submit --watch FILE` to its end.
-async fn argo_submit_watch(ws: &Path, kubeconfig: &Path) -> anyhow::Result<(String, Stamp)> {
+async fn argo_submit_watch(ws: &Path, kubeconfig: &Path) -> anyhow::Result<Followed> {
     let mut cmd = argo(kubeconfig);
     cmd.args(["submit", "--watch", "-n", "argo"])
         .arg(workflow_file(ws, "bench-two"));
     let mut live = Live::spawn(&mut cmd, "argo submit --watch")?;
+    let sampler = ProcSampler::start(live.pid);
     let name = argo_name_line(&mut live).await?;
     let (exit, status) = live.wait(Duration::from_secs(170)).await?;
+    let cpu = sampler.finish().await.cpu_seconds;
     anyhow::ensure!(
         status.success(),
         "argo submit --watch ended with {status}: {}",
         support::tail(&live.stderr().await, 800)
     );
-    Ok((name, exit))
+    Ok(Followed { name, exit, cpu })
 }
 
 async fn argo_name_line(live: &mut Live) -> anyhow::Result<String> {
@@ -622,12 +658,13 @@ struct Hera {
 }
 
 impl Hera {
-    async fn run(&self, ws: &Path) -> anyhow::Result<(String, Stamp)> {
+    async fn run(&self, ws: &Path) -> anyhow::Result<Followed> {
         let mut cmd = Command::new(&self.python);
         cmd.arg(&self.script)
             .arg(workflow_file(ws, "bench-two"))
             .env("BENCH_ARGO_SERVER", &self.server);
         let mut live = Live::spawn(&mut cmd, "Hera script")?;
+        let sampler = ProcSampler::start(live.pid);
         let line = live
             .line_matching(|l| l.starts_with("{\"name\""), Duration::from_secs(60))
             .await;
@@ -646,7 +683,8 @@ impl Hera {
             "the Hera script ended with {status}: {}",
             support::tail(&live.stderr().await, 1200)
         );
-        Ok((name, exit))
+        let cpu = sampler.finish().await.cpu_seconds;
+        Ok(Followed { name, exit, cpu })
     }
 }
 
@@ -761,21 +799,21 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
         ],
     );
     cmd.env("KUBECONFIG", ours_proxy.kubeconfig());
+    // Ours' JSON lines are kept: its findings on a workflow that succeeds are counted.
     let mut ours = Live::spawn(&mut cmd, "cargo xtask run")?;
-    ours.keep_lines(false);
-    let ours_rss = PeakRss::start(ours.pid);
+    let ours_rss = ProcSampler::start(ours.pid);
     let name = submitted_name(&mut ours).await?;
     let mut cmd = argo(argo_proxy.kubeconfig());
     cmd.args(["watch", "-n", "argo", &name]);
     let mut argo = Live::spawn(&mut cmd, "argo watch")?;
     argo.keep_lines(false);
-    let argo_rss = PeakRss::start(argo.pid);
+    let argo_rss = ProcSampler::start(argo.pid);
     let (ours_end, argo_end) = tokio::join!(
         ours.wait(Duration::from_secs(420)),
         argo.wait(Duration::from_secs(420))
     );
-    let ours_mib = ours_rss.finish().await;
-    let argo_mib = argo_rss.finish().await;
+    let ours_proc = ours_rss.finish().await;
+    let argo_proc = argo_rss.finish().await;
     let ours_counts = ours_proxy.stop().await;
     let argo_counts = argo_proxy.stop().await;
     let (ours_exit, status) = ours_end?;
@@ -797,9 +835,53 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
             "(c) 500 pods: peak RSS of the follower",
             Unit::Mebibytes,
         )
-        .ours(Stat::one(ours_mib))
-        .peer("argo watch", Some(Stat::one(argo_mib))),
+        .ours(Stat::one(ours_proc.peak_mib))
+        .peer("argo watch", Some(Stat::one(argo_proc.peak_mib))),
     );
+    report.rows.push(
+        Row::new(
+            "wide-cpu",
+            "(c) 500 pods: CPU time of the follower",
+            Unit::CpuSeconds,
+        )
+        .ours(Stat::one(ours_proc.cpu_seconds))
+        .peer("argo watch", Some(Stat::one(argo_proc.cpu_seconds))),
+    );
+    // Every pod of this workflow succeeds: any finding is a false alarm.
+    let findings = ours
+        .seen
+        .iter()
+        .filter(|(_, l)| l.contains("\"type\":\"finding\""))
+        .count();
+    report.rows.push(
+        Row::new(
+            "wide-false-findings",
+            "(c) 500 pods: findings printed (all pods succeed)",
+            Unit::Count,
+        )
+        .ours(Stat::one(findings as f64))
+        .target("0", Some(findings == 0)),
+    );
+    let reasons: std::collections::BTreeSet<String> = ours
+        .seen
+        .iter()
+        .filter_map(|(_, l)| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "finding")
+        .map(|v| {
+            format!(
+                "{}: {}",
+                v["finding"]["reason"].as_str().unwrap_or("?"),
+                v["finding"]["summary"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    if !reasons.is_empty() {
+        let shown: Vec<String> = reasons.into_iter().take(3).collect();
+        report.note(format!(
+            "(c) ours printed findings on pods that all succeeded (its view lags behind the cluster): {}",
+            shown.join("; ")
+        ));
+    }
     report.rows.push(
         Row::new("wide-requests", "(c) 500 pods: API requests", Unit::Count)
             .ours(Stat::one(ours_counts.total as f64))
@@ -827,11 +909,62 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
     }
     report.note(format!(
         "(c) once whatever --runs says; workflow {name} took {} from our submit to Succeeded; ours = `run` (submit included), argo = `argo watch` started after our submit on the same workflow; \
-         requests counted at one `kubectl proxy -v=6` per follower (one `\"Response\"` log line per request; a long watch counts once): \
-         ours {} ({} watches, {} reads, {} writes), argo {} ({} watches, {} reads, {} writes); peak RSS = VmHWM from /proc sampled every 50 ms",
+         requests counted at one `kubectl proxy -v=7` per follower (one `\"Request\"` log line per request sent; a long watch counts once, a re-list or re-watch again): \
+         ours {} ({} watches, {} reads, {} writes), argo {} ({} watches, {} reads, {} writes) \
+         (ours runs 3 watchers: workflow, pods, namespace events; fewer watches means a watcher never finished its initial list); \
+         peak RSS = VmHWM and CPU = utime+stime from /proc, sampled every 50 ms",
         elapsed.map_or("?".into(), |s| format!("{s:.0} s")),
         ours_counts.total, ours_counts.watches, ours_counts.reads, ours_counts.writes,
         argo_counts.total, argo_counts.watches, argo_counts.reads, argo_counts.writes,
     ));
     Ok(())
+}
+
+/// The text of a terminal line without its colour escapes (`ESC [ … letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for end in chars.by_ref() {
+                if end.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_colour_escapes() {
+        assert_eq!(
+            strip_ansi("\u{1b}[33m◷\u{1b}[0m wf  main  ErrImagePull"),
+            "◷ wf  main  ErrImagePull"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
+    }
+
+    #[test]
+    fn a_one_pod_workflow_matches_its_own_name() {
+        let t0 = Stamp::now();
+        let seen = Seen {
+            completed: BTreeMap::new(),
+            warnings: vec![
+                (t0, "other-wf".into(), None),
+                (t0, "bench-fault-abc".into(), None),
+                (t0, "bench-two-xyz-step-1".into(), None),
+            ],
+        };
+        assert!(seen.first_warning("bench-fault-abc").is_some());
+        assert!(seen.first_warning("bench-two-xyz").is_some());
+        assert!(seen.first_warning("bench-fault-ab").is_none());
+    }
 }

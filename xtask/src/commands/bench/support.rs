@@ -353,37 +353,57 @@ async fn read_all(mut reader: impl AsyncRead + Unpin) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// Samples a process's peak resident memory (VmHWM, which the kernel keeps as a
-/// high-water mark) until the process is gone or the sampler is stopped.
-pub struct PeakRss {
-    handle: JoinHandle<u64>,
+/// Samples a process while it runs: its peak resident memory (VmHWM, which the kernel
+/// keeps as a high-water mark) and its CPU time (user + system), until the process is
+/// gone or the sampler is stopped.
+pub struct ProcSampler {
+    handle: JoinHandle<ProcStats>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
-impl PeakRss {
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcStats {
+    pub peak_mib: f64,
+    pub cpu_seconds: f64,
+}
+
+/// Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux x86 and arm).
+const USER_HZ: f64 = 100.0;
+
+impl ProcSampler {
     pub fn start(pid: u32) -> Self {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let handle = tokio::spawn(async move {
-            let path = format!("/proc/{pid}/status");
-            let mut peak_kib = 0;
-            while let Ok(text) = std::fs::read_to_string(&path) {
-                // A zombie (exited, not reaped yet) has no VmHWM line any more.
-                let Some(kib) = vm_hwm_kib(&text) else { break };
-                peak_kib = peak_kib.max(kib);
+            let mut stats = ProcStats::default();
+            loop {
+                // A zombie (exited, not reaped yet) has no VmHWM line, but keeps its times.
+                if let Some(kib) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|t| vm_hwm_kib(&t))
+                {
+                    stats.peak_mib = stats.peak_mib.max(kib as f64 / 1024.0);
+                }
+                match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                    Ok(text) => {
+                        if let Some(ticks) = cpu_ticks(&text) {
+                            stats.cpu_seconds = ticks as f64 / USER_HZ;
+                        }
+                    }
+                    Err(_) => break,
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     _ = stopped.changed() => break,
                 }
             }
-            peak_kib
+            stats
         });
-        PeakRss { handle, stop }
+        ProcSampler { handle, stop }
     }
 
-    /// The peak in MiB, 0 when it could not be read.
-    pub async fn finish(self) -> f64 {
+    pub async fn finish(self) -> ProcStats {
         let _ = self.stop.send(true);
-        self.handle.await.unwrap_or(0) as f64 / 1024.0
+        self.handle.await.unwrap_or_default()
     }
 }
 
@@ -395,10 +415,21 @@ fn vm_hwm_kib(status: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// A `kubectl proxy -v=6` in front of the API server: a client pointed at it through
+/// utime + stime of /proc/PID/stat (fields 14 and 15; the command name before them is
+/// in parentheses and may hold spaces).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// A `kubectl proxy -v=7` in front of the API server: a client pointed at it through
 /// [`CountingProxy::kubeconfig`] sends every request through it, and kubectl logs one
-/// `"Response" verb=… url=…` line per request it forwards (a watch is logged when its
-/// response starts). That count is the client's own, nothing else goes through.
+/// `"Request" verb=… url=…` line per request as it forwards it (before any answer, so a
+/// watch that never got its headers counts too). That count is the client's own:
+/// nothing else goes through.
 pub struct CountingProxy {
     child: Child,
     log: PathBuf,
@@ -421,7 +452,7 @@ impl CountingProxy {
         let log = dir.join(format!("{name}-proxy.log"));
         let log_file = std::fs::File::create(&log)?;
         let mut child = Command::new("kubectl")
-            .args(["proxy", "--port=0", "-v=6", "--kubeconfig"])
+            .args(["proxy", "--port=0", "-v=7", "--kubeconfig"])
             .arg(upstream_kubeconfig)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -471,7 +502,7 @@ impl CountingProxy {
 
 fn count_requests(log: &str) -> RequestCounts {
     let mut counts = RequestCounts::default();
-    for line in log.lines().filter(|l| l.contains("\"Response\" verb=")) {
+    for line in log.lines().filter(|l| l.contains("\"Request\" verb=")) {
         counts.total += 1;
         let verb = line
             .split("verb=\"")
@@ -585,12 +616,19 @@ mod tests {
 
     #[test]
     fn counts_proxy_lines() {
-        let log = r#"I1127 round_trippers.go:632] "Response" verb="GET" url="https://h/api/v1/namespaces/argo/pods?watch=true" status="200 OK" milliseconds=3
-I1127 round_trippers.go:632] "Response" verb="GET" url="https://h/api/v1/namespaces/argo/pods?limit=500" status="200 OK" milliseconds=3
-I1127 round_trippers.go:632] "Response" verb="POST" url="https://h/apis/argoproj.io/v1alpha1/namespaces/argo/workflows" status="201 Created" milliseconds=3
+        let log = r#"I1127 round_trippers.go:527] "Request" verb="GET" url="https://h/api/v1/namespaces/argo/pods?&watch=true&timeoutSeconds=290" headers=<
+I1127 round_trippers.go:632] "Response" status="200 OK" milliseconds=3
+I1127 round_trippers.go:527] "Request" verb="GET" url="https://h/api/v1/namespaces/argo/pods?limit=500" headers=<
+I1127 round_trippers.go:527] "Request" verb="POST" url="https://h/apis/argoproj.io/v1alpha1/namespaces/argo/workflows?" headers=<
 I1127 proxy_server.go:131] Filter accepting GET /api/v1/namespaces/argo/pods 127.0.0.1"#;
         let c = count_requests(log);
         assert_eq!((c.total, c.watches, c.reads, c.writes), (3, 1, 1, 1));
+    }
+
+    #[test]
+    fn reads_cpu_ticks() {
+        let stat = "4242 (x task) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 30 0 0 20 0 4 0 1 2 3";
+        assert_eq!(cpu_ticks(stat), Some(280));
     }
 
     #[test]
