@@ -77,12 +77,28 @@ impl Follower {
                 .map(|r| change(r, Change::Pod));
         // Events cannot be selected by their object's labels: watch the namespace's and
         // let the diagnosis keep those about this workflow and its pods.
-        let event_changes = reflector::reflector(
-            event_writer,
-            watcher(event_api, watcher::Config::default()).modify(trim_meta),
-        )
-        .default_backoff()
-        .map(|r| change(r, Change::Event));
+        let prefix = format!("{name}-");
+        let workflow_name = name.to_string();
+        let about_this_workflow = move |event: &Event| {
+            let object = event.involved_object.name.as_deref().unwrap_or("");
+            object == workflow_name || object.starts_with(&prefix)
+        };
+        // Only events about the workflow or its pods (Argo names them `<workflow>-…`)
+        // reach the store: a busy namespace holds thousands of others.
+        let events_stream = watcher(event_api, watcher::Config::default())
+            .modify(trim_meta)
+            .filter(move |event| {
+                let keep = match event {
+                    Ok(watcher::Event::Apply(e) | watcher::Event::InitApply(e)) => {
+                        about_this_workflow(e)
+                    }
+                    _ => true,
+                };
+                std::future::ready(keep)
+            });
+        let event_changes = reflector::reflector(event_writer, events_stream)
+            .default_backoff()
+            .map(|r| change(r, Change::Event));
         let changes = stream::select(wf_changes, stream::select(pod_changes, event_changes));
 
         let nodes = list_nodes(&client).await;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use k8s_openapi::api::core::v1::Pod;
 use kit_cluster::follow::{Change, Follower};
@@ -84,6 +84,13 @@ pub async fn follow(
             change = changes.next() => {
                 if let Some(Change::WatchError(text)) = &change {
                     view.note(&format!("watch interrupted, resuming: {text}"));
+                }
+                // One snapshot for every change already waiting: a burst of pod updates
+                // must not become a burst of diagnoses.
+                while let Some(Some(more)) = changes.next().now_or_never() {
+                    if let Change::WatchError(text) = &more {
+                        view.note(&format!("watch interrupted, resuming: {text}"));
+                    }
                 }
             }
             _ = tick.tick() => {}
