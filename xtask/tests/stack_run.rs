@@ -111,65 +111,110 @@ fn good_workflow_succeeds_and_leaves_a_record() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
+/// One fault scenario of the stack: what the run must end with and explain.
+struct Fault<'a> {
+    label: &'a str,
+    /// YAML lines added under the step's `container:`.
+    container_extra: &'a str,
+    fail_fast: bool,
+    exit_code: i32,
+    reason: &'a str,
+    level: &'a str,
+    evidence: &'a str,
+}
+
+fn assert_fault(f: Fault<'_>) {
+    let dir = TempDir::new().unwrap();
+    let file = fault_workflow(dir.path(), Some(f.label), f.container_extra);
+    let flags: &[&str] = if f.fail_fast { &["--fail-fast"] } else { &[] };
+    let (code, lines, all) = run(&file, flags);
+    assert_eq!(code, f.exit_code, "{}: {all}", f.label);
+    assert_finding(&lines, f.reason, f.level, f.evidence, &all);
+}
+
 #[test]
 fn image_not_found_is_a_user_problem_and_fail_fast_stops() {
-    let dir = TempDir::new().unwrap();
-    let file = fault_workflow(dir.path(), Some("image-not-found"), "");
-    let (code, lines, all) = run(&file, &["--fail-fast"]);
-    assert_eq!(code, 2, "stopped on a diagnosis: {all}");
-    assert_finding(&lines, "image-not-found", "user", "not found", &all);
+    // Exit 2: stopped on a diagnosis.
+    assert_fault(Fault {
+        label: "image-not-found",
+        container_extra: "",
+        fail_fast: true,
+        exit_code: 2,
+        reason: "image-not-found",
+        level: "user",
+        evidence: "not found",
+    });
 }
 
 #[test]
 fn unauthorized_pull_names_the_registry_credentials() {
-    let dir = TempDir::new().unwrap();
-    let file = fault_workflow(dir.path(), Some("image-unauthorized"), "");
-    let (code, lines, all) = run(&file, &["--fail-fast"]);
-    assert_eq!(code, 2, "{all}");
-    assert_finding(&lines, "registry-unauthorized", "user", "401", &all);
+    assert_fault(Fault {
+        label: "image-unauthorized",
+        container_extra: "",
+        fail_fast: true,
+        exit_code: 2,
+        reason: "registry-unauthorized",
+        level: "user",
+        evidence: "401",
+    });
 }
 
 #[test]
 fn missing_configmap_key_is_reported_with_the_key() {
-    let dir = TempDir::new().unwrap();
-    let extra = "      env:
+    assert_fault(Fault {
+        label: "configmap-key-missing",
+        container_extra: "      env:
       - name: MISSING
         valueFrom:
           configMapKeyRef:
             name: vcity-pagoda-proxy-environment
             key: NOT_A_KEY
-";
-    let file = fault_workflow(dir.path(), Some("configmap-key-missing"), extra);
-    let (code, lines, all) = run(&file, &["--fail-fast"]);
-    assert_eq!(code, 2, "{all}");
-    assert_finding(&lines, "configmap-key-missing", "user", "NOT_A_KEY", &all);
+",
+        fail_fast: true,
+        exit_code: 2,
+        reason: "configmap-key-missing",
+        level: "user",
+        evidence: "NOT_A_KEY",
+    });
 }
 
 #[test]
 fn oom_killed_step_fails_the_run() {
-    let dir = TempDir::new().unwrap();
-    let file = fault_workflow(dir.path(), Some("oom-killed"), "");
-    let (code, lines, all) = run(&file, &[]);
-    assert_eq!(code, 1, "{all}");
-    assert_finding(&lines, "oom-killed", "user", "137", &all);
+    assert_fault(Fault {
+        label: "oom-killed",
+        container_extra: "",
+        fail_fast: false,
+        exit_code: 1,
+        reason: "oom-killed",
+        level: "user",
+        evidence: "137",
+    });
 }
 
 #[test]
 fn non_zero_exit_shows_the_log_tail() {
-    let dir = TempDir::new().unwrap();
-    let file = fault_workflow(dir.path(), Some("exit-nonzero"), "");
-    let (code, lines, all) = run(&file, &[]);
-    assert_eq!(code, 1, "{all}");
-    assert_finding(&lines, "non-zero-exit", "user", "Traceback", &all);
+    assert_fault(Fault {
+        label: "exit-nonzero",
+        container_extra: "",
+        fail_fast: false,
+        exit_code: 1,
+        reason: "non-zero-exit",
+        level: "user",
+        evidence: "Traceback",
+    });
 }
 
 #[test]
 fn cni_failure_is_a_kubernetes_problem() {
-    let dir = TempDir::new().unwrap();
-    let file = fault_workflow(dir.path(), Some("sandbox-cni"), "");
-    let (code, lines, all) = run(&file, &["--fail-fast"]);
-    assert_eq!(code, 2, "{all}");
-    assert_finding(&lines, "pod-sandbox-failed", "kubernetes", "calico", &all);
+    assert_fault(Fault {
+        label: "sandbox-cni",
+        container_extra: "",
+        fail_fast: true,
+        exit_code: 2,
+        reason: "pod-sandbox-failed",
+        level: "kubernetes",
+        evidence: "calico",
+    });
 }
 
 #[test]
