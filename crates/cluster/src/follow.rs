@@ -138,12 +138,6 @@ impl Follower {
         })
     }
 
-    /// The workflow object as last seen (for run records).
-    pub fn workflow_json(&self) -> Option<serde_json::Value> {
-        let wf = self.workflows.state().into_iter().next()?;
-        serde_json::to_value(wf.as_ref()).ok()
-    }
-
     async fn read_failed_logs(&mut self, pods: &[Pod]) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         for pod in pods {

@@ -85,13 +85,7 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
     let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
     let client = crate::kube::client(&resolved).await?;
     let ns = resolved.settings.argo_namespace.value.clone();
-    let options = FollowOptions {
-        timeout: None,
-        fail_fast: false,
-        stop_on_interrupt: false,
-        logs: false,
-        diagnose: diagnose_config(&resolved),
-    };
+    let options = FollowOptions::plain(diagnose_config(&resolved));
     let outcome = follow::follow(client, &ns, &args.name, &options, ui).await?;
     Ok(outcome.exit())
 }

@@ -31,6 +31,19 @@ pub struct FollowOptions {
     pub diagnose: DiagnoseConfig,
 }
 
+impl FollowOptions {
+    /// Follow to the end, no logs, no stopping: `watch` and `rerun`.
+    pub fn plain(diagnose: DiagnoseConfig) -> Self {
+        FollowOptions {
+            timeout: None,
+            fail_fast: false,
+            stop_on_interrupt: false,
+            logs: false,
+            diagnose,
+        }
+    }
+}
+
 /// How the follow ended, for the run record.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {

@@ -91,15 +91,11 @@ fn report_diagnostics(diagnostics: &[Diagnostic], ui: Ui) -> anyhow::Result<()> 
 }
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<ExitCode> {
-    let need = if args.dry_run {
-        Need::Registry
-    } else {
-        Need::Run
-    };
+    // A dry run talks to no cluster: it needs no cluster settings.
     let resolved = if args.dry_run {
         crate::settings::resolve(global, ui)?
     } else {
-        crate::settings::resolve_for(global, ui, need)?
+        crate::settings::resolve_for(global, ui, Need::Run)?
     };
     let prepared = prepare(
         &resolved,
@@ -372,13 +368,7 @@ pub async fn rerun(global: &GlobalArgs, record: &str, ui: Ui) -> anyhow::Result<
         diagnostics: vec![],
     };
     let client = crate::kube::client(&resolved).await?;
-    let options = FollowOptions {
-        timeout: None,
-        fail_fast: false,
-        stop_on_interrupt: false,
-        logs: false,
-        diagnose: diagnose_config(&resolved),
-    };
+    let options = FollowOptions::plain(diagnose_config(&resolved));
     let new_record = RunRecord::create(&resolved, &prepared, &[], Some(&dir))?;
     submit_and_follow(
         &resolved,
