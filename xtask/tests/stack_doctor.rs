@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use common::{admin_apply, admin_kubectl, stack_var, text, xtask};
 use tempfile::TempDir;
 
-/// Tests that stop the controller must not overlap with the others of this file.
+/// Tests that stop the controller (or delete CRDs, images) and tests that expect a zero
+/// exit must not overlap.
 static CLUSTER_STATE: Mutex<()> = Mutex::new(());
 
 /// Runs doctor with `--output json`, returning the exit code and the checks by id.
@@ -395,6 +396,8 @@ fn missing_argo_crds_are_an_argo_server_problem() {
 
 #[test]
 fn read_write_once_claim_warns_when_workflows_run_parallel_steps() {
+    // Asserts a zero exit, so the controller must not be stopped by another test meanwhile.
+    let _guard = CLUSTER_STATE.lock().unwrap_or_else(|e| e.into_inner());
     admin_apply(
         "apiVersion: v1
 kind: PersistentVolume
