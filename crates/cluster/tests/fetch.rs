@@ -102,6 +102,16 @@ impl RemoteDir {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, data).unwrap();
     }
+
+    /// Sets a file's modification time on the PVC.
+    fn set_mtime(&self, rel: &str, time: std::time::SystemTime) {
+        fs::File::options()
+            .write(true)
+            .open(self.path.join(rel))
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
 }
 
 impl Drop for RemoteDir {
@@ -268,16 +278,42 @@ async fn a_second_fetch_transfers_nothing_and_a_changed_file_only_itself() {
     let remote = RemoteDir::new(&stack, "refetch");
     let mut expected = sample_tree(&remote);
     let local = tempfile::tempdir().unwrap();
-    let options = stack.options(&remote.name, local.path());
+    let mut options = stack.options(&remote.name, local.path());
+    // Files written in the second of the listing are hashed again next time: their
+    // time cannot tell a later write in the same second.
     stack.fetch(&options).await.0.unwrap();
+    let (fresh, _) = stack.fetch(&options).await;
+    let fresh = fresh.unwrap();
+    assert_eq!(fresh.files_fetched, 0);
+    assert_eq!(fresh.files_hashed_remote, expected.len());
 
+    // Settled files are trusted by size and time: no hashing anywhere.
+    let old = std::time::SystemTime::now() - Duration::from_secs(600);
+    for rel in expected.keys() {
+        remote.set_mtime(rel, old);
+    }
+    stack.fetch(&options).await.0.unwrap();
     let (again, events) = stack.fetch(&options).await;
     let again = again.unwrap();
     assert_eq!(again.files_fetched, 0);
     assert_eq!(again.bytes_fetched, 0);
     assert_eq!(again.wire_bytes, 0);
+    assert_eq!(again.files_hashed_remote, 0);
     assert_eq!(again.files_unchanged, expected.len());
     stack.assert_helpers_gone(&events).await;
+
+    // Rewritten with the same size and its old time put back, a file fools the quick
+    // check (as it fools rsync's); --verify hashes both sides and fetches it.
+    let sneaky = b"step,loss\n1,0.5\n2,0.27\n".to_vec();
+    remote.write("metrics.csv", &sneaky);
+    remote.set_mtime("metrics.csv", old);
+    assert_eq!(stack.fetch(&options).await.0.unwrap().files_fetched, 0);
+    options.verify_local = true;
+    let verified = stack.fetch(&options).await.0.unwrap();
+    assert_eq!(verified.files_hashed_remote, expected.len());
+    let fetched: Vec<&str> = verified.plan.to_fetch().map(|f| f.path.as_str()).collect();
+    assert_eq!(fetched, vec!["metrics.csv"]);
+    options.verify_local = false;
 
     // Same size, other content: only the hash tells.
     let changed = b"step,loss\n1,0.5\n2,0.26\n".to_vec();
@@ -402,6 +438,7 @@ async fn a_hostile_archive_served_by_exec_writes_nothing_outside_the_target() {
             .map(|n| RemoteFile {
                 path: n.to_string(),
                 size: if *n == "fine.txt" { 2 } else { 5 },
+                mtime: None,
                 sha256: None,
             })
             .collect()
@@ -476,11 +513,13 @@ async fn a_stream_cut_mid_file_keeps_no_partial_file_and_a_rerun_completes() {
         RemoteFile {
             path: "a.txt".into(),
             size: 5,
+            mtime: None,
             sha256: Some(sha(b"first")),
         },
         RemoteFile {
             path: "big.bin".into(),
             size: big.len() as u64,
+            mtime: None,
             sha256: Some(sha(&big)),
         },
     ];
@@ -532,6 +571,7 @@ async fn cancelling_mid_transfer_leaves_no_partial_file_and_deletes_the_pod() {
     let files = vec![RemoteFile {
         path: "big.bin".into(),
         size: big.len() as u64,
+        mtime: None,
         sha256: Some(sha(&big)),
     }];
     let gave_up = tokio::time::timeout(

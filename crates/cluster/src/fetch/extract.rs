@@ -15,8 +15,72 @@ use sha2::{Digest, Sha256};
 use super::manifest::{ManifestEntry, mtime_ns};
 use super::tar_safety::{self, Accepted, Unsafe};
 
-/// Files a stream is expected to hold: path → (size, sha256).
+/// Files a stream is expected to hold: path → (size, sha256). A `None` hash comes
+/// later through [`LateHashes`] when the extraction is given one, else only the size
+/// is checked.
 pub(crate) type Expected = HashMap<String, (u64, Option<String>)>;
+
+/// Remote SHA-256s computed in the pod while the tar stream flows, so that hashing on
+/// the PVC and the transfer overlap instead of following each other. The extractor
+/// waits for a file's hash before renaming it; `sha256sum` walks the files in the
+/// tar's order and usually runs ahead.
+#[derive(Default)]
+pub(crate) struct LateHashes {
+    state: std::sync::Mutex<LateState>,
+    arrived: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct LateState {
+    hashes: HashMap<String, String>,
+    /// Set when no more hashes will come: `Some(why)` if the hashing failed.
+    ended: Option<Option<String>>,
+}
+
+impl LateHashes {
+    pub fn add(&self, path: String, sha256: String) {
+        if let Ok(mut state) = self.state.lock() {
+            state.hashes.insert(path, sha256);
+        }
+        self.arrived.notify_all();
+    }
+
+    /// No more hashes will come; `failure` says why if some are missing.
+    pub fn end(&self, failure: Option<String>) {
+        if let Ok(mut state) = self.state.lock() {
+            state.ended.get_or_insert(failure);
+        }
+        self.arrived.notify_all();
+    }
+
+    /// The hashes received, and why some may be missing.
+    pub fn into_parts(self) -> (HashMap<String, String>, Option<String>) {
+        let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        (state.hashes, state.ended.flatten())
+    }
+
+    /// Blocks until the hash of `path` arrived, or fails with why it never will.
+    pub fn wait(&self, path: &str) -> Result<String, String> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| "remote hashing panicked".to_string())?;
+        loop {
+            if let Some(hash) = state.hashes.get(path) {
+                return Ok(hash.clone());
+            }
+            if let Some(ended) = &state.ended {
+                return Err(ended
+                    .clone()
+                    .unwrap_or_else(|| "sha256sum in the pod did not list it".into()));
+            }
+            state = self
+                .arrived
+                .wait(state)
+                .map_err(|_| "remote hashing panicked".to_string())?;
+        }
+    }
+}
 
 /// What the extractor reports as it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +121,8 @@ pub(crate) enum ExtractError {
     },
     #[error("{}: {reason}", path.display())]
     Layout { path: PathBuf, reason: String },
+    #[error("no SHA-256 from the pod for {entry:?}: {reason}")]
+    RemoteHash { entry: String, reason: String },
 }
 
 /// Everything extraction did, also when it stopped early.
@@ -263,11 +329,12 @@ pub(crate) fn sweep_temp_files(root: &Path) -> usize {
 pub(crate) fn extract<R: Read>(
     reader: R,
     expected: &Expected,
+    late: Option<&LateHashes>,
     store: &FsStore,
     on_event: &mut dyn FnMut(ExtractEvent),
 ) -> ExtractOutcome {
     let mut outcome = ExtractOutcome::default();
-    if let Err(err) = extract_into(reader, expected, store, on_event, &mut outcome) {
+    if let Err(err) = extract_into(reader, expected, late, store, on_event, &mut outcome) {
         outcome.error = Some(err);
     }
     outcome
@@ -276,6 +343,7 @@ pub(crate) fn extract<R: Read>(
 fn extract_into<R: Read>(
     reader: R,
     expected: &Expected,
+    late: Option<&LateHashes>,
     store: &FsStore,
     on_event: &mut dyn FnMut(ExtractEvent),
     outcome: &mut ExtractOutcome,
@@ -348,6 +416,23 @@ fn extract_into<R: Read>(
             size: got_size,
             sha256: got_sha,
         } = received;
+        let late_sha;
+        let sha256 = match (sha256, late) {
+            (None, Some(late)) => match late.wait(&path) {
+                Ok(hash) => {
+                    late_sha = Some(hash);
+                    &late_sha
+                }
+                Err(reason) => {
+                    store.discard(&temp);
+                    return Err(ExtractError::RemoteHash {
+                        entry: path,
+                        reason,
+                    });
+                }
+            },
+            (sha256, _) => sha256,
+        };
         let matches = got_size == *size && sha256.as_ref().is_none_or(|s| *s == got_sha);
         if !matches {
             store.discard(&temp);
@@ -377,6 +462,8 @@ fn extract_into<R: Read>(
             size: got_size,
             sha256: got_sha,
             mtime_ns: committed_time,
+            // The caller knows the remote time from the listing.
+            remote_mtime: None,
         });
     }
     Ok(())
@@ -533,7 +620,7 @@ mod tests {
 
     fn run(t: &Target, bytes: &[u8], expected: &Expected) -> (ExtractOutcome, Vec<ExtractEvent>) {
         let mut events = vec![];
-        let out = extract(bytes, expected, &t.store, &mut |e| events.push(e));
+        let out = extract(bytes, expected, None, &t.store, &mut |e| events.push(e));
         (out, events)
     }
 
@@ -762,6 +849,47 @@ mod tests {
             other => panic!("expected a local write error, got {other:?}"),
         }
         assert_eq!(files_under(&t.root), vec!["small"]);
+    }
+
+    #[test]
+    fn hashes_arriving_during_the_stream_verify_each_file() {
+        let t = target();
+        let bytes = archive(&[
+            (b"./a", EntryType::Regular, b"aaa", None),
+            (b"./b", EntryType::Regular, b"bbb", None),
+            (b"./c", EntryType::Regular, b"ccc", None),
+        ]);
+        let mut exp = expect(&[("a", b"aaa"), ("b", b"bbb"), ("c", b"ccc")]);
+        for value in exp.values_mut() {
+            value.1 = None;
+        }
+        let late = std::sync::Arc::new(LateHashes::default());
+        // The pod's hashes come from another thread, one late and one wrong; the
+        // hashing then ends without `c`.
+        let feeder = {
+            let late = late.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                late.add("a".into(), sha(b"aaa"));
+                late.add("b".into(), sha(b"other"));
+                std::thread::sleep(Duration::from_millis(50));
+                late.end(Some("the exec ended: exit code 1".into()));
+            })
+        };
+        let out = extract(&bytes[..], &exp, Some(&late), &t.store, &mut |_| {});
+        feeder.join().unwrap();
+        let written: Vec<&str> = out.written.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(written, vec!["a"]);
+        assert_eq!(out.mismatched.len(), 1);
+        assert_eq!(out.mismatched[0].path, "b");
+        match out.error {
+            Some(ExtractError::RemoteHash { entry, reason }) => {
+                assert_eq!(entry, "c");
+                assert!(reason.contains("exit code 1"), "{reason}");
+            }
+            other => panic!("expected a missing remote hash, got {other:?}"),
+        }
+        assert_eq!(files_under(&t.root), vec!["a"]);
     }
 
     #[test]

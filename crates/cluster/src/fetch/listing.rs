@@ -105,7 +105,8 @@ impl fmt::Display for RemotePath {
     }
 }
 
-/// Lists regular files with sizes (and SHA-256 when `$5` is `1`) under a path.
+/// Lists regular files with sizes and modification times (and SHA-256 when `$5` is
+/// `1`) under a path.
 ///
 /// Arguments: `$1` the folder where the PVC is seen, `$2` the dotted path, `$3`/`$4`
 /// its parent and last name (used when the path is a file). Every outcome is a marker
@@ -126,8 +127,10 @@ for t in find stat; do command -v "$t" >/dev/null 2>&1 || { echo "@@lacks $t"; e
 if [ "$2" = 1 ] && ! command -v sha256sum >/dev/null 2>&1; then echo '@@lacks sha256sum'; exit 0; fi
 if command -v tar >/dev/null 2>&1; then echo '@@tar yes'; else echo '@@tar no'; fi
 if command -v gzip >/dev/null 2>&1; then echo '@@gzip yes'; else echo '@@gzip no'; fi
+if command -v sha256sum >/dev/null 2>&1; then echo '@@sha256sum yes'; else echo '@@sha256sum no'; fi
+echo "@@now $(date +%s)"
 echo '@@sizes'
-find "$1" -type f -exec stat -c '%s %n' {} +
+find "$1" -type f -exec stat -c '%s %Y %n' {} +
 if [ "$2" = 1 ]; then
   echo '@@hashes'
   find "$1" -type f -exec sha256sum {} +
@@ -167,6 +170,9 @@ pub struct RemoteFile {
     /// Relative to the listed folder (for a single file: its name), `/`-separated.
     pub path: String,
     pub size: u64,
+    /// Modification time on the PVC, in seconds since the epoch. With the size, it
+    /// tells whether a file fetched and verified before may have changed since.
+    pub mtime: Option<i64>,
     /// Lower-case hex; `None` when the listing was made without hashing.
     pub sha256: Option<String>,
 }
@@ -184,6 +190,11 @@ pub struct Listing {
     pub tar: bool,
     /// The pod has `gzip`.
     pub gzip: bool,
+    /// The pod has `sha256sum` (needed to fetch: every file is verified).
+    pub sha256sum: bool,
+    /// The pod's clock when it listed (seconds since the epoch): a file modified in
+    /// that second may change again unseen by its time, so its time vouches for nothing.
+    pub now: Option<i64>,
     /// What the listing commands printed on stderr (unreadable folders, …): the
     /// listing may be incomplete.
     pub warnings: Vec<String>,
@@ -192,6 +203,14 @@ pub struct Listing {
 impl Listing {
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// A file's modification time when it can vouch for its content later: not in the
+    /// last two seconds before the listing, when a write could still follow unseen
+    /// (times have whole seconds, as git's "racy" entries).
+    pub fn settled_mtime(&self, file: &RemoteFile) -> Option<i64> {
+        let (mtime, now) = (file.mtime?, self.now?);
+        (mtime < now - 1).then_some(mtime)
     }
 
     /// The folder tree with the files and bytes under each folder, for display.
@@ -300,8 +319,10 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
     let mut kind = None;
     let mut gzip = false;
     let mut tar = false;
+    let mut sha256sum = false;
+    let mut now = None;
     let mut section = Section::Head;
-    let mut sizes: Vec<(String, u64)> = Vec::new();
+    let mut sizes: Vec<(String, u64, i64)> = Vec::new();
     let mut hashes: HashMap<String, String> = HashMap::new();
     let mut hashed = false;
     let mut links = Vec::new();
@@ -329,6 +350,8 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
             "@@tar no" => tar = false,
             "@@gzip yes" => gzip = true,
             "@@gzip no" => gzip = false,
+            "@@sha256sum yes" => sha256sum = true,
+            "@@sha256sum no" => sha256sum = false,
             "@@sizes" => section = Section::Sizes,
             "@@hashes" => {
                 section = Section::Hashes;
@@ -336,6 +359,9 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
             }
             "@@links" => section = Section::Links,
             "@@end" => section = Section::End,
+            _ if text.starts_with("@@now") && section == Section::Head => {
+                now = text["@@now".len()..].trim().parse().ok();
+            }
             _ if text.starts_with("@@lacks ") && section == Section::Head => {
                 return Err(ListingError::Lacks {
                     tool: text["@@lacks ".len()..].to_string(),
@@ -343,11 +369,9 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
             }
             _ => match section {
                 Section::Sizes => {
-                    let (size, name) = text
-                        .split_once(' ')
-                        .and_then(|(s, n)| Some((s.parse::<u64>().ok()?, n)))
-                        .ok_or_else(|| bad(line_no, text))?;
-                    sizes.push((listed_name(name, line_no, text)?, size));
+                    let (size, mtime, name) =
+                        parse_size_line(text).ok_or_else(|| bad(line_no, text))?;
+                    sizes.push((listed_name(name, line_no, text)?, size, mtime));
                 }
                 Section::Hashes => {
                     let (hash, name) = parse_hash_line(text).ok_or_else(|| bad(line_no, text))?;
@@ -363,7 +387,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
     }
     let kind = kind.ok_or(ListingError::Truncated { last })?;
     let mut files = Vec::with_capacity(sizes.len());
-    for (name, size) in sizes {
+    for (name, size, mtime) in sizes {
         let sha256 = if hashed {
             Some(
                 hashes
@@ -376,6 +400,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
         files.push(RemoteFile {
             path: name,
             size,
+            mtime: Some(mtime),
             sha256,
         });
     }
@@ -392,8 +417,18 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
         skipped_links: links,
         tar,
         gzip,
+        sha256sum,
+        now,
         warnings: Vec::new(),
     })
+}
+
+/// `SIZE MTIME NAME`, as `stat -c '%s %Y %n'` prints it (the name may hold spaces).
+fn parse_size_line(text: &str) -> Option<(u64, i64, &str)> {
+    let mut parts = text.splitn(3, ' ');
+    let size = parts.next()?.parse().ok()?;
+    let mtime = parts.next()?.parse().ok()?;
+    Some((size, mtime, parts.next()?))
 }
 
 fn bad(line: usize, text: &str) -> ListingError {
@@ -414,7 +449,7 @@ fn listed_name(name: &str, line: usize, text: &str) -> Result<String, ListingErr
 
 /// `HASH  NAME` (text mode) or `HASH *NAME` (binary mode). GNU coreutils escapes a name
 /// holding `\` or a newline and marks the line with a leading `\`; busybox never does.
-fn parse_hash_line(line: &str) -> Option<(String, String)> {
+pub(crate) fn parse_hash_line(line: &str) -> Option<(String, String)> {
     let (escaped, line) = match line.strip_prefix('\\') {
         Some(rest) => (true, rest),
         None => (false, line),
@@ -511,7 +546,7 @@ mod tests {
     #[test]
     fn parses_sizes_hashes_and_links() {
         let out = format!(
-            "@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@gzip yes\n@@sizes\n12 ./b/c.txt\n0 ./a with space.txt\n@@hashes\n{H1}  ./b/c.txt\n{H2}  ./a with space.txt\n@@links\n./link\n@@end\n"
+            "@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@gzip yes\n@@sha256sum yes\n@@now 1700000100\n@@sizes\n12 1700000000 ./b/c.txt\n0 1700000001 ./a with space.txt\n@@hashes\n{H1}  ./b/c.txt\n{H2}  ./a with space.txt\n@@links\n./link\n@@end\n"
         );
         let l = listing(&out).unwrap();
         assert_eq!(l.kind, PathKind::Dir);
@@ -522,6 +557,9 @@ mod tests {
         assert_eq!(l.files[0].sha256.as_deref(), Some(H2));
         assert_eq!(l.files[1].path, "b/c.txt");
         assert_eq!(l.files[1].size, 12);
+        assert_eq!(l.files[1].mtime, Some(1_700_000_000));
+        assert!(l.sha256sum);
+        assert_eq!(l.now, Some(1_700_000_100));
         assert_eq!(l.skipped_links, vec!["link".to_string()]);
         assert_eq!(l.total_bytes(), 12);
     }
@@ -529,7 +567,7 @@ mod tests {
     #[test]
     fn parses_without_hashes_and_single_files() {
         let l =
-            listing("@@xtask-listing 1\n@@kind file\n@@gzip no\n@@sizes\n5 ./f\n@@links\n@@end\n")
+            listing("@@xtask-listing 1\n@@kind file\n@@gzip no\n@@sizes\n5 1700000000 ./f\n@@links\n@@end\n")
                 .unwrap();
         assert_eq!(l.kind, PathKind::File);
         assert!(!l.gzip);
@@ -578,28 +616,34 @@ mod tests {
     #[test]
     fn refuses_truncated_odd_and_inconsistent_output() {
         assert!(matches!(
-            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 ./a\n"),
+            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 0 ./a\n"),
             Err(ListingError::Truncated { .. })
         ));
         assert!(matches!(
-            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\nnot-a-size ./a\n@@end\n"),
+            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\nnot-a-size 0 ./a\n@@end\n"),
+            Err(ListingError::BadLine { line: 4, .. })
+        ));
+        // The size format before modification times were listed.
+        assert!(matches!(
+            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 ./a\n@@end\n"),
             Err(ListingError::BadLine { line: 4, .. })
         ));
         assert!(matches!(
-            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 a\n@@end\n"),
+            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 0 a\n@@end\n"),
             Err(ListingError::BadLine { .. })
         ));
-        let vanished =
-            format!("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 ./a\n@@hashes\n{H1}  ./b\n@@end\n");
+        let vanished = format!(
+            "@@xtask-listing 1\n@@kind dir\n@@sizes\n1 0 ./a\n@@hashes\n{H1}  ./b\n@@end\n"
+        );
         assert!(matches!(
             listing(&vanished),
             Err(ListingError::Inconsistent { .. })
         ));
         assert!(matches!(
-            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 ./a/../../x\n@@end\n"),
+            listing("@@xtask-listing 1\n@@kind dir\n@@sizes\n1 0 ./a/../../x\n@@end\n"),
             Err(ListingError::UnsafeName { .. })
         ));
-        let not_utf8 = b"@@xtask-listing 1\n@@kind dir\n@@sizes\n1 ./\xff\n@@end\n";
+        let not_utf8 = b"@@xtask-listing 1\n@@kind dir\n@@sizes\n1 0 ./\xff\n@@end\n";
         assert!(matches!(
             parse_listing(&p("runs"), not_utf8),
             Err(ListingError::NotUtf8 { .. })
@@ -635,6 +679,16 @@ mod tests {
             Some(hex::encode(Sha256::digest(b"hello")).as_str())
         );
         assert_eq!(l.skipped_links, vec!["link".to_string()]);
+        assert!(l.sha256sum);
+        assert!(l.now.is_some_and(|now| now > 1_700_000_000));
+        let mtime = std::fs::metadata(root.join("runs/x/a b.txt"))
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert_eq!(l.files[0].mtime, Some(mtime));
         let single = run("/data/runs/x/sub/-dash", true).unwrap();
         assert_eq!(single.kind, PathKind::File);
         assert_eq!(single.files[0].path, "-dash");
@@ -663,22 +717,27 @@ mod tests {
                 RemoteFile {
                     path: "a/b/x".into(),
                     size: 3,
+                    mtime: None,
                     sha256: None,
                 },
                 RemoteFile {
                     path: "a/y".into(),
                     size: 4,
+                    mtime: None,
                     sha256: None,
                 },
                 RemoteFile {
                     path: "z".into(),
                     size: 5,
+                    mtime: None,
                     sha256: None,
                 },
             ],
             skipped_links: vec![],
             tar: true,
             gzip: false,
+            sha256sum: true,
+            now: None,
             warnings: vec![],
         };
         let rows: Vec<(String, usize, bool, u64, u64)> = l

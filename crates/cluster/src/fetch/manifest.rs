@@ -44,6 +44,11 @@ pub struct ManifestEntry {
     /// with another size or time was touched since and is hashed again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime_ns: Option<i64>,
+    /// The file's modification time on the PVC when it was verified (seconds since the
+    /// epoch). The next fetch trusts a remote file of the same size and time without
+    /// hashing it again, as `rsync` does; `--verify` hashes everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_mtime: Option<i64>,
 }
 
 impl Manifest {
@@ -151,6 +156,7 @@ mod tests {
             size: 1,
             sha256: "ab".into(),
             mtime_ns: Some(5),
+            remote_mtime: Some(7),
         }
     }
 

@@ -3,12 +3,16 @@
 //!
 //! 1. A pod: a short-lived helper ([`HelperSpec`]) or a running pod of the user's
 //!    ([`PodChoice::Existing`]), checked to mount the whole claim.
-//! 2. A listing in the pod: size and SHA-256 of every regular file ([`Listing`]).
-//! 3. A plan against the target folder and its manifest ([`FetchPlan`]): only new or
-//!    changed files are transferred.
+//! 2. A listing in the pod: size and modification time of every regular file
+//!    ([`Listing`]).
+//! 3. A plan against the target folder and its manifest ([`FetchPlan`]): files the
+//!    manifest verified, unchanged on both sides since, are skipped without hashing;
+//!    other same-size files are hashed in the pod and compared; only new or changed
+//!    files are transferred.
 //! 4. `tar` of those files in the pod, streamed over the exec WebSocket and extracted
-//!    as it arrives; each file lands under a temporary name and is renamed once its
-//!    SHA-256 matches the listing ([`tar_safety`] decides what may be written).
+//!    as it arrives, while `sha256sum` hashes the same files in the pod in a second
+//!    exec; each file lands under a temporary name and is renamed once its SHA-256
+//!    matches the pod's ([`tar_safety`] decides what may be written).
 //! 5. The manifest `.xtask-manifest.json`, written atomically, even after an error, so
 //!    that a re-run fetches only what is missing.
 //!
@@ -43,7 +47,7 @@ pub use listing::{Listing, PathKind, RemoteFile, RemotePath, TreeRow};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestEntry, ManifestSource};
 pub use plan::{Action, Conflict, FetchPlan, PlannedFile};
 
-use extract::{ExtractError, ExtractEvent, FsStore};
+use extract::{ExtractError, ExtractEvent, FsStore, LateHashes};
 use helper_pod::HelperGuard;
 use transfer::PodExec;
 
@@ -193,6 +197,9 @@ pub struct FetchReport {
     /// Bytes that came over the connection (less than `bytes_fetched` with gzip).
     pub wire_bytes: u64,
     pub files_unchanged: usize,
+    /// Files of the same size hashed in the pod to tell unchanged from changed: those
+    /// the quick check (manifest, sizes and times) could not settle.
+    pub files_hashed_remote: usize,
     pub compressed: bool,
     pub skipped_links: Vec<String>,
     pub dry_run: bool,
@@ -342,6 +349,35 @@ impl Remote {
         Ok(listing)
     }
 
+    /// SHA-256 of files under `base` (relative names), hashed in the pod.
+    async fn hash_remote(
+        &self,
+        base: &str,
+        names: &[String],
+    ) -> Result<HashMap<String, String>, FetchError> {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut hashes = HashMap::new();
+        for batch in transfer::batches(&names, transfer::MAX_URL_BYTES, transfer::MAX_BATCH_FILES) {
+            let late = LateHashes::default();
+            self.exec
+                .feed_hashes(transfer::hash_command(&self.root, base, &batch), &late)
+                .await;
+            let (found, failure) = late.into_parts();
+            if let Some(missing) = batch.iter().find(|n| !found.contains_key(**n)) {
+                return Err(FetchError::Exec {
+                    pod: self.exec.pod.clone(),
+                    what: "hashing files (sha256sum)",
+                    detail: format!(
+                        "no SHA-256 for {missing}: {}",
+                        failure.unwrap_or_else(|| "sha256sum did not list it".into())
+                    ),
+                });
+            }
+            hashes.extend(found);
+        }
+        Ok(hashes)
+    }
+
     /// Fetches `path` into `to` (see the module documentation).
     pub async fn fetch(
         &self,
@@ -360,7 +396,7 @@ impl Remote {
                 "removed {swept} partial file(s) left by an interrupted fetch"
             )));
         }
-        let listing = self.list(path, true).await?;
+        let mut listing = self.list(path, false).await?;
         progress(FetchEvent::Listed {
             path: path.to_string(),
             files: listing.files.len(),
@@ -401,6 +437,26 @@ impl Remote {
                 path: e.path,
                 source: e.source,
             })?;
+        let base = match listing.kind {
+            PathKind::Dir => path.dotted(),
+            PathKind::File => path.split_last().0,
+        };
+        let undecided = plan::needs_remote_hash(&listing, &local);
+        if !listing.sha256sum && (!undecided.is_empty() || local.len() < listing.files.len()) {
+            return Err(FetchError::Exec {
+                pod: self.exec.pod.clone(),
+                what: "sha256sum",
+                detail: "the pod's image has no `sha256sum`, needed to verify files: use a helper pod (omit --pod) or an image with busybox or coreutils".into(),
+            });
+        }
+        if !undecided.is_empty() {
+            let hashes = self.hash_remote(&base, &undecided).await?;
+            for file in &mut listing.files {
+                if let Some(hash) = hashes.get(&file.path) {
+                    file.sha256 = Some(hash.clone());
+                }
+            }
+        }
         let plan = plan::diff(&listing, &local);
         if !plan.conflicts.is_empty() {
             return Err(FetchError::Conflicts {
@@ -445,6 +501,7 @@ impl Remote {
             bytes_fetched: 0,
             wire_bytes: 0,
             files_unchanged: unchanged.len(),
+            files_hashed_remote: undecided.len(),
             compressed: gzip,
             skipped_links: listing.skipped_links.clone(),
             dry_run,
@@ -456,26 +513,33 @@ impl Remote {
             return Ok(report);
         }
 
-        // Files already there go into the manifest with their current time.
+        // Files already there go into the manifest with their current time, and the
+        // remote side's time for the next quick check.
+        let remote_mtimes: HashMap<&str, Option<i64>> = listing
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), listing.settled_mtime(f)))
+            .collect();
         let mut entries: Vec<ManifestEntry> = unchanged
             .iter()
             .filter_map(|f| {
-                let sha256 = f.sha256.clone()?;
+                let sha256 = match (&f.sha256, local.get(&f.path)) {
+                    (Some(remote), _) => remote.clone(),
+                    (None, Some(plan::LocalState::File { sha256, .. })) => sha256.clone()?,
+                    _ => return None,
+                };
                 let meta = std::fs::metadata(target.join(&f.path)).ok()?;
                 Some(ManifestEntry {
                     path: f.path.clone(),
                     size: f.size,
                     sha256,
                     mtime_ns: manifest::mtime_ns(&meta),
+                    remote_mtime: remote_mtimes.get(f.path.as_str()).copied().flatten(),
                 })
             })
             .collect();
         let to_fetch: Vec<&PlannedFile> = plan.to_fetch().collect();
         let total_bytes = plan.bytes_to_fetch();
-        let base = match listing.kind {
-            PathKind::Dir => path.dotted(),
-            PathKind::File => path.split_last().0,
-        };
         let store = Arc::new(FsStore::new(target.clone()));
         let names: Vec<&str> = to_fetch.iter().map(|f| f.path.as_str()).collect();
         let by_path: HashMap<&str, &PlannedFile> =
@@ -490,12 +554,25 @@ impl Remote {
                 .map(|f| (f.path.clone(), (f.size, f.sha256.clone())))
                 .collect();
             let command = transfer::tar_command(&self.root, &base, &batch, gzip);
+            // Files without a known hash are hashed in the pod while they stream.
+            let unhashed: Vec<&str> = batch
+                .iter()
+                .copied()
+                .filter(|name| by_path.get(name).is_some_and(|f| f.sha256.is_none()))
+                .collect();
+            let late = (!unhashed.is_empty()).then(|| Arc::new(LateHashes::default()));
+            let hashing = late.clone().map(|late| {
+                let exec = self.exec.clone();
+                let command = transfer::hash_command(&self.root, &base, &unhashed);
+                tokio::spawn(async move { exec.feed_hashes(command, &late).await })
+            });
             let streamed = self
                 .exec
                 .stream_tar(
                     command,
                     gzip,
                     expected.clone(),
+                    late,
                     store.clone(),
                     &mut |event| match event {
                         ExtractEvent::Bytes(n) => {
@@ -511,6 +588,10 @@ impl Remote {
                     },
                 )
                 .await;
+            if let Some(hashing) = hashing {
+                // Done when every file was verified; otherwise no longer needed.
+                hashing.abort();
+            }
             let streamed = match streamed {
                 Ok(s) => s,
                 Err(err) => {
@@ -524,7 +605,10 @@ impl Remote {
                 outcome.written.iter().map(|e| e.path.clone()).collect();
             report.files_fetched += outcome.written.len();
             report.bytes_fetched += outcome.written.iter().map(|e| e.size).sum::<u64>();
-            entries.extend(outcome.written);
+            entries.extend(outcome.written.into_iter().map(|mut entry| {
+                entry.remote_mtime = remote_mtimes.get(entry.path.as_str()).copied().flatten();
+                entry
+            }));
             mismatches.extend(outcome.mismatched);
             if let Some(err) = outcome.error {
                 failure = Some(self.extract_failure(
@@ -610,6 +694,11 @@ impl Remote {
                 target: target.to_path_buf(),
             },
             ExtractError::Local { path, source } => FetchError::LocalWrite { path, source },
+            ExtractError::RemoteHash { entry, reason } => FetchError::Exec {
+                pod: self.exec.pod.clone(),
+                what: "hashing files (sha256sum)",
+                detail: format!("no SHA-256 for {entry}: {reason}"),
+            },
             ExtractError::Layout { path, reason } => FetchError::Conflicts {
                 target: target.to_path_buf(),
                 conflicts: vec![Conflict {
@@ -649,7 +738,7 @@ impl Remote {
             .collect();
         let streamed = self
             .exec
-            .stream_tar(command, false, expected_map, store, &mut |_| {})
+            .stream_tar(command, false, expected_map, None, store, &mut |_| {})
             .await?;
         let outcome = streamed.outcome;
         if let Some(err) = outcome.error {

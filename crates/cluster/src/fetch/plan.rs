@@ -1,5 +1,11 @@
 //! What to transfer: the remote listing against what the target folder already holds.
-//! [`diff`] and [`trust_manifest`] are pure; [`inspect_local`] reads the folder.
+//! [`diff`], [`needs_remote_hash`] and [`trust_manifest`] are pure; [`inspect_local`]
+//! reads the folder.
+//!
+//! The quick check, as `rsync` does it: a local file that the manifest vouches for,
+//! whose remote side still has the size and modification time recorded when it was
+//! verified, is unchanged without hashing either side. Any other local file of the
+//! right size is compared by SHA-256, the remote one hashed in the pod.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -9,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::listing::Listing;
+use super::listing::{Listing, RemoteFile};
 use super::manifest::{MANIFEST_FILE, Manifest, ManifestEntry, mtime_ns};
 
 /// Why a file is (or is not) transferred.
@@ -69,10 +75,13 @@ impl FetchPlan {
 pub enum LocalState {
     Missing,
     /// A regular file; `sha256` is known when the manifest was trusted or the file
-    /// hashed (not needed when the size already differs).
+    /// hashed (not needed when the size already differs). `same_remote`: the
+    /// manifest vouches for the local file and recorded the remote file's current size
+    /// and modification time, so neither side changed since it was verified.
     File {
         size: u64,
         sha256: Option<String>,
+        same_remote: bool,
     },
     /// Something that must not be replaced: a folder, a symbolic link (or a parent
     /// that is one), a special file.
@@ -100,10 +109,13 @@ pub fn diff(listing: &Listing, local: &HashMap<String, LocalState>) -> FetchPlan
                 continue;
             }
             LocalState::File { size, .. } if *size != remote.size => Action::Changed,
+            LocalState::File {
+                same_remote: true, ..
+            } => Action::Unchanged,
             LocalState::File { sha256, .. } => match (sha256, &remote.sha256) {
                 (Some(local), Some(remote)) if local == remote => Action::Unchanged,
-                // Without a remote hash (never for a fetch) equal sizes are all we have.
-                (_, None) => Action::Unchanged,
+                // Not proven equal (fetch hashes these first: [`needs_remote_hash`]):
+                // copying again is safe, skipping is not.
                 _ => Action::Changed,
             },
         };
@@ -115,6 +127,23 @@ pub fn diff(listing: &Listing, local: &HashMap<String, LocalState>) -> FetchPlan
         });
     }
     plan
+}
+
+/// Remote files whose SHA-256 decides between unchanged and changed: a local file of
+/// the same size is there, and the quick check did not settle it.
+pub fn needs_remote_hash(listing: &Listing, local: &HashMap<String, LocalState>) -> Vec<String> {
+    listing
+        .files
+        .iter()
+        .filter(|remote| remote.sha256.is_none())
+        .filter(|remote| {
+            matches!(
+                local.get(&remote.path),
+                Some(LocalState::File { size, same_remote: false, .. }) if *size == remote.size
+            )
+        })
+        .map(|remote| remote.path.clone())
+        .collect()
 }
 
 /// Whether a manifest entry still describes the local file: same size and same
@@ -141,14 +170,7 @@ pub fn inspect_local(
     let mut states = HashMap::new();
     let mut good_dirs: HashSet<String> = HashSet::new();
     for remote in &listing.files {
-        let state = local_state(
-            target,
-            &remote.path,
-            remote.size,
-            manifest,
-            verify,
-            &mut good_dirs,
-        )?;
+        let state = local_state(target, remote, manifest, verify, &mut good_dirs)?;
         states.insert(remote.path.clone(), state);
     }
     Ok(states)
@@ -156,12 +178,12 @@ pub fn inspect_local(
 
 fn local_state(
     target: &Path,
-    rel: &str,
-    remote_size: u64,
+    remote: &RemoteFile,
     manifest: Option<&Manifest>,
     verify: bool,
     good_dirs: &mut HashSet<String>,
 ) -> Result<LocalState, LocalReadError> {
+    let rel = remote.path.as_str();
     let parts: Vec<&str> = rel.split('/').collect();
     let mut prefix = String::new();
     for part in &parts[..parts.len() - 1] {
@@ -217,12 +239,18 @@ fn local_state(
         )));
     }
     let size = meta.len();
-    if size != remote_size {
-        return Ok(LocalState::File { size, sha256: None });
+    if size != remote.size {
+        return Ok(LocalState::File {
+            size,
+            sha256: None,
+            same_remote: false,
+        });
     }
     let vouched = manifest
         .and_then(|m| m.entry(rel))
         .filter(|e| !verify && trust_manifest(e, size, mtime_ns(&meta)));
+    let same_remote =
+        vouched.is_some_and(|e| e.remote_mtime.is_some() && e.remote_mtime == remote.mtime);
     let sha256 = match vouched {
         Some(e) => e.sha256.clone(),
         None => sha256_file(&path).map_err(|source| LocalReadError {
@@ -233,6 +261,7 @@ fn local_state(
     Ok(LocalState::File {
         size,
         sha256: Some(sha256),
+        same_remote,
     })
 }
 
@@ -270,12 +299,15 @@ mod tests {
                 .map(|(p, d)| RemoteFile {
                     path: p.to_string(),
                     size: d.len() as u64,
+                    mtime: Some(100),
                     sha256: Some(sha(d)),
                 })
                 .collect(),
             skipped_links: vec![],
             tar: true,
             gzip: false,
+            sha256sum: true,
+            now: Some(1000),
             warnings: vec![],
         }
     }
@@ -296,6 +328,7 @@ mod tests {
                 LocalState::File {
                     size: 1,
                     sha256: Some(sha(b"s")),
+                    same_remote: false,
                 },
             ),
             (
@@ -303,6 +336,7 @@ mod tests {
                 LocalState::File {
                     size: 1,
                     sha256: None,
+                    same_remote: false,
                 },
             ),
             (
@@ -310,6 +344,7 @@ mod tests {
                 LocalState::File {
                     size: 1,
                     sha256: Some(sha(b"E")),
+                    same_remote: false,
                 },
             ),
             ("dir".to_string(), LocalState::Blocked("a folder".into())),
@@ -342,6 +377,7 @@ mod tests {
             size: 3,
             sha256: "x".into(),
             mtime_ns: Some(10),
+            remote_mtime: Some(100),
         };
         assert!(trust_manifest(&e, 3, Some(10)));
         assert!(!trust_manifest(&e, 4, Some(10)));
@@ -376,6 +412,7 @@ mod tests {
                 size: 2,
                 sha256: sha(b"BB"),
                 mtime_ns: mtime_ns(&meta_b),
+                remote_mtime: Some(100),
             }],
         );
         let states = inspect_local(root, &l, Some(&m), false).unwrap();
@@ -383,14 +420,16 @@ mod tests {
             states["d/a"],
             LocalState::File {
                 size: 3,
-                sha256: Some(sha(b"aaa"))
+                sha256: Some(sha(b"aaa")),
+                same_remote: false,
             }
         );
         assert_eq!(
             states["b"],
             LocalState::File {
                 size: 2,
-                sha256: Some(sha(b"BB"))
+                sha256: Some(sha(b"BB")),
+                same_remote: true,
             }
         );
         assert_eq!(states["c"], LocalState::Missing);
@@ -400,9 +439,90 @@ mod tests {
             states["b"],
             LocalState::File {
                 size: 2,
-                sha256: Some(sha(b"bb"))
+                sha256: Some(sha(b"bb")),
+                same_remote: false,
             }
         );
+    }
+
+    #[test]
+    fn quick_check_skips_hashing_only_when_both_sides_are_as_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for name in ["kept", "touched-remote", "no-manifest"] {
+            fs::write(root.join(name), b"abc").unwrap();
+        }
+        let mut l = listing(&[
+            ("kept", b"abc"),
+            ("touched-remote", b"abc"),
+            ("no-manifest", b"abc"),
+            ("resized", b"abcd"),
+        ]);
+        fs::write(root.join("resized"), b"abc").unwrap();
+        // The remote hashes are not known yet: the listing carries sizes and times.
+        for f in &mut l.files {
+            f.sha256 = None;
+        }
+        l.files[1].mtime = Some(200);
+        let entry = |name: &str| ManifestEntry {
+            path: name.into(),
+            size: 3,
+            sha256: sha(b"abc"),
+            mtime_ns: mtime_ns(&fs::metadata(root.join(name)).unwrap()),
+            remote_mtime: Some(100),
+        };
+        let source = ManifestSource {
+            namespace: "n".into(),
+            claim: "c".into(),
+            path: ".".into(),
+        };
+        let m = Manifest::new(
+            source,
+            true,
+            vec![entry("kept"), entry("touched-remote"), entry("resized")],
+        );
+        let states = inspect_local(root, &l, Some(&m), false).unwrap();
+        assert!(matches!(
+            states["kept"],
+            LocalState::File {
+                same_remote: true,
+                ..
+            }
+        ));
+        // Only the same-size files the quick check could not settle need a remote hash.
+        assert_eq!(
+            needs_remote_hash(&l, &states),
+            vec!["touched-remote".to_string(), "no-manifest".to_string()]
+        );
+        let plan = diff(&l, &states);
+        let actions: Vec<(&str, Action)> = plan
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.action))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                ("kept", Action::Unchanged),
+                ("touched-remote", Action::Changed),
+                ("no-manifest", Action::Changed),
+                ("resized", Action::Changed),
+            ]
+        );
+        // With the remote hash known, the same content is unchanged after all.
+        l.files[1].sha256 = Some(sha(b"abc"));
+        l.files[2].sha256 = Some(sha(b"abc"));
+        let plan = diff(&l, &states);
+        assert_eq!(plan.files_to_fetch(), 1);
+        // --verify trusts nothing.
+        let states = inspect_local(root, &l, Some(&m), true).unwrap();
+        assert!(matches!(
+            states["kept"],
+            LocalState::File {
+                same_remote: false,
+                ..
+            }
+        ));
     }
 
     #[cfg(unix)]

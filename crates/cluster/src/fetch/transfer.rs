@@ -20,7 +20,8 @@ use tokio::io::{AsyncReadExt, ReadHalf, SimplexStream};
 use tokio::sync::mpsc;
 
 use super::error::{FetchError, missing_right};
-use super::extract::{self, Expected, ExtractEvent, ExtractOutcome, FsStore};
+use super::extract::{self, Expected, ExtractEvent, ExtractOutcome, FsStore, LateHashes};
+use super::listing::parse_hash_line;
 
 /// kube's default pipe is 1 KiB: one WebSocket frame at a time. A larger one lets the
 /// message loop keep reading while the extractor writes to disk.
@@ -144,6 +145,7 @@ impl PodExec {
         command: Vec<String>,
         gzip: bool,
         expected: Expected,
+        late: Option<Arc<LateHashes>>,
         store: Arc<FsStore>,
         on_event: &mut dyn FnMut(ExtractEvent),
     ) -> Result<Streamed, FetchError> {
@@ -158,15 +160,17 @@ impl PodExec {
             let mut send = |e| {
                 let _ = event_tx.send(e);
             };
+            let late = late.as_deref();
             if gzip {
                 extract::extract(
                     flate2::read::GzDecoder::new(reader),
                     &expected,
+                    late,
                     &store,
                     &mut send,
                 )
             } else {
-                extract::extract(reader, &expected, &store, &mut send)
+                extract::extract(reader, &expected, late, &store, &mut send)
             }
         });
 
@@ -220,6 +224,52 @@ impl PodExec {
             stderr,
             end,
         })
+    }
+}
+
+impl PodExec {
+    /// Runs a `sha256sum` command ([`hash_command`]) and hands each hash to `late` as
+    /// its line arrives; ends `late` with the reason when some may be missing.
+    pub async fn feed_hashes(&self, command: Vec<String>, late: &LateHashes) {
+        let failure = self.read_hashes(command, late).await.err();
+        late.end(failure);
+    }
+
+    async fn read_hashes(&self, command: Vec<String>, late: &LateHashes) -> Result<(), String> {
+        let mut process = self.start(command).await.map_err(|e| e.to_string())?;
+        let stderr = StderrTail::spawn(process.stderr());
+        let mut output = Output::new(&mut process).ok_or("the exec connection gave no stdout")?;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = output
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading sha256sum's output: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line[..end]);
+                if let Some((name, hash)) = hash_line(&line) {
+                    late.add(name, hash);
+                }
+            }
+        }
+        let status = output.status().await;
+        let stderr = stderr.finish().await;
+        let succeeded = status.as_ref().and_then(|s| s.status.as_deref()) == Some("Success");
+        if succeeded && stderr.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "sha256sum in pod {}: {}",
+                self.pod,
+                super::exec_detail(&stderr, status.as_ref())
+            ))
+        }
     }
 }
 
@@ -423,6 +473,32 @@ pub(crate) fn tar_command(root: &str, base: &str, files: &[&str], gzip: bool) ->
     cmd
 }
 
+/// Prints the SHA-256 of files given relative to `$1`/`$2`, in the order given (the
+/// tar's order), one line as soon as each is read.
+const HASH_SCRIPT: &str = r#"cd "$1" && cd "$2" || exit 1
+shift 2
+exec sha256sum "$@"
+"#;
+
+pub(crate) fn hash_command(root: &str, base: &str, files: &[&str]) -> Vec<String> {
+    let mut cmd: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        HASH_SCRIPT.into(),
+        "xtask-hash".into(),
+        root.into(),
+        base.into(),
+    ];
+    cmd.extend(files.iter().map(|f| format!("./{f}")));
+    cmd
+}
+
+/// One line of [`HASH_SCRIPT`]'s output: the name as listed (without `./`) and hash.
+fn hash_line(line: &str) -> Option<(String, String)> {
+    let (hash, name) = parse_hash_line(line)?;
+    Some((name.strip_prefix("./")?.to_string(), hash))
+}
+
 /// Removes files (`$2`…, relative to `$1`), then the folders given after `--` when
 /// they are empty; prints a marker so that success is visible without an exit code.
 const DELETE_SCRIPT: &str = r#"cd "$1" || { echo '@@no-root'; exit 0; }
@@ -566,6 +642,21 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, vec!["./a b", "./sub/-c"]);
+
+        // Hashes come in the order given, named as the listing names files.
+        let out = run(hash_command(root_s, "./runs/x", &["sub/-c", "a b"]));
+        let hashes: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(hash_line)
+            .collect();
+        let sha = |d: &[u8]| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(d))
+        };
+        assert_eq!(
+            hashes,
+            vec![("sub/-c".into(), sha(b"C")), ("a b".into(), sha(b"A"))]
+        );
 
         let out = run(delete_command(
             root_s,

@@ -221,7 +221,7 @@ async fn measure(
         "data: {SMALL_FILES} files of ~1 kB in 10 folders and {BIG_FILES} incompressible files of {} MiB ({:.0} MB in all) in the PVC folder; \
          kubectl cp = `kubectl cp {pod}:{folder} DIR` from a helper pod that mounts the PVC (already running: its start is not counted); \
          ours creates and deletes its own helper pod, inside its time, unless given `--pod` (then it uses kubectl cp's pod); \
-         each first fetch goes to an empty folder; ours lists the PVC folder with sizes and SHA-256 in the pod before every fetch, and checks each file's SHA-256 after it",
+         each first fetch goes to an empty folder; ours lists sizes and times in the pod, hashes in the pod (while the tar streams) only files it transfers or cannot settle by size and time, and checks each received file against that SHA-256",
         BIG_BYTES >> 20,
         total_bytes as f64 / 1e6
     ));
