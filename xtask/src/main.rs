@@ -46,7 +46,21 @@ impl Exit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = Ui::detect(cli.global.output);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Following a workflow is I/O and one diagnosis at a time: one thread keeps every
+    // allocation in one malloc arena (a 500-pod run peaks at half the memory). Builds,
+    // pushes and fetches use the worker threads.
+    let follows = matches!(
+        cli.command,
+        cli::Command::Run(_) | cli::Command::Watch(_) | cli::Command::Rerun { .. }
+    );
+    let runtime = if follows {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

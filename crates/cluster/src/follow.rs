@@ -5,6 +5,7 @@
 //! phase is never missed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
@@ -41,6 +42,9 @@ pub struct Follower {
     /// `None` when the user may not list nodes (namespaced users on PaGoDA).
     nodes: Option<Vec<Node>>,
     config: DiagnoseConfig,
+    /// The workflow's view and the resourceVersion it was read from: a 500-node
+    /// status is converted again only when it changed, not on every pod update.
+    view: Option<(String, WorkflowView)>,
 }
 
 impl Follower {
@@ -68,7 +72,7 @@ impl Follower {
         // template Argo puts in each pod's environment, are most of a pod's bytes and
         // nothing a diagnosis reads (a 500-pod workflow would hold them all).
         let wf_changes =
-            reflector::reflector(wf_writer, watcher(wf_api, by_name).modify(trim_meta))
+            reflector::reflector(wf_writer, watcher(wf_api, by_name).modify(trim_workflow))
                 .default_backoff()
                 .map(|r| change(r, Change::Workflow));
         let pod_changes =
@@ -112,6 +116,7 @@ impl Follower {
             logs: BTreeMap::new(),
             nodes,
             config,
+            view: None,
         };
         (follower, changes)
     }
@@ -123,13 +128,21 @@ impl Follower {
             .state()
             .into_iter()
             .find(|w| w.metadata.name.as_deref() == Some(&self.name))?;
-        let json = serde_json::to_value(workflow.as_ref()).ok()?;
-        let pods: Vec<Pod> = self.pods.state().iter().map(|p| (**p).clone()).collect();
+        let version = workflow.metadata.resource_version.clone().unwrap_or_default();
+        let view = match self.view.take() {
+            Some((seen, view)) if seen == version && !version.is_empty() => view,
+            _ => {
+                let json = serde_json::to_value(workflow.as_ref()).ok()?;
+                WorkflowView::from_json(&json)
+            }
+        };
+        self.view = Some((version, view.clone()));
+        let pods = self.pods.state();
         self.read_failed_logs(&pods).await;
-        let events = self.events.state().iter().map(|e| (**e).clone()).collect();
+        let events = self.events.state();
         Some(Snapshot {
             now: chrono::Utc::now(),
-            workflow: WorkflowView::from_json(&json),
+            workflow: view,
             pods,
             events,
             nodes: self.nodes.clone(),
@@ -138,7 +151,7 @@ impl Follower {
         })
     }
 
-    async fn read_failed_logs(&mut self, pods: &[Pod]) {
+    async fn read_failed_logs(&mut self, pods: &[Arc<Pod>]) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         for pod in pods {
             let Some(name) = pod.metadata.name.clone() else {
@@ -165,9 +178,56 @@ fn trim_pod(pod: &mut Pod) {
             .containers
             .iter_mut()
             .chain(spec.init_containers.iter_mut().flatten());
+        // The diagnosis reads names, images and resources of containers, never their
+        // environment values, commands, mounts or probes.
         for container in containers {
             if let Some(env) = container.env.as_mut() {
-                env.retain(|var| var.name != "ARGO_TEMPLATE");
+                env.retain(|var| var.value_from.is_some());
+            }
+            container.command = None;
+            container.args = None;
+            container.volume_mounts = None;
+            container.liveness_probe = None;
+            container.readiness_probe = None;
+            container.startup_probe = None;
+            container.security_context = None;
+        }
+    }
+}
+
+/// Fields of each status node the diagnosis and the display never read (parameters and
+/// outputs are most of a wide workflow's status).
+const UNREAD_NODE_FIELDS: [&str; 5] = [
+    "inputs",
+    "outputs",
+    "resourcesDuration",
+    "progress",
+    "hostNodeName",
+];
+
+/// Status fields with one entry per step that nothing here reads.
+const UNREAD_STATUS_FIELDS: [&str; 3] = [
+    "storedTemplates",
+    "taskResultsCompletionStatus",
+    "artifactGCStatus",
+];
+
+fn trim_workflow(workflow: &mut DynamicObject) {
+    trim_meta(workflow);
+    let Some(status) = workflow
+        .data
+        .get_mut("status")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    for field in UNREAD_STATUS_FIELDS {
+        status.remove(field);
+    }
+    if let Some(nodes) = status.get_mut("nodes").and_then(|n| n.as_object_mut()) {
+        for node in nodes.values_mut().filter_map(|n| n.as_object_mut()) {
+            for field in UNREAD_NODE_FIELDS {
+                node.remove(field);
             }
         }
     }
@@ -261,8 +321,8 @@ pub async fn snapshot_once(
     let snapshot = Snapshot {
         now: chrono::Utc::now(),
         workflow: WorkflowView::from_json(&json),
-        pods,
-        events,
+        pods: pods.into_iter().map(Arc::new).collect(),
+        events: events.into_iter().map(Arc::new).collect(),
         nodes: list_nodes(&client).await,
         logs,
         config,
@@ -286,11 +346,13 @@ pub fn save_snapshot(
     write("workflow.json", workflow.clone())?;
     write(
         "pods.json",
-        serde_json::to_value(&snapshot.pods).unwrap_or_default(),
+        serde_json::to_value(snapshot.pods.iter().map(|p| &**p).collect::<Vec<_>>())
+            .unwrap_or_default(),
     )?;
     write(
         "events.json",
-        serde_json::to_value(&snapshot.events).unwrap_or_default(),
+        serde_json::to_value(snapshot.events.iter().map(|e| &**e).collect::<Vec<_>>())
+            .unwrap_or_default(),
     )?;
     if let Some(nodes) = &snapshot.nodes {
         write(

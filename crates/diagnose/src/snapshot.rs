@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,10 +27,11 @@ pub const ANNOTATION_POD_NAME_FORMAT: &str = "workflows.argoproj.io/pod-name-for
 pub struct Snapshot {
     pub now: DateTime<Utc>,
     pub workflow: WorkflowView,
-    /// Pods of the namespace (others than the workflow's are ignored).
-    pub pods: Vec<Pod>,
+    /// Pods of the namespace (others than the workflow's are ignored). Shared with the
+    /// follower's stores: a snapshot of a 500-pod workflow copies no pod.
+    pub pods: Vec<Arc<Pod>>,
     /// Events of the namespace (those about other objects are ignored).
-    pub events: Vec<Event>,
+    pub events: Vec<Arc<Event>>,
     /// `None` when the user has no right to list nodes.
     pub nodes: Option<Vec<Node>>,
     /// Pod name → last lines of its main container's log.
@@ -318,21 +320,17 @@ impl Snapshot {
         Ok(Snapshot {
             now,
             workflow: WorkflowView::from_json(parts.workflow),
-            pods: parts
-                .pods
-                .map(|v| items(v, "pods"))
-                .transpose()?
-                .unwrap_or_default(),
-            events: parts
-                .events
-                .map(|v| items(v, "events"))
-                .transpose()?
-                .unwrap_or_default(),
+            pods: shared(parts.pods.map(|v| items(v, "pods")).transpose()?),
+            events: shared(parts.events.map(|v| items(v, "events")).transpose()?),
             nodes: parts.nodes.map(|v| items(v, "nodes")).transpose()?,
             logs: parts.logs.map(logs_from_json).unwrap_or_default(),
             config,
         })
     }
+}
+
+fn shared<T>(items: Option<Vec<T>>) -> Vec<Arc<T>> {
+    items.into_iter().flatten().map(Arc::new).collect()
 }
 
 fn items<T: DeserializeOwned>(v: &Value, part: &'static str) -> Result<Vec<T>, SnapshotError> {

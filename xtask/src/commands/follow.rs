@@ -66,6 +66,9 @@ impl Outcome {
     }
 }
 
+/// The longest a change waits for others before it is shown (see `last_cost`).
+const MAX_GATHER: Duration = Duration::from_millis(200);
+
 pub async fn follow(
     client: kube::Client,
     namespace: &str,
@@ -91,6 +94,8 @@ pub async fn follow(
     tokio::pin!(timeout);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // What the last snapshot, diagnosis and display took.
+    let mut last_cost = Duration::ZERO;
 
     loop {
         tokio::select! {
@@ -103,6 +108,17 @@ pub async fn follow(
                 while let Some(Some(more)) = changes.next().now_or_never() {
                     if let Change::WatchError(text) = &more {
                         view.note(&format!("watch interrupted, resuming: {text}"));
+                    }
+                }
+                // A wide workflow changes all the time: let more changes gather so that
+                // diagnosing takes at most about a fifth of the time.
+                let pause = (last_cost * 4).min(MAX_GATHER);
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                    while let Some(Some(more)) = changes.next().now_or_never() {
+                        if let Change::WatchError(text) = &more {
+                            view.note(&format!("watch interrupted, resuming: {text}"));
+                        }
                     }
                 }
             }
@@ -131,12 +147,14 @@ pub async fn follow(
                 return Ok(outcome(snapshot.as_ref(), EXIT_INTERRUPTED, vec![]));
             }
         }
+        let work_started = Instant::now();
         let Some(snapshot) = follower.snapshot().await else {
             continue;
         };
         logs.start_for(&snapshot);
         let findings = kit_diagnose::diagnose(&snapshot);
         view.update(&snapshot, &findings);
+        last_cost = work_started.elapsed();
         if snapshot.workflow.completed() {
             view.finish();
             let succeeded = snapshot.workflow.phase.as_deref() == Some("Succeeded");
@@ -272,6 +290,11 @@ impl View {
         }
         for node in pod_nodes(&wf.nodes) {
             let phase = node.phase.clone();
+            // Plain output prints a step when its phase changes: most snapshots of a
+            // wide workflow change a few steps of hundreds.
+            if !self.ui.live && self.printed.get(&node.id) == Some(&phase) {
+                continue;
+            }
             let message = node.message.clone().unwrap_or_default();
             let line = format!(
                 "{:<40} {:<10} {:>7}  {}",

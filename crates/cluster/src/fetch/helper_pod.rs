@@ -261,8 +261,8 @@ pub fn diagnose_pod(
     let snapshot = Snapshot {
         now,
         workflow,
-        pods: vec![pod],
-        events: events.to_vec(),
+        pods: vec![std::sync::Arc::new(pod)],
+        events: events.iter().cloned().map(std::sync::Arc::new).collect(),
         nodes: None,
         logs: BTreeMap::new(),
         config,

@@ -83,9 +83,7 @@ fn texts<'a>(ctx: &'a Ctx<'a>) -> Vec<Text<'a>> {
     for n in &wf.nodes {
         if let Some(m) = n.message.as_deref() {
             let pod = ctx
-                .pods
-                .iter()
-                .find(|p| p.node.is_some_and(|pn| pn.id == n.id))
+                .pod_of(n)
                 .map(|p| p.name.to_string())
                 .or_else(|| n.pod_name.clone());
             v.push(Text {

@@ -5,7 +5,7 @@ mod argo;
 mod kube;
 mod user;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Event, Pod};
@@ -174,6 +174,10 @@ pub(crate) struct Ctx<'a> {
     parents: BTreeMap<&'a str, &'a str>,
     /// Ids of nodes that have a pod in the snapshot.
     nodes_with_pod: BTreeSet<&'a str>,
+    /// Node id → node: a 500-pod workflow has as many nodes, looked up per pod.
+    nodes_by_id: HashMap<&'a str, &'a NodeView>,
+    /// Node id → index in `pods`.
+    pod_of_node: HashMap<&'a str, usize>,
 }
 
 impl<'a> Ctx<'a> {
@@ -189,6 +193,15 @@ impl<'a> Ctx<'a> {
                 pod_events.entry(name).or_default().push(e);
             }
         }
+        let nodes_by_id: HashMap<&str, &NodeView> =
+            wf.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+        let nodes_by_pod: HashMap<&str, &NodeView> = wf
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.pod_name.as_deref()?, n)))
+            .collect();
+        let nodes_by_name: HashMap<&str, &NodeView> =
+            wf.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
         let mut pods = Vec::new();
         let mut nodes_with_pod = BTreeSet::new();
         for pod in &s.pods {
@@ -199,15 +212,11 @@ impl<'a> Ctx<'a> {
             let annotations = pod.metadata.annotations.as_ref();
             let node_id = annotations.and_then(|a| a.get(ANNOTATION_NODE_ID));
             let node = node_id
-                .and_then(|id| wf.node(id))
-                .or_else(|| {
-                    wf.nodes
-                        .iter()
-                        .find(|n| n.pod_name.as_deref() == Some(name))
-                })
+                .and_then(|id| nodes_by_id.get(id.as_str()).copied())
+                .or_else(|| nodes_by_pod.get(name).copied())
                 .or_else(|| {
                     let full = annotations.and_then(|a| a.get(ANNOTATION_NODE_NAME))?;
-                    wf.nodes.iter().find(|n| &n.name == full)
+                    nodes_by_name.get(full.as_str()).copied()
                 });
             let labelled = labels
                 .and_then(|l| l.get(LABEL_WORKFLOW))
@@ -254,6 +263,7 @@ impl<'a> Ctx<'a> {
                 e.involved_object.kind.as_deref() == Some("Workflow")
                     && e.involved_object.name.as_deref() == Some(wf.name.as_str())
             })
+            .map(|e| &**e)
             .collect();
         workflow_events.sort_by_key(|e| event_first(e));
 
@@ -263,13 +273,27 @@ impl<'a> Ctx<'a> {
                 parents.insert(c.as_str(), n.id.as_str());
             }
         }
+        let pod_of_node = pods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((p.node?.id.as_str(), i)))
+            .collect();
         Ctx {
             s,
             pods,
             workflow_events,
             parents,
             nodes_with_pod,
+            nodes_by_id,
+            pod_of_node,
         }
+    }
+
+    /// The pod of a workflow node, when the snapshot has it.
+    pub fn pod_of(&self, node: &NodeView) -> Option<&PodInfo<'a>> {
+        self.pod_of_node
+            .get(node.id.as_str())
+            .map(|&i| &self.pods[i])
     }
 
     pub fn has_pod(&self, node: &NodeView) -> bool {
@@ -291,7 +315,7 @@ impl<'a> Ctx<'a> {
             let Some(parent) = self.parents.get(id) else {
                 break;
             };
-            if let Some(p) = self.s.workflow.node(parent)
+            if let Some(p) = self.nodes_by_id.get(parent)
                 && p.node_type == "Retry"
                 && (p.active() || p.phase.as_deref() == Some("Succeeded"))
             {
