@@ -128,7 +128,11 @@ impl Follower {
             .state()
             .into_iter()
             .find(|w| w.metadata.name.as_deref() == Some(&self.name))?;
-        let version = workflow.metadata.resource_version.clone().unwrap_or_default();
+        let version = workflow
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default();
         let view = match self.view.take() {
             Some((seen, view)) if seen == version && !version.is_empty() => view,
             _ => {

@@ -407,7 +407,8 @@ fn pods_of_other_workflows_are_ignored() {
 fn events_of_an_older_pod_with_the_same_name_are_ignored() {
     let mut s = load(&fixtures_dir().join("image-not-found")).expect("fixture loads");
     for p in &mut s.pods {
-        std::sync::Arc::make_mut(p).metadata.uid = Some("11111111-2222-3333-4444-555555555555".into());
+        std::sync::Arc::make_mut(p).metadata.uid =
+            Some("11111111-2222-3333-4444-555555555555".into());
     }
     let f = diagnose(&s);
     assert_eq!(f.len(), 1);
