@@ -290,6 +290,13 @@ mod tests {
         hex::encode(Sha256::digest(data))
     }
 
+    fn actions(plan: &FetchPlan) -> Vec<(&str, Action)> {
+        plan.files
+            .iter()
+            .map(|f| (f.path.as_str(), f.action))
+            .collect()
+    }
+
     fn listing(files: &[(&str, &[u8])]) -> Listing {
         Listing {
             path: RemotePath::root(),
@@ -350,13 +357,8 @@ mod tests {
             ("dir".to_string(), LocalState::Blocked("a folder".into())),
         ]);
         let plan = diff(&l, &local);
-        let actions: Vec<(&str, Action)> = plan
-            .files
-            .iter()
-            .map(|f| (f.path.as_str(), f.action))
-            .collect();
         assert_eq!(
-            actions,
+            actions(&plan),
             vec![
                 ("new", Action::New),
                 ("same", Action::Unchanged),
@@ -495,13 +497,8 @@ mod tests {
             vec!["touched-remote".to_string(), "no-manifest".to_string()]
         );
         let plan = diff(&l, &states);
-        let actions: Vec<(&str, Action)> = plan
-            .files
-            .iter()
-            .map(|f| (f.path.as_str(), f.action))
-            .collect();
         assert_eq!(
-            actions,
+            actions(&plan),
             vec![
                 ("kept", Action::Unchanged),
                 ("touched-remote", Action::Changed),
