@@ -349,6 +349,20 @@ impl Remote {
         Ok(listing)
     }
 
+    /// Fails when the pod lacks a tool that fetching needs.
+    fn require(&self, present: bool, tool: &'static str) -> Result<(), FetchError> {
+        if present {
+            return Ok(());
+        }
+        Err(FetchError::Exec {
+            pod: self.exec.pod.clone(),
+            what: tool,
+            detail: format!(
+                "the pod's image has no `{tool}`: use a helper pod (omit --pod) or an image with busybox or coreutils"
+            ),
+        })
+    }
+
     /// SHA-256 of files under `base` (relative names), hashed in the pod.
     async fn hash_remote(
         &self,
@@ -442,14 +456,8 @@ impl Remote {
             PathKind::File => path.split_last().0,
         };
         let undecided = plan::needs_remote_hash(&listing, &local);
-        if !listing.sha256sum && (!undecided.is_empty() || local.len() < listing.files.len()) {
-            return Err(FetchError::Exec {
-                pod: self.exec.pod.clone(),
-                what: "sha256sum",
-                detail: "the pod's image has no `sha256sum`, needed to verify files: use a helper pod (omit --pod) or an image with busybox or coreutils".into(),
-            });
-        }
         if !undecided.is_empty() {
+            self.require(listing.sha256sum, "sha256sum")?;
             let hashes = self.hash_remote(&base, &undecided).await?;
             for file in &mut listing.files {
                 if let Some(hash) = hashes.get(&file.path) {
@@ -476,12 +484,9 @@ impl Remote {
             claim: self.claim.clone(),
             path: path.to_string(),
         };
-        if !listing.tar && plan.files_to_fetch() > 0 && !dry_run {
-            return Err(FetchError::Exec {
-                pod: self.exec.pod.clone(),
-                what: "tar",
-                detail: "the pod's image has no `tar`: use a helper pod (omit --pod) or an image with busybox".into(),
-            });
+        if plan.files_to_fetch() > 0 && !dry_run {
+            self.require(listing.tar, "tar")?;
+            self.require(listing.sha256sum, "sha256sum")?;
         }
         let gzip = compression == Compression::GzipIfAvailable && listing.gzip;
         if compression == Compression::GzipIfAvailable && !listing.gzip {
