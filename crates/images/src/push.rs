@@ -35,6 +35,9 @@ const UPLOAD_CHUNK: usize = 1024 * 1024;
 pub struct PushOptions {
     /// Blobs uploaded at once for one image.
     pub layer_parallelism: usize,
+    /// Images pushed at once: exporting from the daemon, compressing and uploading
+    /// one image overlaps with the others'.
+    pub image_parallelism: usize,
     /// Where layers are spooled and compressed; default `<state_dir>/tmp`.
     pub temp_dir: Option<PathBuf>,
 }
@@ -43,6 +46,7 @@ impl Default for PushOptions {
     fn default() -> Self {
         PushOptions {
             layer_parallelism: 3,
+            image_parallelism: 3,
             temp_dir: None,
         }
     }
@@ -168,24 +172,16 @@ impl Images {
         reg.check_access(&first.repository, true).await?;
 
         let layers = LayerStore::load(&self.ws.state_dir);
-        for idx in todo {
+        // Each push works on its own copy of the plan; results are applied (and the
+        // lock file saved) one at a time, as each image completes.
+        let layers_ref = &layers;
+        let mut pushes = futures::stream::iter(todo.into_iter().map(|idx| {
+            let plan = plans[idx].clone();
+            async move { (idx, self.push_one(&plan, reg, layers_ref, opts).await) }
+        }))
+        .buffer_unordered(opts.image_parallelism.max(1));
+        while let Some((idx, result)) = pushes.next().await {
             let name = plans[idx].name.clone();
-            let result = if plans[idx].kind == "mirror" {
-                self.mirror_one(&plans[idx], reg, &layers, opts).await
-            } else {
-                match plans[idx].local_image.clone() {
-                    Some(id) => {
-                        let target = ImageRef::parse(&plans[idx].reference, "plan")?.to_oci();
-                        self.push_from_daemon(&name, &id, &target, reg, &layers, opts)
-                            .await
-                            .map(|p| (p, None))
-                    }
-                    None => Err(Error::Docker {
-                        action: format!("push {name}"),
-                        message: "no local image with the current key: build it first".into(),
-                    }),
-                }
-            };
             if let Err(e) = layers.save() {
                 self.emit(ImageEvent::Warning {
                     image: name.clone(),
@@ -240,6 +236,29 @@ impl Images {
             }
         }
         Ok(report)
+    }
+
+    /// Pushes one planned image: a mirror from its source, a build from the daemon.
+    async fn push_one(
+        &self,
+        plan: &ImagePlan,
+        reg: &RegistryClient,
+        layers: &LayerStore,
+        opts: &PushOptions,
+    ) -> Result<(PushedImage, Option<String>)> {
+        if plan.kind == "mirror" {
+            return self.mirror_one(plan, reg, layers, opts).await;
+        }
+        let Some(id) = &plan.local_image else {
+            return Err(Error::Docker {
+                action: format!("push {}", plan.name),
+                message: "no local image with the current key: build it first".into(),
+            });
+        };
+        let target = ImageRef::parse(&plan.reference, "plan")?.to_oci();
+        self.push_from_daemon(&plan.name, id, &target, reg, layers, opts)
+            .await
+            .map(|p| (p, None))
     }
 
     pub(crate) fn temp_dir(&self, opts: &PushOptions) -> PathBuf {
