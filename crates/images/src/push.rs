@@ -175,9 +175,12 @@ impl Images {
         // Each push works on its own copy of the plan; results are applied (and the
         // lock file saved) one at a time, as each image completes.
         let layers_ref = &layers;
-        let mut pushes = futures::stream::iter(todo.into_iter().map(|idx| {
-            let plan = plans[idx].clone();
-            async move { (idx, self.push_one(&plan, reg, layers_ref, opts).await) }
+        let jobs: Vec<(usize, ImagePlan)> = todo
+            .into_iter()
+            .map(|idx| (idx, plans[idx].clone()))
+            .collect();
+        let mut pushes = futures::stream::iter(jobs.into_iter().map(|(idx, plan)| async move {
+            (idx, self.push_one(&plan, reg, layers_ref, opts).await)
         }))
         .buffer_unordered(opts.image_parallelism.max(1));
         while let Some((idx, result)) = pushes.next().await {

@@ -358,6 +358,7 @@ async fn interrupted_push_resumes_without_reuploading() {
     let mut lock = Lock::new();
     let opts = PushOptions {
         layer_parallelism: 1,
+        image_parallelism: 1,
         temp_dir: None,
     };
     let mut interrupted = plans.clone();
@@ -852,6 +853,7 @@ async fn disk_full_during_export_fails_cleanly() {
     let mut lock = Lock::new();
     let opts = PushOptions {
         layer_parallelism: 2,
+        image_parallelism: 2,
         temp_dir: Some(small.clone()),
     };
     let report = s
