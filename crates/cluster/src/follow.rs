@@ -185,8 +185,13 @@ fn trim_pod(pod: &mut Pod) {
         // The diagnosis reads names, images and resources of containers, never their
         // environment values, commands, mounts or probes.
         for container in containers {
+            // Only references to ConfigMaps and Secrets can explain a failure.
             if let Some(env) = container.env.as_mut() {
-                env.retain(|var| var.value_from.is_some());
+                env.retain(|var| {
+                    var.value_from.as_ref().is_some_and(|from| {
+                        from.config_map_key_ref.is_some() || from.secret_key_ref.is_some()
+                    })
+                });
             }
             container.command = None;
             container.args = None;
@@ -196,6 +201,9 @@ fn trim_pod(pod: &mut Pod) {
             container.startup_probe = None;
             container.security_context = None;
         }
+        spec.tolerations = None;
+        spec.affinity = None;
+        spec.security_context = None;
     }
 }
 
