@@ -111,8 +111,8 @@ pub async fn follow(
                     }
                 }
                 // A wide workflow changes all the time: let more changes gather so that
-                // diagnosing takes at most about a fifth of the time.
-                let pause = (last_cost * 4).min(MAX_GATHER);
+                // diagnosing takes at most about a twentieth of the time.
+                let pause = (last_cost * 20).min(MAX_GATHER);
                 if !pause.is_zero() {
                     tokio::time::sleep(pause).await;
                     while let Some(Some(more)) = changes.next().now_or_never() {
