@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use k8s_openapi::api::core::v1::Pod;
 use kit_cluster::follow::{Change, Follower};
@@ -76,9 +76,20 @@ pub async fn follow(
     options: &FollowOptions,
     ui: Ui,
 ) -> anyhow::Result<Outcome> {
-    let (mut follower, changes) =
+    let (mut follower, watched) =
         Follower::start(client.clone(), namespace, name, options.diagnose.clone()).await;
-    let mut changes = Box::pin(changes);
+    // The watches are read by their own task, also while a diagnosis runs or changes
+    // gather: an API server closes a watch whose reader falls behind, and the re-list
+    // that follows costs far more than reading on time.
+    let (change_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    let _pump = AbortOnDrop(tokio::spawn(async move {
+        let mut stream = Box::pin(watched);
+        while let Some(change) = stream.next().await {
+            if change_tx.send(change).is_err() {
+                break;
+            }
+        }
+    }));
     let mut view = View::new(ui);
     let mut logs = LogStreams::new(client.clone(), namespace, options.logs, ui);
     let started = Instant::now();
@@ -99,26 +110,26 @@ pub async fn follow(
 
     loop {
         tokio::select! {
-            change = changes.next() => {
-                if let Some(Change::WatchError(text)) = &change {
-                    view.note(&format!("watch interrupted, resuming: {text}"));
-                }
+            change = changes.recv() => {
+                let Some(change) = change else {
+                    // The watches ended (never, short of a runtime shutdown): the clock
+                    // and the timeout still drive the loop.
+                    tick.tick().await;
+                    continue;
+                };
+                note_watch_error(&mut view, &change);
                 // One snapshot for every change already waiting: a burst of pod updates
                 // must not become a burst of diagnoses.
-                while let Some(Some(more)) = changes.next().now_or_never() {
-                    if let Change::WatchError(text) = &more {
-                        view.note(&format!("watch interrupted, resuming: {text}"));
-                    }
+                while let Ok(more) = changes.try_recv() {
+                    note_watch_error(&mut view, &more);
                 }
                 // A wide workflow changes all the time: let more changes gather so that
                 // diagnosing takes at most about a twentieth of the time.
                 let pause = (last_cost * 20).min(MAX_GATHER);
                 if !pause.is_zero() {
                     tokio::time::sleep(pause).await;
-                    while let Some(Some(more)) = changes.next().now_or_never() {
-                        if let Change::WatchError(text) = &more {
-                            view.note(&format!("watch interrupted, resuming: {text}"));
-                        }
+                    while let Ok(more) = changes.try_recv() {
+                        note_watch_error(&mut view, &more);
                     }
                 }
             }
@@ -178,6 +189,21 @@ pub async fn follow(
                 findings,
             ));
         }
+    }
+}
+
+fn note_watch_error(view: &mut View, change: &Change) {
+    if let Change::WatchError(text) = change {
+        view.note(&format!("watch interrupted, resuming: {text}"));
+    }
+}
+
+/// Stops a spawned task when the follower returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
