@@ -68,9 +68,10 @@ impl Follower {
 
         let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let by_label = watcher::Config::default().labels(&format!("{WORKFLOW_LABEL}={name}"));
-        // What the stores keep is trimmed first: managedFields, and the copy of the whole
-        // template Argo puts in each pod's environment, are most of a pod's bytes and
-        // nothing a diagnosis reads (a 500-pod workflow would hold them all).
+        // What the stores keep is trimmed first (`trim_workflow`, `trim_pod`):
+        // managedFields, the template copy in each pod's environment and the status
+        // nodes' parameters are most of the bytes and nothing a diagnosis reads (a
+        // 500-pod workflow would hold them all).
         let wf_changes =
             reflector::reflector(wf_writer, watcher(wf_api, by_name).modify(trim_workflow))
                 .default_backoff()
@@ -174,7 +175,9 @@ fn trim_meta<K: kube::Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
 }
 
-/// Argo's executor gets the whole template in `ARGO_TEMPLATE`; the diagnosis never reads it.
+/// Keeps what the diagnosis reads of a pod: plain environment values (Argo's executor
+/// gets the whole template in `ARGO_TEMPLATE`), commands, mounts, probes and scheduling
+/// hints are dropped.
 fn trim_pod(pod: &mut Pod) {
     trim_meta(pod);
     if let Some(spec) = pod.spec.as_mut() {
