@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::cksum::PosixCksum;
 use super::manifest::{ManifestEntry, mtime_ns};
 use super::tar_safety::{self, Accepted, Unsafe};
 
@@ -20,32 +21,42 @@ use super::tar_safety::{self, Accepted, Unsafe};
 /// is checked.
 pub(crate) type Expected = HashMap<String, (u64, Option<String>)>;
 
-/// Remote SHA-256s computed in the pod while the tar stream flows, so that hashing on
-/// the PVC and the transfer overlap instead of following each other. The extractor
-/// waits for a file's hash before renaming it; `sha256sum` walks the files in the
-/// tar's order and usually runs ahead.
+/// A checksum made in the pod, to compare with the received bytes'.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemoteSum {
+    /// SHA-256, lower-case hex (`sha256sum`).
+    Sha256(String),
+    /// The POSIX CRC of `cksum` (see [`super::cksum`]).
+    Cksum(u32),
+}
+
+/// Checksums computed in the pod while the tar stream flows, so that reading on the
+/// PVC and the transfer overlap instead of following each other. The extractor waits
+/// for a file's checksum before renaming it; the checksum program walks the files in
+/// the tar's order and usually runs ahead.
 #[derive(Default)]
-pub(crate) struct LateHashes {
+pub(crate) struct LateSums {
     state: std::sync::Mutex<LateState>,
     arrived: std::sync::Condvar,
 }
 
 #[derive(Default)]
 struct LateState {
-    hashes: HashMap<String, String>,
-    /// Set when no more hashes will come: `Some(why)` if the hashing failed.
+    sums: HashMap<String, RemoteSum>,
+    /// Set when no more checksums will come: `Some(why)` if the program failed.
     ended: Option<Option<String>>,
 }
 
-impl LateHashes {
-    pub fn add(&self, path: String, sha256: String) {
+impl LateSums {
+    pub fn add(&self, path: String, sum: RemoteSum) {
         if let Ok(mut state) = self.state.lock() {
-            state.hashes.insert(path, sha256);
+            state.sums.insert(path, sum);
         }
         self.arrived.notify_all();
     }
 
-    /// No more hashes will come; `failure` says why if some are missing.
+    /// No more checksums will come; `failure` says why if some are missing.
     pub fn end(&self, failure: Option<String>) {
         if let Ok(mut state) = self.state.lock() {
             state.ended.get_or_insert(failure);
@@ -53,31 +64,31 @@ impl LateHashes {
         self.arrived.notify_all();
     }
 
-    /// The hashes received, and why some may be missing.
-    pub fn into_parts(self) -> (HashMap<String, String>, Option<String>) {
+    /// The checksums received, and why some may be missing.
+    pub fn into_parts(self) -> (HashMap<String, RemoteSum>, Option<String>) {
         let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
-        (state.hashes, state.ended.flatten())
+        (state.sums, state.ended.flatten())
     }
 
-    /// Blocks until the hash of `path` arrived, or fails with why it never will.
-    pub fn wait(&self, path: &str) -> Result<String, String> {
+    /// Blocks until the checksum of `path` arrived, or fails with why it never will.
+    pub fn wait(&self, path: &str) -> Result<RemoteSum, String> {
         let mut state = self
             .state
             .lock()
-            .map_err(|_| "remote hashing panicked".to_string())?;
+            .map_err(|_| "remote checksums panicked".to_string())?;
         loop {
-            if let Some(hash) = state.hashes.get(path) {
-                return Ok(hash.clone());
+            if let Some(sum) = state.sums.get(path) {
+                return Ok(sum.clone());
             }
             if let Some(ended) = &state.ended {
                 return Err(ended
                     .clone()
-                    .unwrap_or_else(|| "sha256sum in the pod did not list it".into()));
+                    .unwrap_or_else(|| "the checksum program in the pod did not list it".into()));
             }
             state = self
                 .arrived
                 .wait(state)
-                .map_err(|_| "remote hashing panicked".to_string())?;
+                .map_err(|_| "remote checksums panicked".to_string())?;
         }
     }
 }
@@ -100,6 +111,11 @@ pub struct Mismatch {
     pub received_size: u64,
     /// `None` when the size already differed and the content was not hashed.
     pub received_sha256: Option<String>,
+    /// When the pod checked the transfer with `cksum`: its CRC, and the received one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_cksum: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_cksum: Option<u32>,
 }
 
 /// Why extraction stopped.
@@ -121,7 +137,7 @@ pub(crate) enum ExtractError {
     },
     #[error("{}: {reason}", path.display())]
     Layout { path: PathBuf, reason: String },
-    #[error("no SHA-256 from the pod for {entry:?}: {reason}")]
+    #[error("no checksum from the pod for {entry:?}: {reason}")]
     RemoteHash { entry: String, reason: String },
 }
 
@@ -329,7 +345,7 @@ pub(crate) fn sweep_temp_files(root: &Path) -> usize {
 pub(crate) fn extract<R: Read>(
     reader: R,
     expected: &Expected,
-    late: Option<&LateHashes>,
+    late: Option<&LateSums>,
     store: &FsStore,
     on_event: &mut dyn FnMut(ExtractEvent),
 ) -> ExtractOutcome {
@@ -343,7 +359,7 @@ pub(crate) fn extract<R: Read>(
 fn extract_into<R: Read>(
     reader: R,
     expected: &Expected,
-    late: Option<&LateHashes>,
+    late: Option<&LateSums>,
     store: &FsStore,
     on_event: &mut dyn FnMut(ExtractEvent),
     outcome: &mut ExtractOutcome,
@@ -403,6 +419,8 @@ fn extract_into<R: Read>(
                         expected_sha256: sha256.clone(),
                         received_size: len,
                         received_sha256: None,
+                        expected_cksum: None,
+                        received_cksum: None,
                     });
                     // The tar reader skips the unread content by itself.
                     continue;
@@ -415,14 +433,12 @@ fn extract_into<R: Read>(
             file,
             size: got_size,
             sha256: got_sha,
+            cksum: got_cksum,
         } = received;
-        let late_sha;
-        let sha256 = match (sha256, late) {
+        // Files without a known SHA-256 are checked against the pod's late checksum.
+        let late_sum = match (sha256, late) {
             (None, Some(late)) => match late.wait(&path) {
-                Ok(hash) => {
-                    late_sha = Some(hash);
-                    &late_sha
-                }
+                Ok(sum) => Some(sum),
                 Err(reason) => {
                     store.discard(&temp);
                     return Err(ExtractError::RemoteHash {
@@ -431,17 +447,26 @@ fn extract_into<R: Read>(
                     });
                 }
             },
-            (sha256, _) => sha256,
+            _ => None,
         };
-        let matches = got_size == *size && sha256.as_ref().is_none_or(|s| *s == got_sha);
+        let (expected_sha256, expected_cksum) = match late_sum {
+            Some(RemoteSum::Sha256(hash)) => (Some(hash), None),
+            Some(RemoteSum::Cksum(crc)) => (None, Some(crc)),
+            None => (sha256.clone(), None),
+        };
+        let matches = got_size == *size
+            && expected_sha256.as_ref().is_none_or(|s| *s == got_sha)
+            && expected_cksum.is_none_or(|c| c == got_cksum);
         if !matches {
             store.discard(&temp);
             outcome.mismatched.push(Mismatch {
                 path,
                 expected_size: *size,
-                expected_sha256: sha256.clone(),
+                expected_sha256,
                 received_size: got_size,
                 received_sha256: Some(got_sha),
+                received_cksum: expected_cksum.map(|_| got_cksum),
+                expected_cksum,
             });
             continue;
         }
@@ -474,6 +499,8 @@ struct Received {
     file: TempFile,
     size: u64,
     sha256: String,
+    /// POSIX CRC: nearly free next to SHA-256, so always computed.
+    cksum: u32,
 }
 
 /// Where the bytes of a file come from, for naming the culprit of a read error.
@@ -494,6 +521,7 @@ fn receive<R: Read>(
 ) -> Result<Received, ExtractError> {
     let (temp, mut file) = store.create_temp(rel)?;
     let mut hasher = Sha256::new();
+    let mut crc = PosixCksum::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total: u64 = 0;
     let result = loop {
@@ -512,6 +540,7 @@ fn receive<R: Read>(
             }
         };
         hasher.update(&buf[..n]);
+        crc.update(&buf[..n]);
         if let Err(source) = file.write_all(&buf[..n]) {
             // Named by the file the user expects, not its temporary name.
             break Err(ExtractError::Local {
@@ -542,6 +571,7 @@ fn receive<R: Read>(
             file,
             size: total,
             sha256: hex::encode(hasher.finalize()),
+            cksum: crc.finish(),
         }),
         Err(err) => {
             drop(file);
@@ -852,26 +882,33 @@ mod tests {
     }
 
     #[test]
-    fn hashes_arriving_during_the_stream_verify_each_file() {
+    fn checksums_arriving_during_the_stream_verify_each_file() {
         let t = target();
         let bytes = archive(&[
             (b"./a", EntryType::Regular, b"aaa", None),
             (b"./b", EntryType::Regular, b"bbb", None),
             (b"./c", EntryType::Regular, b"ccc", None),
+            (b"./d", EntryType::Regular, b"ddd", None),
         ]);
-        let mut exp = expect(&[("a", b"aaa"), ("b", b"bbb"), ("c", b"ccc")]);
+        let mut exp = expect(&[("a", b"aaa"), ("b", b"bbb"), ("c", b"ccc"), ("d", b"ddd")]);
         for value in exp.values_mut() {
             value.1 = None;
         }
-        let late = std::sync::Arc::new(LateHashes::default());
-        // The pod's hashes come from another thread, one late and one wrong; the
-        // hashing then ends without `c`.
+        let crc = |data: &[u8]| {
+            let mut sum = PosixCksum::new();
+            sum.update(data);
+            sum.finish()
+        };
+        let late = std::sync::Arc::new(LateSums::default());
+        // The pod's checksums come from another thread, late, one of them wrong; the
+        // program then ends without `d`.
         let feeder = {
             let late = late.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(50));
-                late.add("a".into(), sha(b"aaa"));
-                late.add("b".into(), sha(b"other"));
+                late.add("a".into(), RemoteSum::Cksum(crc(b"aaa")));
+                late.add("b".into(), RemoteSum::Cksum(crc(b"other")));
+                late.add("c".into(), RemoteSum::Sha256(sha(b"ccc")));
                 std::thread::sleep(Duration::from_millis(50));
                 late.end(Some("the exec ended: exit code 1".into()));
             })
@@ -879,17 +916,23 @@ mod tests {
         let out = extract(&bytes[..], &exp, Some(&late), &t.store, &mut |_| {});
         feeder.join().unwrap();
         let written: Vec<&str> = out.written.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(written, vec!["a"]);
+        assert_eq!(written, vec!["a", "c"]);
+        // The manifest gets SHA-256 whichever checksum the pod used.
+        assert_eq!(out.written[0].sha256, sha(b"aaa"));
         assert_eq!(out.mismatched.len(), 1);
-        assert_eq!(out.mismatched[0].path, "b");
+        let b = &out.mismatched[0];
+        assert_eq!(b.path, "b");
+        assert_eq!(b.expected_cksum, Some(crc(b"other")));
+        assert_eq!(b.received_cksum, Some(crc(b"bbb")));
+        assert_eq!(b.expected_sha256, None);
         match out.error {
             Some(ExtractError::RemoteHash { entry, reason }) => {
-                assert_eq!(entry, "c");
+                assert_eq!(entry, "d");
                 assert!(reason.contains("exit code 1"), "{reason}");
             }
-            other => panic!("expected a missing remote hash, got {other:?}"),
+            other => panic!("expected a missing remote checksum, got {other:?}"),
         }
-        assert_eq!(files_under(&t.root), vec!["a"]);
+        assert_eq!(files_under(&t.root), vec!["a", "c"]);
     }
 
     #[test]

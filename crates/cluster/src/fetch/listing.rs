@@ -113,6 +113,7 @@ impl fmt::Display for RemotePath {
 /// line on stdout with exit status 0: kwok's exec turns any non-zero status into an
 /// opaque "Internal error", and a real kubelet's exit code is no more telling.
 pub(crate) const LISTING_SCRIPT: &str = r#"echo '@@xtask-listing 1'
+probe=$6
 cd "$1" 2>/dev/null || { echo '@@no-root'; exit 0; }
 if [ -d "$2" ]; then
   cd "$2" || { echo '@@unreadable'; exit 0; }
@@ -128,6 +129,7 @@ if [ "$2" = 1 ] && ! command -v sha256sum >/dev/null 2>&1; then echo '@@lacks sh
 if command -v tar >/dev/null 2>&1; then echo '@@tar yes'; else echo '@@tar no'; fi
 if command -v gzip >/dev/null 2>&1; then echo '@@gzip yes'; else echo '@@gzip no'; fi
 if command -v sha256sum >/dev/null 2>&1; then echo '@@sha256sum yes'; else echo '@@sha256sum no'; fi
+if command -v cksum >/dev/null 2>&1; then echo "@@cksum $(printf '%s' "$probe" | cksum 2>&1)"; else echo '@@cksum no'; fi
 echo "@@now $(date +%s)"
 echo '@@sizes'
 find "$1" -type f -exec stat -c '%s %Y %n' {} +
@@ -153,6 +155,7 @@ pub(crate) fn listing_command(root: &str, path: &RemotePath, hash: bool) -> Vec<
         parent,
         name,
         if hash { "1" } else { "0" }.into(),
+        super::cksum::PROBE_INPUT.into(),
     ]
 }
 
@@ -190,8 +193,12 @@ pub struct Listing {
     pub tar: bool,
     /// The pod has `gzip`.
     pub gzip: bool,
-    /// The pod has `sha256sum` (needed to fetch: every file is verified).
+    /// The pod has `sha256sum` (needed to compare same-size files with the manifest,
+    /// and to check transfers when there is no `cksum`).
     pub sha256sum: bool,
+    /// The pod has a `cksum` that computes the POSIX CRC (tried on a sample): checks
+    /// transfers cheaply.
+    pub cksum: bool,
     /// The pod's clock when it listed (seconds since the epoch): a file modified in
     /// that second may change again unseen by its time, so its time vouches for nothing.
     pub now: Option<i64>,
@@ -320,6 +327,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
     let mut gzip = false;
     let mut tar = false;
     let mut sha256sum = false;
+    let mut cksum = false;
     let mut now = None;
     let mut section = Section::Head;
     let mut sizes: Vec<(String, u64, i64)> = Vec::new();
@@ -359,6 +367,9 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
             }
             "@@links" => section = Section::Links,
             "@@end" => section = Section::End,
+            _ if text.starts_with("@@cksum ") && section == Section::Head => {
+                cksum = text["@@cksum ".len()..].trim() == super::cksum::PROBE_OUTPUT;
+            }
             _ if text.starts_with("@@now") && section == Section::Head => {
                 now = text["@@now".len()..].trim().parse().ok();
             }
@@ -418,6 +429,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
         tar,
         gzip,
         sha256sum,
+        cksum,
         now,
         warnings: Vec::new(),
     })
@@ -536,7 +548,10 @@ mod tests {
     fn command_passes_paths_as_arguments() {
         let cmd = listing_command("/data", &p("runs/x y"), true);
         assert_eq!(cmd[0], "sh");
-        assert_eq!(&cmd[4..], ["/data", "./runs/x y", "./runs", "x y", "1"]);
+        assert_eq!(
+            &cmd[4..],
+            ["/data", "./runs/x y", "./runs", "x y", "1", "xtask"]
+        );
     }
 
     fn listing(body: &str) -> Result<Listing, ListingError> {
@@ -546,7 +561,7 @@ mod tests {
     #[test]
     fn parses_sizes_hashes_and_links() {
         let out = format!(
-            "@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@gzip yes\n@@sha256sum yes\n@@now 1700000100\n@@sizes\n12 1700000000 ./b/c.txt\n0 1700000001 ./a with space.txt\n@@hashes\n{H1}  ./b/c.txt\n{H2}  ./a with space.txt\n@@links\n./link\n@@end\n"
+            "@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@gzip yes\n@@sha256sum yes\n@@cksum 3044648535 5\n@@now 1700000100\n@@sizes\n12 1700000000 ./b/c.txt\n0 1700000001 ./a with space.txt\n@@hashes\n{H1}  ./b/c.txt\n{H2}  ./a with space.txt\n@@links\n./link\n@@end\n"
         );
         let l = listing(&out).unwrap();
         assert_eq!(l.kind, PathKind::Dir);
@@ -559,6 +574,7 @@ mod tests {
         assert_eq!(l.files[1].size, 12);
         assert_eq!(l.files[1].mtime, Some(1_700_000_000));
         assert!(l.sha256sum);
+        assert!(l.cksum);
         assert_eq!(l.now, Some(1_700_000_100));
         assert_eq!(l.skipped_links, vec!["link".to_string()]);
         assert_eq!(l.total_bytes(), 12);
@@ -573,6 +589,22 @@ mod tests {
         assert!(!l.gzip);
         assert!(!l.tar);
         assert_eq!(l.files[0].sha256, None);
+    }
+
+    #[test]
+    fn trusts_only_a_cksum_that_passes_the_probe() {
+        let with = |probe: &str| {
+            listing(&format!(
+                "@@xtask-listing 1\n@@kind dir\n@@cksum {probe}\n@@sizes\n@@links\n@@end\n"
+            ))
+            .unwrap()
+            .cksum
+        };
+        assert!(with("3044648535 5"));
+        // No cksum, another algorithm, or an error message.
+        assert!(!with("no"));
+        assert!(!with("0b1a3c0e 5"));
+        assert!(!with("sh: cksum: applet not found"));
     }
 
     #[test]
@@ -680,6 +712,8 @@ mod tests {
         );
         assert_eq!(l.skipped_links, vec!["link".to_string()]);
         assert!(l.sha256sum);
+        // GNU coreutils' cksum passes the probe.
+        assert!(l.cksum);
         assert!(l.now.is_some_and(|now| now > 1_700_000_000));
         let mtime = std::fs::metadata(root.join("runs/x/a b.txt"))
             .unwrap()
@@ -737,6 +771,7 @@ mod tests {
             tar: true,
             gzip: false,
             sha256sum: true,
+            cksum: false,
             now: None,
             warnings: vec![],
         };

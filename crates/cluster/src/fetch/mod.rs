@@ -20,6 +20,7 @@
 //! stack), exec runs on the host in the folder that backs the claim, so commands must
 //! work relative to their working directory: [`ExecRoot::WorkingDirectory`].
 
+mod cksum;
 mod error;
 mod extract;
 pub mod helper_pod;
@@ -47,9 +48,9 @@ pub use listing::{Listing, PathKind, RemoteFile, RemotePath, TreeRow};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestEntry, ManifestSource};
 pub use plan::{Action, Conflict, FetchPlan, PlannedFile};
 
-use extract::{ExtractError, ExtractEvent, FsStore, LateHashes};
+use extract::{ExtractError, ExtractEvent, FsStore, LateSums, RemoteSum};
 use helper_pod::HelperGuard;
-use transfer::PodExec;
+use transfer::{PodExec, SumTool};
 
 /// Which pod runs the commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,12 +201,27 @@ pub struct FetchReport {
     /// Files of the same size hashed in the pod to tell unchanged from changed: those
     /// the quick check (manifest, sizes and times) could not settle.
     pub files_hashed_remote: usize,
+    /// The program that checksummed transferred files in the pod: `cksum` (POSIX CRC)
+    /// by default, `sha256sum` with `--verify` or when the pod has no usable `cksum`.
+    pub transfer_check: Option<&'static str>,
     pub compressed: bool,
     pub skipped_links: Vec<String>,
     pub dry_run: bool,
     pub plan: FetchPlan,
     #[serde(with = "secs")]
     pub elapsed: Duration,
+}
+
+/// The program that checks transferred files in the pod. `cksum` costs a twentieth of
+/// `sha256sum` there (see [`cksum`]); `--verify` keeps SHA-256 on both sides, and
+/// names holding a line break need `sha256sum`'s escaping.
+fn transfer_check(listing: &Listing, plan: &FetchPlan, verify: bool) -> SumTool {
+    let cksum_reads_names = plan.to_fetch().all(|f| !f.path.contains('\n'));
+    if listing.cksum && !verify && cksum_reads_names {
+        SumTool::Cksum
+    } else {
+        SumTool::Sha256sum
+    }
 }
 
 /// What a delete removed.
@@ -372,11 +388,23 @@ impl Remote {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut hashes = HashMap::new();
         for batch in transfer::batches(&names, transfer::MAX_URL_BYTES, transfer::MAX_BATCH_FILES) {
-            let late = LateHashes::default();
+            let late = LateSums::default();
+            let tool = SumTool::Sha256sum;
             self.exec
-                .feed_hashes(transfer::hash_command(&self.root, base, &batch), &late)
+                .feed_sums(
+                    transfer::sum_command(&self.root, base, &batch, tool),
+                    tool,
+                    &late,
+                )
                 .await;
-            let (found, failure) = late.into_parts();
+            let (sums, failure) = late.into_parts();
+            let found: HashMap<String, String> = sums
+                .into_iter()
+                .filter_map(|(name, sum)| match sum {
+                    RemoteSum::Sha256(hash) => Some((name, hash)),
+                    RemoteSum::Cksum(_) => None,
+                })
+                .collect();
             if let Some(missing) = batch.iter().find(|n| !found.contains_key(**n)) {
                 return Err(FetchError::Exec {
                     pod: self.exec.pod.clone(),
@@ -484,9 +512,13 @@ impl Remote {
             claim: self.claim.clone(),
             path: path.to_string(),
         };
+        let transfer_check = transfer_check(&listing, &plan, verify_local);
         if plan.files_to_fetch() > 0 && !dry_run {
             self.require(listing.tar, "tar")?;
-            self.require(listing.sha256sum, "sha256sum")?;
+            self.require(
+                transfer_check != SumTool::Sha256sum || listing.sha256sum,
+                "sha256sum",
+            )?;
         }
         let gzip = compression == Compression::GzipIfAvailable && listing.gzip;
         if compression == Compression::GzipIfAvailable && !listing.gzip {
@@ -507,6 +539,7 @@ impl Remote {
             wire_bytes: 0,
             files_unchanged: unchanged.len(),
             files_hashed_remote: undecided.len(),
+            transfer_check: (plan.files_to_fetch() > 0).then(|| transfer_check.program()),
             compressed: gzip,
             skipped_links: listing.skipped_links.clone(),
             dry_run,
@@ -559,17 +592,17 @@ impl Remote {
                 .map(|f| (f.path.clone(), (f.size, f.sha256.clone())))
                 .collect();
             let command = transfer::tar_command(&self.root, &base, &batch, gzip);
-            // Files without a known hash are hashed in the pod while they stream.
+            // Files without a known SHA-256 are checksummed in the pod while they stream.
             let unhashed: Vec<&str> = batch
                 .iter()
                 .copied()
                 .filter(|name| by_path.get(name).is_some_and(|f| f.sha256.is_none()))
                 .collect();
-            let late = (!unhashed.is_empty()).then(|| Arc::new(LateHashes::default()));
+            let late = (!unhashed.is_empty()).then(|| Arc::new(LateSums::default()));
             let hashing = late.clone().map(|late| {
                 let exec = self.exec.clone();
-                let command = transfer::hash_command(&self.root, &base, &unhashed);
-                tokio::spawn(async move { exec.feed_hashes(command, &late).await })
+                let command = transfer::sum_command(&self.root, &base, &unhashed, transfer_check);
+                tokio::spawn(async move { exec.feed_sums(command, transfer_check, &late).await })
             });
             let streamed = self
                 .exec

@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, ReadHalf, SimplexStream};
 use tokio::sync::mpsc;
 
 use super::error::{FetchError, missing_right};
-use super::extract::{self, Expected, ExtractEvent, ExtractOutcome, FsStore, LateHashes};
+use super::extract::{self, Expected, ExtractEvent, ExtractOutcome, FsStore, LateSums, RemoteSum};
 use super::listing::parse_hash_line;
 
 /// kube's default pipe is 1 KiB: one WebSocket frame at a time. A larger one lets the
@@ -145,7 +145,7 @@ impl PodExec {
         command: Vec<String>,
         gzip: bool,
         expected: Expected,
-        late: Option<Arc<LateHashes>>,
+        late: Option<Arc<LateSums>>,
         store: Arc<FsStore>,
         on_event: &mut dyn FnMut(ExtractEvent),
     ) -> Result<Streamed, FetchError> {
@@ -228,14 +228,20 @@ impl PodExec {
 }
 
 impl PodExec {
-    /// Runs a `sha256sum` command ([`hash_command`]) and hands each hash to `late` as
+    /// Runs a checksum command ([`sum_command`]) and hands each checksum to `late` as
     /// its line arrives; ends `late` with the reason when some may be missing.
-    pub async fn feed_hashes(&self, command: Vec<String>, late: &LateHashes) {
-        let failure = self.read_hashes(command, late).await.err();
+    pub async fn feed_sums(&self, command: Vec<String>, tool: SumTool, late: &LateSums) {
+        let failure = self.read_sums(command, tool, late).await.err();
         late.end(failure);
     }
 
-    async fn read_hashes(&self, command: Vec<String>, late: &LateHashes) -> Result<(), String> {
+    async fn read_sums(
+        &self,
+        command: Vec<String>,
+        tool: SumTool,
+        late: &LateSums,
+    ) -> Result<(), String> {
+        let program = tool.program();
         let mut process = self.start(command).await.map_err(|e| e.to_string())?;
         let stderr = StderrTail::spawn(process.stderr());
         let mut output = Output::new(&mut process).ok_or("the exec connection gave no stdout")?;
@@ -245,7 +251,7 @@ impl PodExec {
             let n = output
                 .read(&mut buf)
                 .await
-                .map_err(|e| format!("reading sha256sum's output: {e}"))?;
+                .map_err(|e| format!("reading {program}'s output: {e}"))?;
             if n == 0 {
                 break;
             }
@@ -253,8 +259,8 @@ impl PodExec {
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 let line = String::from_utf8_lossy(&line[..end]);
-                if let Some((name, hash)) = hash_line(&line) {
-                    late.add(name, hash);
+                if let Some((name, sum)) = tool.parse_line(&line) {
+                    late.add(name, sum);
                 }
             }
         }
@@ -265,7 +271,7 @@ impl PodExec {
             Ok(())
         } else {
             Err(format!(
-                "sha256sum in pod {}: {}",
+                "{program} in pod {}: {}",
                 self.pod,
                 super::exec_detail(&stderr, status.as_ref())
             ))
@@ -473,30 +479,65 @@ pub(crate) fn tar_command(root: &str, base: &str, files: &[&str], gzip: bool) ->
     cmd
 }
 
-/// Prints the SHA-256 of files given relative to `$1`/`$2`, in the order given (the
-/// tar's order), one line as soon as each is read.
-const HASH_SCRIPT: &str = r#"cd "$1" && cd "$2" || exit 1
-shift 2
-exec sha256sum "$@"
+/// The program that checksums files in the pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SumTool {
+    /// SHA-256: compares with the manifest; `--verify` checks transfers with it.
+    Sha256sum,
+    /// POSIX CRC: checks a transfer at a fraction of the cost (see [`super::cksum`]).
+    Cksum,
+}
+
+impl SumTool {
+    pub fn program(self) -> &'static str {
+        match self {
+            SumTool::Sha256sum => "sha256sum",
+            SumTool::Cksum => "cksum",
+        }
+    }
+
+    /// One output line: the name as listed (without `./`) and its checksum.
+    fn parse_line(self, line: &str) -> Option<(String, RemoteSum)> {
+        match self {
+            SumTool::Sha256sum => {
+                let (hash, name) = parse_hash_line(line)?;
+                Some((
+                    name.strip_prefix("./")?.to_string(),
+                    RemoteSum::Sha256(hash),
+                ))
+            }
+            // `CRC SIZE NAME`; names are not escaped, which is why names holding a
+            // line break are never checked with cksum.
+            SumTool::Cksum => {
+                let (crc, rest) = line.split_once(' ')?;
+                let (size, name) = rest.split_once(' ')?;
+                size.parse::<u64>().ok()?;
+                let crc = crc.parse::<u32>().ok()?;
+                Some((name.strip_prefix("./")?.to_string(), RemoteSum::Cksum(crc)))
+            }
+        }
+    }
+}
+
+/// Prints a checksum line for each file given relative to `$1`/`$2`, with the program
+/// `$3`, in the order given (the tar's order), as soon as each is read.
+const SUM_SCRIPT: &str = r#"cd "$1" && cd "$2" || exit 1
+t=$3; shift 3
+exec "$t" "$@"
 "#;
 
-pub(crate) fn hash_command(root: &str, base: &str, files: &[&str]) -> Vec<String> {
+pub(crate) fn sum_command(root: &str, base: &str, files: &[&str], tool: SumTool) -> Vec<String> {
     let mut cmd: Vec<String> = vec![
         "sh".into(),
         "-c".into(),
-        HASH_SCRIPT.into(),
-        "xtask-hash".into(),
+        SUM_SCRIPT.into(),
+        "xtask-sum".into(),
         root.into(),
         base.into(),
+        tool.program().into(),
     ];
     cmd.extend(files.iter().map(|f| format!("./{f}")));
     cmd
-}
-
-/// One line of [`HASH_SCRIPT`]'s output: the name as listed (without `./`) and hash.
-fn hash_line(line: &str) -> Option<(String, String)> {
-    let (hash, name) = parse_hash_line(line)?;
-    Some((name.strip_prefix("./")?.to_string(), hash))
 }
 
 /// Removes files (`$2`…, relative to `$1`), then the folders given after `--` when
@@ -643,19 +684,30 @@ mod tests {
         names.sort();
         assert_eq!(names, vec!["./a b", "./sub/-c"]);
 
-        // Hashes come in the order given, named as the listing names files.
-        let out = run(hash_command(root_s, "./runs/x", &["sub/-c", "a b"]));
-        let hashes: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(hash_line)
-            .collect();
+        // Checksums come in the order given, named as the listing names files.
+        let sums = |tool: SumTool| -> Vec<(String, RemoteSum)> {
+            let out = run(sum_command(root_s, "./runs/x", &["sub/-c", "a b"], tool));
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| tool.parse_line(l))
+                .collect()
+        };
         let sha = |d: &[u8]| {
             use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(d))
+            RemoteSum::Sha256(hex::encode(sha2::Sha256::digest(d)))
         };
         assert_eq!(
-            hashes,
+            sums(SumTool::Sha256sum),
             vec![("sub/-c".into(), sha(b"C")), ("a b".into(), sha(b"A"))]
+        );
+        let crc = |d: &[u8]| {
+            let mut sum = super::super::cksum::PosixCksum::new();
+            sum.update(d);
+            RemoteSum::Cksum(sum.finish())
+        };
+        assert_eq!(
+            sums(SumTool::Cksum),
+            vec![("sub/-c".into(), crc(b"C")), ("a b".into(), crc(b"A"))]
         );
 
         let out = run(delete_command(
