@@ -47,11 +47,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = Ui::detect(cli.global.output);
     // Following a workflow is I/O and one diagnosis at a time: one thread keeps every
-    // allocation in one malloc arena (a 500-pod run peaks at half the memory). Builds,
-    // pushes and fetches use the worker threads.
+    // allocation in one malloc arena (a 500-pod run peaks at half the memory). A fetch
+    // too: its exec streams and their readers on one thread hand data over without
+    // waking another (20% less CPU, 12% faster on 316 MB, measured); extraction has a
+    // blocking thread of its own. Builds and pushes use the worker threads.
     let follows = matches!(
         cli.command,
-        cli::Command::Run(_) | cli::Command::Watch(_) | cli::Command::Rerun { .. }
+        cli::Command::Run(_)
+            | cli::Command::Watch(_)
+            | cli::Command::Rerun { .. }
+            | cli::Command::FetchResults(_)
     );
     let runtime = if follows {
         tokio::runtime::Builder::new_current_thread()
