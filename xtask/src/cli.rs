@@ -240,7 +240,8 @@ pub struct FetchArgs {
     /// Compress the transfer with gzip when the pod has it.
     #[arg(long)]
     pub gzip: bool,
-    /// Hash every local file again instead of trusting the manifest's sizes and times.
+    /// Hash every local file again instead of trusting the manifest's sizes and times,
+    /// and check transfers with SHA-256 in the pod instead of cksum's CRC.
     #[arg(long)]
     pub verify: bool,
     /// After a verified fetch, delete the folder on the PVC (asks first, unless --yes).

@@ -247,6 +247,8 @@ async fn fetches_a_tree_with_a_verified_manifest_and_no_pod_left() {
     let report = report.unwrap();
     assert_eq!(tree(&to), expected);
     assert_eq!(report.files_fetched, expected.len());
+    // Checked in the pod with cksum, the manifest records SHA-256 all the same.
+    assert_eq!(report.transfer_check, Some("cksum"));
     let total: u64 = expected.values().map(|d| d.len() as u64).sum();
     assert_eq!(report.bytes_fetched, total);
     let m = read_manifest(&to);
@@ -296,6 +298,7 @@ async fn a_second_fetch_transfers_nothing_and_a_changed_file_only_itself() {
     let (again, events) = stack.fetch(&options).await;
     let again = again.unwrap();
     assert_eq!(again.files_fetched, 0);
+    assert_eq!(again.transfer_check, None);
     assert_eq!(again.bytes_fetched, 0);
     assert_eq!(again.wire_bytes, 0);
     assert_eq!(again.files_hashed_remote, 0);
@@ -311,6 +314,7 @@ async fn a_second_fetch_transfers_nothing_and_a_changed_file_only_itself() {
     options.verify_local = true;
     let verified = stack.fetch(&options).await.0.unwrap();
     assert_eq!(verified.files_hashed_remote, expected.len());
+    assert_eq!(verified.transfer_check, Some("sha256sum"));
     let fetched: Vec<&str> = verified.plan.to_fetch().map(|f| f.path.as_str()).collect();
     assert_eq!(fetched, vec!["metrics.csv"]);
     options.verify_local = false;

@@ -161,8 +161,12 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
     if ui.json() {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        let checked = report
+            .transfer_check
+            .map(|program| format!(", each checked against {program} in the pod"))
+            .unwrap_or_default();
         println!(
-            "{} {} file(s) fetched ({}), {} unchanged, in {:.1} s; manifest {}",
+            "{} {} file(s) fetched ({}){checked}, {} unchanged, in {:.1} s; manifest {}",
             ui.ok("✓"),
             report.files_fetched,
             human_bytes(report.bytes_fetched),

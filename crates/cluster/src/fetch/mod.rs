@@ -1071,3 +1071,48 @@ pub async fn delete_remote(
     };
     finish(remote, result, &mut progress).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(names: &[&str], cksum: bool) -> Listing {
+        Listing {
+            path: RemotePath::root(),
+            kind: PathKind::Dir,
+            files: names
+                .iter()
+                .map(|name| RemoteFile {
+                    path: name.to_string(),
+                    size: 1,
+                    mtime: Some(1),
+                    sha256: None,
+                })
+                .collect(),
+            skipped_links: vec![],
+            tar: true,
+            gzip: false,
+            sha256sum: true,
+            cksum,
+            now: Some(100),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn transfers_are_checked_with_cksum_unless_told_or_unable() {
+        let check =
+            |l: &Listing, verify: bool| transfer_check(l, &plan::diff(l, &HashMap::new()), verify);
+        let plain = listing(&["a", "b c"], true);
+        assert_eq!(check(&plain, false), SumTool::Cksum);
+        // --verify wants SHA-256 on both sides.
+        assert_eq!(check(&plain, true), SumTool::Sha256sum);
+        // No cksum, or one that failed the probe.
+        assert_eq!(check(&listing(&["a"], false), false), SumTool::Sha256sum);
+        // cksum prints names as they are: a line break would split its line.
+        assert_eq!(
+            check(&listing(&["a", "two\nlines"], true), false),
+            SumTool::Sha256sum
+        );
+    }
+}
