@@ -49,12 +49,15 @@ pub struct Follower {
 
 impl Follower {
     /// Starts the watchers. The stream yields a [`Change`] for every update; drop it to
-    /// stop watching.
+    /// stop watching. `events_after`: a resourceVersion of the namespace's events read
+    /// before the workflow was submitted ([`crate::events_after::current_version`]);
+    /// the events watch then begins there instead of listing the namespace's backlog.
     pub async fn start(
         client: kube::Client,
         namespace: &str,
         name: &str,
         config: DiagnoseConfig,
+        events_after: Option<String>,
     ) -> (Self, impl Stream<Item = Change> + Send + 'static) {
         let wf_api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), namespace, &workflow_resource());
@@ -90,17 +93,19 @@ impl Follower {
         };
         // Only events about the workflow or its pods (Argo names them `<workflow>-…`)
         // reach the store: a busy namespace holds thousands of others.
-        let events_stream = watcher(event_api, watcher::Config::default())
-            .modify(trim_meta)
-            .filter(move |event| {
-                let keep = match event {
-                    Ok(watcher::Event::Apply(e) | watcher::Event::InitApply(e)) => {
-                        about_this_workflow(e)
-                    }
-                    _ => true,
-                };
-                std::future::ready(keep)
-            });
+        let events_source = match events_after {
+            Some(version) => crate::events_after::events_after(event_api, version).boxed(),
+            None => watcher(event_api, watcher::Config::default()).boxed(),
+        };
+        let events_stream = events_source.modify(trim_meta).filter(move |event| {
+            let keep = match event {
+                Ok(watcher::Event::Apply(e) | watcher::Event::InitApply(e)) => {
+                    about_this_workflow(e)
+                }
+                _ => true,
+            };
+            std::future::ready(keep)
+        });
         let event_changes = reflector::reflector(event_writer, events_stream)
             .default_backoff()
             .map(|r| change(r, Change::Event));

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod doctor;
+pub mod events_after;
 pub mod fetch;
 pub mod follow;
 

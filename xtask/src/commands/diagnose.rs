@@ -86,6 +86,6 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
     let client = crate::kube::client(&resolved).await?;
     let ns = resolved.settings.argo_namespace.value.clone();
     let options = FollowOptions::plain(diagnose_config(&resolved));
-    let outcome = follow::follow(client, &ns, &args.name, &options, ui).await?;
+    let outcome = follow::follow(client, &ns, &args.name, None, &options, ui).await?;
     Ok(outcome.exit())
 }

@@ -69,15 +69,24 @@ impl Outcome {
 /// The longest a change waits for others before it is shown (see `last_cost`).
 const MAX_GATHER: Duration = Duration::from_millis(200);
 
+/// Follows a workflow to its end. `events_after`: see [`Follower::start`]; `None`
+/// lists the namespace's events first (for a workflow that may have run a while).
 pub async fn follow(
     client: kube::Client,
     namespace: &str,
     name: &str,
+    events_after: Option<String>,
     options: &FollowOptions,
     ui: Ui,
 ) -> anyhow::Result<Outcome> {
-    let (mut follower, watched) =
-        Follower::start(client.clone(), namespace, name, options.diagnose.clone()).await;
+    let (mut follower, watched) = Follower::start(
+        client.clone(),
+        namespace,
+        name,
+        options.diagnose.clone(),
+        events_after,
+    )
+    .await;
     // The watches are read by their own task, also while a diagnosis runs or changes
     // gather: an API server closes a watch whose reader falls behind, and the re-list
     // that follows costs far more than reading on time.

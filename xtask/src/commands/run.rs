@@ -151,6 +151,10 @@ async fn submit_and_follow(
     ui: Ui,
 ) -> anyhow::Result<ExitCode> {
     let ns = resolved.settings.argo_namespace.value.clone();
+    // Events about the workflow can only come after this version: the events watch
+    // starts there and never lists the namespace's backlog.
+    let events_api = kube::Api::namespaced(client.clone(), &ns);
+    let events_after = kit_cluster::events_after::current_version(&events_api).await;
     let submitted = kit_argo::submit(client.clone(), &ns, workflow)
         .await
         .map_err(|e| Exit::new(1, e.to_string()))?;
@@ -172,7 +176,7 @@ async fn submit_and_follow(
             println!("  {link}");
         }
     }
-    let outcome = follow::follow(client, &ns, &name, options, ui).await?;
+    let outcome = follow::follow(client, &ns, &name, events_after, options, ui).await?;
     record.finished(&outcome)?;
     Ok(outcome.exit())
 }
