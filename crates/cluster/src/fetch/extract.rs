@@ -22,9 +22,8 @@ use super::tar_safety::{self, Accepted, Unsafe};
 pub(crate) type Expected = HashMap<String, (u64, Option<String>)>;
 
 /// A checksum made in the pod, to compare with the received bytes'.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RemoteSum {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RemoteSum {
     /// SHA-256, lower-case hex (`sha256sum`).
     Sha256(String),
     /// The POSIX CRC of `cksum` (see [`super::cksum`]).
