@@ -1,6 +1,7 @@
 //! Writes a tar stream into the target folder, safely: every entry goes through
 //! [`tar_safety::classify`], only requested files are written, each one to a temporary
-//! name in its final folder, renamed only once its size and SHA-256 match the listing.
+//! name in its final folder, renamed only once its size matches the listing and its
+//! checksum the pod's (a SHA-256, or `cksum`'s CRC; see [`RemoteSum`]).
 //! Synchronous (the `tar` crate is); the transfer runs it on a blocking thread.
 
 use std::collections::{HashMap, HashSet};
@@ -16,9 +17,9 @@ use super::cksum::PosixCksum;
 use super::manifest::{ManifestEntry, mtime_ns};
 use super::tar_safety::{self, Accepted, Unsafe};
 
-/// Files a stream is expected to hold: path → (size, sha256). A `None` hash comes
-/// later through [`LateHashes`] when the extraction is given one, else only the size
-/// is checked.
+/// Files a stream is expected to hold: path → (size, sha256). Without a SHA-256, the
+/// pod's checksum comes later through [`LateSums`] when the extraction is given one,
+/// else only the size is checked.
 pub(crate) type Expected = HashMap<String, (u64, Option<String>)>;
 
 /// A checksum made in the pod, to compare with the received bytes'.

@@ -10,9 +10,10 @@
 //!    other same-size files are hashed in the pod and compared; only new or changed
 //!    files are transferred.
 //! 4. `tar` of those files in the pod, streamed over the exec WebSocket and extracted
-//!    as it arrives, while `sha256sum` hashes the same files in the pod in a second
-//!    exec; each file lands under a temporary name and is renamed once its SHA-256
-//!    matches the pod's ([`tar_safety`] decides what may be written).
+//!    as it arrives, while `cksum` (or `sha256sum`, see `transfer_check`) reads the
+//!    same files in the pod in a second exec; each file lands under a temporary name
+//!    and is renamed once its checksum matches the pod's ([`tar_safety`] decides what
+//!    may be written).
 //! 5. The manifest `.xtask-manifest.json`, written atomically, even after an error, so
 //!    that a re-run fetches only what is missing.
 //!
@@ -732,10 +733,11 @@ impl Remote {
                 target: target.to_path_buf(),
             },
             ExtractError::Local { path, source } => FetchError::LocalWrite { path, source },
+            // The reason names the program (cksum or sha256sum) when it failed.
             ExtractError::RemoteHash { entry, reason } => FetchError::Exec {
                 pod: self.exec.pod.clone(),
-                what: "hashing files (sha256sum)",
-                detail: format!("no SHA-256 for {entry}: {reason}"),
+                what: "checksumming transferred files",
+                detail: format!("no checksum for {entry}: {reason}"),
             },
             ExtractError::Layout { path, reason } => FetchError::Conflicts {
                 target: target.to_path_buf(),
