@@ -33,7 +33,7 @@ spec:
     suspend: {}
   - name: work
     container:
-      image: stack/busybox:1
+      image: 127.0.0.1:5443/stack/busybox:1
       command: [echo, done]
 ",
     )

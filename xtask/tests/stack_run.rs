@@ -336,8 +336,9 @@ fn every_workflow_of_the_repository_lints() {
 
 /// Every workflow of workflows/ is submitted and followed to Succeeded. The team's real
 /// images need the internet to build, so the VCity workflows run with their image names
-/// as written (`--no-pin`): they are stand-ins, which the simulated node never pulls.
-/// The demo's images are built and pushed here, and it runs pinned to their digests.
+/// as written (`--no-pin`) from a copy whose pods are marked for the simulated node
+/// (`stack.test/node: kwok`), which never pulls. The demo's images are built and pushed
+/// here, and it runs for real, pinned to their digests.
 #[test]
 fn every_workflow_of_the_repository_runs_on_the_stack() {
     let up = xtask()
@@ -355,12 +356,24 @@ fn every_workflow_of_the_repository_runs_on_the_stack() {
         .collect();
     names.sort();
     assert!(names.len() >= 4, "workflows/: {names:?}");
+    let copies = TempDir::new().unwrap();
     for name in &names {
         let pinned = name.starts_with("demo");
         let mut cmd = xtask();
-        cmd.args(["run", "-o", "json", "--timeout", "150", name]);
-        if !pinned {
-            cmd.arg("--no-pin");
+        cmd.args(["run", "-o", "json", "--timeout", "150"]);
+        if pinned {
+            cmd.arg(name);
+        } else {
+            let yaml = std::fs::read_to_string(root.join(format!("{name}.yaml"))).unwrap();
+            let marked = yaml.replacen(
+                "\nspec:\n",
+                "\nspec:\n  podMetadata:\n    labels:\n      stack.test/node: kwok\n",
+                1,
+            );
+            assert_ne!(marked, yaml, "{name}.yaml has no top-level `spec:` line");
+            let copy = copies.path().join(format!("{name}.yaml"));
+            std::fs::write(&copy, marked).unwrap();
+            cmd.arg("--no-pin").arg(&copy);
         }
         let out = cmd.output().unwrap();
         let lines = json_lines(&out);

@@ -75,8 +75,19 @@ async fn stack(test: &str) -> Option<Stack> {
         admin,
         pvc_dir,
         claim: std::env::var("KUBEVOLUMECLAIMNAME").unwrap_or_else(|_| "vcity-pvc".into()),
-        image: std::env::var("STACK_BASE_IMAGE").unwrap_or_else(|_| "stack/busybox:1".into()),
+        image: std::env::var("STACK_POD_IMAGE")
+            .unwrap_or_else(|_| "127.0.0.1:5443/stack/busybox:1".into()),
     })
+}
+
+/// A real node runs the helper: commands see the claim at its mount path. Without it,
+/// kwok's exec runs them on the host in the claim's folder.
+fn exec_root() -> ExecRoot {
+    if std::env::var("STACK_REAL_NODE").as_deref() == Ok("1") {
+        ExecRoot::MountPath
+    } else {
+        ExecRoot::WorkingDirectory
+    }
 }
 
 /// A folder of the PVC for one test, removed afterwards.
@@ -124,11 +135,13 @@ impl Stack {
     fn remote(&self) -> RemoteOptions {
         let mut spec = HelperSpec::new(&self.image);
         spec.start_timeout = Duration::from_secs(60);
+        // Its pull secret lets the real node pull the image.
+        spec.service_account = Some("argo-workflow".into());
         RemoteOptions {
             namespace: NAMESPACE.into(),
             claim: self.claim.clone(),
             mount_path: "/data".into(),
-            exec_root: ExecRoot::WorkingDirectory,
+            exec_root: exec_root(),
             pod: PodChoice::Helper(spec),
         }
     }

@@ -10,6 +10,8 @@ CLUSTER_NAME="${CLUSTER_NAME:-xtask}"
 APISERVER_PORT="${CLUSTER_APISERVER_PORT:-16443}"
 CLUSTER_USER=vcity-user
 NODE_NAME=pagoda-kwok-0
+# Where workflow pods pull Argo's executor image from (node/up pushes it there).
+CLUSTER_REGISTRY="${CLUSTER_REGISTRY:-127.0.0.1:5443}"
 
 KUBE_BIN=$STACK_CACHE/bin/kubernetes-$KUBERNETES_VERSION
 ETCD_BIN=$STACK_CACHE/bin/etcd-$ETCD_VERSION

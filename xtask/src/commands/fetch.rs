@@ -29,7 +29,14 @@ fn remote_options(resolved: &Resolved, args: &FetchArgs) -> anyhow::Result<Remot
                 .helper_image
                 .clone()
                 .unwrap_or_else(|| fetch::default_helper_image(&resolved.settings));
-            PodChoice::Helper(HelperSpec::new(image))
+            let mut spec = HelperSpec::new(image);
+            // The workflows' service account carries the registry's pull secret.
+            spec.service_account = resolved
+                .settings
+                .argo_service_account
+                .as_ref()
+                .map(|s| s.value.clone());
+            PodChoice::Helper(spec)
         }
     };
     let mut options = RemoteOptions::from_settings(&resolved.settings, pod)

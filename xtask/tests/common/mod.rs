@@ -85,6 +85,12 @@ pub fn admin_apply(yaml: &str) {
     );
 }
 
+/// The base image as pods pull it from the stack registry (the real node pulls it;
+/// kwok never does).
+pub fn pod_image() -> String {
+    std::env::var("STACK_POD_IMAGE").unwrap_or_else(|_| "127.0.0.1:5443/stack/busybox:1".into())
+}
+
 /// A one-step workflow whose step carries a stack fault label (or none), written to a
 /// temporary file.
 pub fn fault_workflow(dir: &Path, fault: Option<&str>, container_extra: &str) -> PathBuf {
@@ -92,6 +98,7 @@ pub fn fault_workflow(dir: &Path, fault: Option<&str>, container_extra: &str) ->
         .map(|f| format!("    metadata:\n      labels:\n        stack.test/fault: {f}\n"))
         .unwrap_or_default();
     let name = fault.unwrap_or("plain");
+    let image = pod_image();
     let yaml = format!(
         "apiVersion: argoproj.io/v1alpha1
 kind: Workflow
@@ -106,7 +113,7 @@ spec:
         template: work
   - name: work
 {label}    container:
-      image: stack/busybox:1
+      image: {image}
       command: [sh, -c, 'echo working']
 {container_extra}"
     );

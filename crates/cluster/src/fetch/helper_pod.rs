@@ -38,6 +38,10 @@ pub struct HelperSpec {
     /// Mount the claim read-only (fetch and list); deleting needs it writable.
     pub read_only: bool,
     pub image_pull_secrets: Vec<String>,
+    /// The service account the pod runs as: the workflows' own, so the helper pulls its
+    /// image with the same pull secrets as the workflow's pods (none: the namespace's
+    /// `default`). Its token is never mounted.
+    pub service_account: Option<String>,
     /// Added to the pod's labels (e.g. the local stack's fault labels in tests).
     pub extra_labels: BTreeMap<String, String>,
 }
@@ -50,6 +54,7 @@ impl HelperSpec {
             lifetime: Duration::from_secs(4 * 3600),
             read_only: true,
             image_pull_secrets: Vec::new(),
+            service_account: None,
             extra_labels: BTreeMap::new(),
         }
     }
@@ -78,6 +83,7 @@ pub fn helper_pod(spec: &HelperSpec, claim: &str, mount_path: &str) -> Pod {
             active_deadline_seconds: Some(lifetime as i64),
             termination_grace_period_seconds: Some(1),
             automount_service_account_token: Some(false),
+            service_account_name: spec.service_account.clone(),
             enable_service_links: Some(false),
             image_pull_secrets: (!spec.image_pull_secrets.is_empty()).then(|| {
                 spec.image_pull_secrets
@@ -641,6 +647,7 @@ mod tests {
     fn helper_manifest_mounts_the_claim_and_is_labelled() {
         let mut spec = HelperSpec::new("reg/vcity/busybox:1");
         spec.image_pull_secrets = vec!["harbor".into()];
+        spec.service_account = Some("argo-workflow".into());
         let pod = helper_pod(&spec, "vcity-pvc", "/data");
         let labels = pod.metadata.labels.as_ref().unwrap();
         assert_eq!(labels[LABEL_MANAGED_BY], "xtask");
@@ -663,6 +670,8 @@ mod tests {
             ("fetch".into(), "/data".into())
         );
         assert_eq!(s.image_pull_secrets.as_ref().unwrap()[0].name, "harbor");
+        assert_eq!(s.service_account_name.as_deref(), Some("argo-workflow"));
+        assert_eq!(s.automount_service_account_token, Some(false));
     }
 
     #[test]

@@ -1,0 +1,40 @@
+# shellcheck shell=bash disable=SC2034  # variables for the scripts that source it
+# Shared by the real node's up, down and status: a kubelet with Debian's containerd and
+# runc, joined to the stack's cluster, all of it under STATE_DIR/node.
+source "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
+
+REAL_NODE=pagoda-real-0
+# The label and taint kwok's node carries while the real node exists: pods go to the
+# real node unless they are marked for the simulator (see faults-to-kwok.yaml).
+KWOK_TAINT=xtask.dev/simulated
+KUBELET_PORT=10250
+KUBELET_HEALTHZ_PORT=10248
+SANDBOX_IMAGE=stack.local/pause:1
+EXECUTOR_IMAGE_REPO=argoproj/argoexec
+
+# node_init STATE_DIR: the cluster's paths plus the node's own.
+node_init() {
+  cluster_init "$1"
+  NODE=$STATE/node
+  CTRD=$NODE/containerd
+  CTRD_SOCK=$CTRD/containerd.sock
+  KUBELET_DIR=$NODE/kubelet
+  NODE_LOGS=$STATE/logs
+  CTRD_PID=$STATE/run/containerd.pid
+  KUBELET_PID=$STATE/run/kubelet.pid
+  CNI_CONF_DIR=$NODE/cni/net.d
+}
+
+ctr_k8s() { ctr --address "$CTRD_SOCK" --namespace k8s.io "$@"; }
+
+# The address the kubelet announces: it refuses a loopback node IP, so the machine's own
+# non-loopback address is used (the kernel delivers packets to it locally; an iptables
+# rule keeps the kubelet's port closed to every other interface).
+node_ip() {
+  ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n 1
+}
+
+# The last line of a component's log that says what went wrong, for up's error message.
+last_error_line() {
+  grep -aiE 'level=(error|fatal)|^[EF][0-9]{4} |error|failed' "$1" 2>/dev/null | tail -n 1 | cut -c1-400
+}
