@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
 
 REAL_NODE=pagoda-real-0
 # The label and taint kwok's node carries while the real node exists: pods go to the
-# real node unless they are marked for the simulator (see faults-to-kwok.yaml).
+# real node unless they are marked for the simulator (see pod-routing.yaml).
 KWOK_TAINT=xtask.dev/simulated
 KUBELET_PORT=10250
 KUBELET_HEALTHZ_PORT=10248
