@@ -64,7 +64,15 @@ spec:
     )
     .unwrap();
     let mut child = xtask_process()
-        .args(["run", "--no-pin", "--fail-fast", "-o", "json", "--timeout", "150"])
+        .args([
+            "run",
+            "--no-pin",
+            "--fail-fast",
+            "-o",
+            "json",
+            "--timeout",
+            "150",
+        ])
         .arg(&file)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -14,7 +14,13 @@ const EXIT_FAILED: i32 = 1;
 
 /// A one-step workflow for the real node: no stack mark, a pullable image unless the
 /// test gives another one, the step's command and any extra container YAML.
-fn workflow(dir: &TempDir, name: &str, image: &str, command: &str, extra: &str) -> std::path::PathBuf {
+fn workflow(
+    dir: &TempDir,
+    name: &str,
+    image: &str,
+    command: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     let yaml = format!(
         "apiVersion: argoproj.io/v1alpha1
 kind: Workflow
@@ -86,7 +92,9 @@ impl Outcome {
         let hit = findings
             .iter()
             .find(|f| f["reason"] == reason)
-            .unwrap_or_else(|| panic!("no {reason} finding; findings: {findings:#?}\n{}", self.all));
+            .unwrap_or_else(|| {
+                panic!("no {reason} finding; findings: {findings:#?}\n{}", self.all)
+            });
         assert_eq!(hit["level"], level, "level of {reason}: {hit:#}");
         let evidence_text = hit["evidence"].to_string();
         assert!(
@@ -128,7 +136,8 @@ fn a_real_step_runs_and_its_log_is_streamed() {
     );
     // The process ran inside the kubelet's pod cgroups: a container, not a stage.
     assert!(
-        logs.iter().any(|l| l.trim().parse::<u32>().is_ok_and(|n| n > 0)),
+        logs.iter()
+            .any(|l| l.trim().parse::<u32>().is_ok_and(|n| n > 0)),
         "no kubepods cgroup line: {logs:?}"
     );
 }
@@ -158,8 +167,17 @@ metadata: {name: no-pull-secret, namespace: argo}
 ",
     );
     let dir = TempDir::new().unwrap();
-    let file = workflow(&dir, "no-credentials", &pod_image(), "true", "      imagePullPolicy: Always\n");
-    let out = run(&file, &["--fail-fast", "--service-account", "no-pull-secret"]);
+    let file = workflow(
+        &dir,
+        "no-credentials",
+        &pod_image(),
+        "true",
+        "      imagePullPolicy: Always\n",
+    );
+    let out = run(
+        &file,
+        &["--fail-fast", "--service-account", "no-pull-secret"],
+    );
     assert_eq!(out.code, EXIT_STOPPED_ON_DIAGNOSIS, "{}", out.all);
     out.finding("registry-unauthorized", "user", "401");
 }
@@ -197,7 +215,9 @@ fn a_non_zero_exit_shows_the_log_tail() {
     assert_eq!(out.code, EXIT_FAILED, "{}", out.all);
     let hit = out.finding("non-zero-exit", "user", "exit code 3");
     assert!(
-        hit["evidence"].to_string().contains("tile 42 has no geometry"),
+        hit["evidence"]
+            .to_string()
+            .contains("tile 42 has no geometry"),
         "the log tail is part of the evidence: {hit:#}"
     );
 }

@@ -331,6 +331,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// The last lines of a pod's main log, at most the configured number.
+    /// The last lines the step's program wrote. Argo's emissary shares the main
+    /// container's output: its own lines (logfmt with `argo=true`, and the
+    /// `Error: exit status N` it ends with when the program failed) are not the program's.
     pub fn log_tail(&self, pod: &str) -> Vec<String> {
         let Some(lines) = self.s.logs.get(pod) else {
             return Vec::new();
@@ -339,8 +342,17 @@ impl<'a> Ctx<'a> {
         while end > 0 && lines[end - 1].trim().is_empty() {
             end -= 1;
         }
-        let start = end.saturating_sub(self.s.config.log_tail_lines);
-        lines[start..end].to_vec()
+        if lines[..end].iter().any(|l| is_executor_line(l)) {
+            while end > 0 && is_emissary_exit_line(&lines[end - 1]) {
+                end -= 1;
+            }
+        }
+        let program: Vec<&String> = lines[..end]
+            .iter()
+            .filter(|l| !is_executor_line(l))
+            .collect();
+        let start = program.len().saturating_sub(self.s.config.log_tail_lines);
+        program[start..].iter().map(|l| l.to_string()).collect()
     }
 
     pub fn namespace(&self) -> &str {
@@ -353,6 +365,18 @@ impl<'a> Ctx<'a> {
             &self.s.workflow.namespace
         }
     }
+}
+
+/// A line Argo's executor logged (logrus logfmt tagged `argo=true`).
+fn is_executor_line(line: &str) -> bool {
+    line.starts_with("time=\"") && line.split_whitespace().any(|w| w == "argo=true")
+}
+
+/// The last line of the emissary when the program exited non-zero.
+fn is_emissary_exit_line(line: &str) -> bool {
+    line.trim_end()
+        .strip_prefix("Error: exit status ")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 pub(crate) fn utc(t: &Timestamp) -> Option<DateTime<Utc>> {

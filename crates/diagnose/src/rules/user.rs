@@ -334,18 +334,28 @@ fn ended_raw(
         p.is_main(e.container)
     });
     let executor = matches!(e.container, "init" | "wait");
-    let mut evidence = Vec::new();
-    if let Some(m) = node.and_then(|n| n.message.as_deref()) {
+    // The kubelet's fact first. Argo's node message lags behind the pod (a real kubelet
+    // reports the exit while the node still says "PodInitializing"), so it is evidence
+    // only once the node has ended too.
+    // Worded as Argo words it (the summary names the container), so that Argo's own
+    // message, once there, adds nothing twice.
+    let mut evidence = vec![format!(
+        "{} (exit code {})",
+        if e.reason.is_empty() {
+            "terminated"
+        } else {
+            e.reason
+        },
+        e.code
+    )];
+    if let Some(m) = node
+        .filter(|n| matches!(n.phase.as_deref(), Some("Failed" | "Error")))
+        .and_then(|n| n.message.as_deref())
+    {
         push_unique(&mut evidence, m);
     }
     if let Some(m) = e.message {
         push_unique(&mut evidence, m.trim_end());
-    }
-    if evidence.is_empty() {
-        evidence.push(format!(
-            "{}: {} (exit code {})",
-            e.container, e.reason, e.code
-        ));
     }
     let template = node
         .and_then(|n| n.template_name.as_deref())
