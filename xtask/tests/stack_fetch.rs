@@ -5,8 +5,22 @@ mod common;
 use common::{stack_var, text, xtask};
 use tempfile::TempDir;
 
+/// The default helper image (`busybox:1` of the registry's project, mirrored by
+/// `cargo xtask up busybox`) must be in the registry: the real node pulls it.
+fn helper_image_pushed() {
+    static PUSHED: std::sync::Once = std::sync::Once::new();
+    PUSHED.call_once(|| {
+        let out = xtask()
+            .args(["up", "--images-only", "busybox"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    });
+}
+
 #[test]
 fn fetch_is_verified_resumable_and_leaves_no_pod() {
+    helper_image_pushed();
     // Results as a run would leave them on the PVC.
     let pvc = std::path::PathBuf::from(stack_var("STACK_PVC_DIR")).join("e2e-fetch");
     let _ = std::fs::remove_dir_all(&pvc);
@@ -90,6 +104,7 @@ fn fetch_is_verified_resumable_and_leaves_no_pod() {
 
 #[test]
 fn missing_path_on_the_pvc_is_a_clear_error() {
+    helper_image_pushed();
     let out = xtask()
         .args([
             "fetch-results",

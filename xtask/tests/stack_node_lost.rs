@@ -17,6 +17,7 @@ impl Drop for RestoreNode {
     fn drop(&mut self) {
         let status = std::process::Command::new(workspace_root().join("tests/stack/up"))
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .status();
         assert!(
             status.is_ok_and(|s| s.success()),
