@@ -179,7 +179,14 @@ metadata: {name: no-pull-secret, namespace: argo}
         &["--fail-fast", "--service-account", "no-pull-secret"],
     );
     assert_eq!(out.code, EXIT_STOPPED_ON_DIAGNOSIS, "{}", out.all);
-    out.finding("registry-unauthorized", "user", "401");
+    let hit = out.finding("registry-unauthorized", "user", "401");
+    assert!(
+        hit["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no credentials"),
+        "the pod had no pull secret, and the summary says so: {hit:#}"
+    );
 }
 
 #[test]

@@ -420,3 +420,54 @@ fn events_of_an_older_pod_with_the_same_name_are_ignored() {
             .any(|e| e.starts_with("Failed to pull image"))
     );
 }
+
+/// Snapshots of faults that really happened on the stack's real node (kubelet 1.34,
+/// containerd 1.6, Argo 3.6 emissary), captured by `tests/capture-diagnose-fixtures real`.
+#[test]
+fn real_node_exit_shows_the_programs_lines_not_the_emissarys() {
+    let f = one("real-exit-nonzero", Reason::NonZeroExit);
+    assert_eq!(f.evidence[0], "Error (exit code 3)", "{:#?}", f.evidence);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|l| l == "ValueError: tile 42 has no geometry"),
+        "{:#?}",
+        f.evidence
+    );
+    assert!(
+        !f.evidence
+            .iter()
+            .any(|l| l.contains("argo=true") || l.starts_with("Error: exit status")),
+        "the emissary's own lines are not the program's: {:#?}",
+        f.evidence
+    );
+}
+
+#[test]
+fn real_node_oom_is_the_kernels_kill_with_the_limit() {
+    let f = one("real-oom-killed", Reason::OomKilled);
+    assert_eq!(
+        f.evidence[0], "OOMKilled (exit code 137)",
+        "{:#?}",
+        f.evidence
+    );
+    assert!(f.summary.contains("32Mi"), "{}", f.summary);
+}
+
+#[test]
+fn real_node_pull_without_credentials_says_so() {
+    let f = one("real-image-unauthorized", Reason::RegistryUnauthorized);
+    assert!(f.summary.contains("no credentials"), "{}", f.summary);
+    assert!(f.evidence.iter().any(|e| e.contains("401 Unauthorized")));
+    assert!(f.fix.contains("imagePullSecrets"), "{}", f.fix);
+}
+
+#[test]
+fn real_node_missing_image_configmap_key_and_claim_name_the_culprit() {
+    let f = one("real-image-not-found", Reason::ImageNotFound);
+    assert!(f.summary.contains("no-such-image:1"), "{}", f.summary);
+    let f = one("real-configmap-key-missing", Reason::ConfigmapKeyMissing);
+    assert!(f.summary.contains("NOT_A_KEY"), "{}", f.summary);
+    let f = one("real-pvc-missing", Reason::PvcMissing);
+    assert!(f.summary.contains("no-such-claim"), "{}", f.summary);
+}

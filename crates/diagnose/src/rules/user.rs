@@ -112,12 +112,22 @@ pub(super) fn image_pull(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
             }
         }
         let since = g.since.or_else(|| p.created());
+        let pull_secrets: Vec<&str> = p
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.image_pull_secrets.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|r| r.name.as_str())
+            .collect();
         out.push(image_raw(
             ctx,
             g.class.unwrap_or(PullClass::Other),
             &image,
             p.step.clone(),
             Some(p.name.to_string()),
+            Some(&pull_secrets),
             g.evidence,
             since,
             false,
@@ -132,6 +142,9 @@ fn image_raw(
     image: &str,
     step: Option<String>,
     pod: Option<String>,
+    // The pod's imagePullSecrets when the pod is known (from the workflow or, through
+    // admission, from its service account).
+    pull_secrets: Option<&[&str]>,
     evidence: Vec<String>,
     since: Option<DateTime<Utc>>,
     finished: bool,
@@ -148,13 +161,41 @@ fn image_raw(
             format!("image {image} is not in registry {reg}."),
             "push it with `cargo xtask up` (builds and pushes every image of containers/), or correct the image name or tag in the workflow; a waiting step pulls again by itself.".to_string(),
         ),
-        PullClass::Unauthorized => (
-            Reason::RegistryUnauthorized,
-            format!("registry {reg} refused the node's credentials for {image}."),
-            format!(
-                "give the pods pull credentials for {reg}: `kubectl -n {ns} create secret docker-registry regcred --docker-server={reg} --docker-username=USER --docker-password=TOKEN` and list it under imagePullSecrets in the workflow (or on its service account); a private registry answers the same way for a repository that does not exist, so check the name too."
-            ),
-        ),
+        PullClass::Unauthorized => {
+            let create = format!(
+                "`kubectl -n {ns} create secret docker-registry regcred --docker-server={reg} --docker-username=USER --docker-password=TOKEN`"
+            );
+            let name_too = "a private registry answers the same way for a repository that does not exist, so check the name too.";
+            match pull_secrets {
+                Some([]) => (
+                    Reason::RegistryUnauthorized,
+                    format!(
+                        "the pod pulled {image} with no credentials (no imagePullSecrets) and registry {reg} refused it."
+                    ),
+                    format!(
+                        "give the workflow's service account a pull secret for {reg}: {create}, then list it under imagePullSecrets of the service account (ask the cluster admins if you may not) or of the workflow; {name_too}"
+                    ),
+                ),
+                Some(secrets) => (
+                    Reason::RegistryUnauthorized,
+                    format!(
+                        "registry {reg} refused the credentials of pull secret {} for {image}.",
+                        secrets.join(", ")
+                    ),
+                    format!(
+                        "check that secret {} holds a valid user and password (or robot token) for {reg}, and that this account may pull {image}; {name_too}",
+                        secrets.join(", ")
+                    ),
+                ),
+                None => (
+                    Reason::RegistryUnauthorized,
+                    format!("registry {reg} refused the node's credentials for {image}."),
+                    format!(
+                        "give the pods pull credentials for {reg}: {create} and list it under imagePullSecrets in the workflow (or on its service account); {name_too}"
+                    ),
+                ),
+            }
+        }
         PullClass::Tls => (
             Reason::RegistryTls,
             format!(
@@ -593,6 +634,7 @@ pub(super) fn from_node_messages(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
                 image,
                 step,
                 Some(pod),
+                None,
                 vec![m.to_string()],
                 since,
                 true,
