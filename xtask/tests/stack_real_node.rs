@@ -134,6 +134,10 @@ fn a_real_step_runs_and_its_log_is_streamed() {
         "the step's own output is streamed: {logs:?}\n{}",
         out.all
     );
+    assert!(
+        !logs.iter().any(|l| l.contains("argo=true")),
+        "Argo's executor lines are not the step's: {logs:?}"
+    );
     // The process ran inside the kubelet's pod cgroups: a container, not a stage.
     assert!(
         logs.iter()

@@ -504,9 +504,36 @@ pub fn short_node_name(name: &str) -> &str {
     }
 }
 
+/// A line Argo's executor wrote (logrus logfmt tagged `argo=true`). The emissary shares
+/// the main container's output, so such lines appear among the program's.
+pub fn is_executor_log_line(line: &str) -> bool {
+    line.starts_with("time=\"") && line.split_whitespace().any(|w| w == "argo=true")
+}
+
+/// The emissary's last line when the program exited non-zero (`Error: exit status N`),
+/// written right after its `sub-process exited` line.
+pub fn is_emissary_exit_line(line: &str) -> bool {
+    line.trim_end()
+        .strip_prefix("Error: exit status ")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn executor_lines_are_told_from_the_programs() {
+        let exited = "time=\"2026-12-03T08:45:33.076Z\" level=info msg=\"sub-process exited\" argo=true error=\"<nil>\"";
+        assert!(is_executor_log_line(exited));
+        assert!(!is_executor_log_line("argo=true is what I print"));
+        assert!(!is_executor_log_line(
+            "time=\"x\" level=info msg=\"my own logrus line\""
+        ));
+        assert!(is_emissary_exit_line("Error: exit status 3"));
+        assert!(!is_emissary_exit_line("Error: exit status"));
+        assert!(!is_emissary_exit_line("Error: exit status 3 in module x"));
+    }
 
     #[test]
     fn pull_classes() {

@@ -342,14 +342,14 @@ impl<'a> Ctx<'a> {
         while end > 0 && lines[end - 1].trim().is_empty() {
             end -= 1;
         }
-        if lines[..end].iter().any(|l| is_executor_line(l)) {
-            while end > 0 && is_emissary_exit_line(&lines[end - 1]) {
+        if lines[..end].iter().any(|l| parse::is_executor_log_line(l)) {
+            while end > 0 && parse::is_emissary_exit_line(&lines[end - 1]) {
                 end -= 1;
             }
         }
         let program: Vec<&String> = lines[..end]
             .iter()
-            .filter(|l| !is_executor_line(l))
+            .filter(|l| !parse::is_executor_log_line(l))
             .collect();
         let start = program.len().saturating_sub(self.s.config.log_tail_lines);
         program[start..].iter().map(|l| l.to_string()).collect()
@@ -365,18 +365,6 @@ impl<'a> Ctx<'a> {
             &self.s.workflow.namespace
         }
     }
-}
-
-/// A line Argo's executor logged (logrus logfmt tagged `argo=true`).
-fn is_executor_line(line: &str) -> bool {
-    line.starts_with("time=\"") && line.split_whitespace().any(|w| w == "argo=true")
-}
-
-/// The last line of the emissary when the program exited non-zero.
-fn is_emissary_exit_line(line: &str) -> bool {
-    line.trim_end()
-        .strip_prefix("Error: exit status ")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 pub(crate) fn utc(t: &Timestamp) -> Option<DateTime<Utc>> {
