@@ -6,6 +6,7 @@ use common::{stack_var, text, xtask};
 use tempfile::TempDir;
 
 #[test]
+#[ignore = "needs tests/stack"]
 fn fetch_is_verified_resumable_and_leaves_no_pod() {
     // Results as a run would leave them on the PVC.
     let pvc = std::path::PathBuf::from(stack_var("STACK_PVC_DIR")).join("e2e-fetch");
@@ -89,6 +90,7 @@ fn fetch_is_verified_resumable_and_leaves_no_pod() {
 }
 
 #[test]
+#[ignore = "needs tests/stack"]
 fn missing_path_on_the_pvc_is_a_clear_error() {
     let out = xtask()
         .args([
