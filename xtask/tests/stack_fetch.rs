@@ -19,6 +19,7 @@ fn helper_image_pushed() {
 }
 
 #[test]
+#[ignore = "needs tests/stack"]
 fn fetch_is_verified_resumable_and_leaves_no_pod() {
     helper_image_pushed();
     // Results as a run would leave them on the PVC.
@@ -103,6 +104,7 @@ fn fetch_is_verified_resumable_and_leaves_no_pod() {
 }
 
 #[test]
+#[ignore = "needs tests/stack"]
 fn missing_path_on_the_pvc_is_a_clear_error() {
     helper_image_pushed();
     let out = xtask()

@@ -3,7 +3,9 @@
 //! there and fetches it through a real helper pod and a real exec WebSocket.
 //!
 //! Needs `eval "$(tests/stack/env)"` (KUBECONFIG, STACK_PVC_DIR, STACK_ADMIN_KUBECONFIG);
-//! without a reachable stack every test prints why and passes.
+//! ignored by default (see tests/common).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,7 +14,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use kit_cluster::KubeTarget;
 use kit_cluster::fetch::{
     self, Compression, ExecRoot, FetchError, FetchEvent, FetchOptions, HELPER_SELECTOR, HelperSpec,
     Manifest, PodChoice, Remote, RemoteFile, RemoteOptions,
@@ -20,64 +21,32 @@ use kit_cluster::fetch::{
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use sha2::{Digest, Sha256};
 
-const NAMESPACE: &str = "argo";
+use common::NAMESPACE;
 
 struct Stack {
     client: kube::Client,
-    admin: Option<kube::Client>,
+    admin: kube::Client,
     pvc_dir: PathBuf,
     claim: String,
     image: String,
 }
 
-async fn stack(test: &str) -> Option<Stack> {
-    let skip = |why: String| {
-        println!("skipping {test}: {why}");
-        None
-    };
-    let (Ok(kubeconfig), Ok(pvc_dir)) =
-        (std::env::var("KUBECONFIG"), std::env::var("STACK_PVC_DIR"))
-    else {
-        return skip("KUBECONFIG and STACK_PVC_DIR not set (eval \"$(tests/stack/env)\")".into());
-    };
-    let pvc_dir = PathBuf::from(pvc_dir);
-    if !pvc_dir.is_dir() {
-        return skip(format!("{} is not a folder", pvc_dir.display()));
-    }
-    let target = |path: String, origin: &str| KubeTarget {
-        kubeconfig: Some(PathBuf::from(path)),
-        kubeconfig_origin: origin.into(),
-        context: None,
-    };
-    let client = match kit_cluster::client(&target(kubeconfig, "env KUBECONFIG")).await {
-        Ok(c) => c,
-        Err(err) => return skip(format!("no client: {err}")),
-    };
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-    match tokio::time::timeout(
-        Duration::from_secs(5),
-        pods.list(&ListParams::default().limit(1)),
-    )
-    .await
-    {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) => return skip(format!("stack not reachable: {err}")),
-        Err(_) => return skip("stack not reachable: timeout".into()),
-    }
-    let admin = match std::env::var("STACK_ADMIN_KUBECONFIG") {
-        Ok(path) => kit_cluster::client(&target(path, "env STACK_ADMIN_KUBECONFIG"))
-            .await
-            .ok(),
-        Err(_) => None,
-    };
-    Some(Stack {
-        client,
-        admin,
+/// The stack, or a failure that says how to bring it up.
+async fn stack() -> Stack {
+    let pvc_dir = PathBuf::from(common::stack_var("STACK_PVC_DIR"));
+    assert!(
+        pvc_dir.is_dir(),
+        "STACK_PVC_DIR={} is not a folder: tests/stack/up && eval \"$(tests/stack/env)\"",
+        pvc_dir.display()
+    );
+    Stack {
+        client: common::client("KUBECONFIG").await,
+        admin: common::client("STACK_ADMIN_KUBECONFIG").await,
         pvc_dir,
         claim: std::env::var("KUBEVOLUMECLAIMNAME").unwrap_or_else(|_| "vcity-pvc".into()),
         image: std::env::var("STACK_POD_IMAGE")
             .unwrap_or_else(|_| "127.0.0.1:5443/stack/busybox:1".into()),
-    })
+    }
 }
 
 /// A real node runs the helper: commands see the claim at its mount path. Without it,
@@ -256,10 +225,9 @@ fn sample_tree(remote: &RemoteDir) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn fetches_a_tree_with_a_verified_manifest_and_no_pod_left() {
-    let Some(stack) = stack("fetches_a_tree").await else {
-        return;
-    };
+    let stack = stack().await;
     let remote = RemoteDir::new(&stack, "tree");
     let expected = sample_tree(&remote);
     let local = tempfile::tempdir().unwrap();
@@ -300,10 +268,9 @@ async fn fetches_a_tree_with_a_verified_manifest_and_no_pod_left() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn a_second_fetch_transfers_nothing_and_a_changed_file_only_itself() {
-    let Some(stack) = stack("refetch").await else {
-        return;
-    };
+    let stack = stack().await;
     let remote = RemoteDir::new(&stack, "refetch");
     let mut expected = sample_tree(&remote);
     let local = tempfile::tempdir().unwrap();
@@ -365,10 +332,9 @@ async fn a_second_fetch_transfers_nothing_and_a_changed_file_only_itself() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn gzip_and_a_single_file_and_a_listing() {
-    let Some(stack) = stack("gzip").await else {
-        return;
-    };
+    let stack = stack().await;
     let remote = RemoteDir::new(&stack, "gzip");
     let text: Vec<u8> = "the same line again and again\n"
         .repeat(20_000)
@@ -452,10 +418,9 @@ fn hostile_archive() -> Vec<u8> {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn a_hostile_archive_served_by_exec_writes_nothing_outside_the_target() {
-    let Some(stack) = stack("hostile").await else {
-        return;
-    };
+    let stack = stack().await;
     let remote = RemoteDir::new(&stack, "hostile");
     let archive = hostile_archive();
     remote.write("hostile.tar", &archive);
@@ -524,10 +489,9 @@ async fn a_hostile_archive_served_by_exec_writes_nothing_outside_the_target() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn a_stream_cut_mid_file_keeps_no_partial_file_and_a_rerun_completes() {
-    let Some(stack) = stack("cut").await else {
-        return;
-    };
+    let stack = stack().await;
     let remote = RemoteDir::new(&stack, "cut");
     let big = data(600_000, 7);
     remote.write("src/a.txt", b"first");
@@ -586,10 +550,9 @@ async fn a_stream_cut_mid_file_keeps_no_partial_file_and_a_rerun_completes() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn cancelling_mid_transfer_leaves_no_partial_file_and_deletes_the_pod() {
-    let Some(stack) = stack("cancel").await else {
-        return;
-    };
+    let stack = stack().await;
     let remote = RemoteDir::new(&stack, "cancel");
     let big = data(400_000, 9);
     remote.write("big.bin", &big);
@@ -639,10 +602,9 @@ async fn cancelling_mid_transfer_leaves_no_partial_file_and_deletes_the_pod() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn a_missing_path_is_named() {
-    let Some(stack) = stack("missing_path").await else {
-        return;
-    };
+    let stack = stack().await;
     let local = tempfile::tempdir().unwrap();
     let (result, events) = stack
         .fetch(&stack.options("no/such/results-folder", local.path()))
@@ -658,10 +620,9 @@ async fn a_missing_path_is_named() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn a_missing_claim_is_reported_with_the_doctors_words() {
-    let Some(stack) = stack("missing_claim").await else {
-        return;
-    };
+    let stack = stack().await;
     let local = tempfile::tempdir().unwrap();
     let mut options = stack.options("x", local.path());
     options.remote.claim = "no-such-claim".into();
@@ -678,15 +639,10 @@ async fn a_missing_claim_is_reported_with_the_doctors_words() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn an_unbound_claim_is_reported() {
-    let Some(stack) = stack("unbound_claim").await else {
-        return;
-    };
-    let Some(admin) = stack.admin.clone() else {
-        println!("skipping unbound_claim: STACK_ADMIN_KUBECONFIG not set");
-        return;
-    };
-    let api: Api<PersistentVolumeClaim> = Api::namespaced(admin, NAMESPACE);
+    let stack = stack().await;
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(stack.admin.clone(), NAMESPACE);
     let name = format!("fetch-it-unbound-{}", std::process::id());
     let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},
@@ -707,10 +663,9 @@ async fn an_unbound_claim_is_reported() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn an_image_that_cannot_be_pulled_is_diagnosed_and_the_pod_deleted() {
-    let Some(stack) = stack("image_pull").await else {
-        return;
-    };
+    let stack = stack().await;
     let local = tempfile::tempdir().unwrap();
     let mut options = stack.options("x", local.path());
     let PodChoice::Helper(spec) = &mut options.remote.pod else {
@@ -741,8 +696,8 @@ async fn an_image_that_cannot_be_pulled_is_diagnosed_and_the_pod_deleted() {
 }
 
 /// A client authenticated as a fresh service account with only these rules.
-async fn limited_client(stack: &Stack, name: &str, rules: Vec<PolicyRule>) -> Option<kube::Client> {
-    let admin = stack.admin.clone()?;
+async fn limited_client(stack: &Stack, name: &str, rules: Vec<PolicyRule>) -> kube::Client {
+    let admin = stack.admin.clone();
     let sa_api: Api<ServiceAccount> = Api::namespaced(admin.clone(), NAMESPACE);
     let role_api: Api<Role> = Api::namespaced(admin.clone(), NAMESPACE);
     let binding_api: Api<RoleBinding> = Api::namespaced(admin.clone(), NAMESPACE);
@@ -776,9 +731,15 @@ async fn limited_client(stack: &Stack, name: &str, rules: Vec<PolicyRule>) -> Op
     let _ = sa_api.delete(name, &DeleteParams::default()).await;
     let _ = role_api.delete(name, &DeleteParams::default()).await;
     let _ = binding_api.delete(name, &DeleteParams::default()).await;
-    sa_api.create(&pp, &sa).await.ok()?;
-    role_api.create(&pp, &role).await.ok()?;
-    binding_api.create(&pp, &binding).await.ok()?;
+    sa_api
+        .create(&pp, &sa)
+        .await
+        .expect("create the service account");
+    role_api.create(&pp, &role).await.expect("create the role");
+    binding_api
+        .create(&pp, &binding)
+        .await
+        .expect("create the role binding");
     let request = k8s_openapi::api::authentication::v1::TokenRequest {
         spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
             expiration_seconds: Some(600),
@@ -789,25 +750,24 @@ async fn limited_client(stack: &Stack, name: &str, rules: Vec<PolicyRule>) -> Op
     let token = sa_api
         .create_token_request(name, &pp, &request)
         .await
-        .ok()?
-        .status?
+        .expect("a token for the service account")
+        .status
+        .expect("a token request answered with a status")
         .token;
     let mut config = kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default())
         .await
-        .ok()?;
+        .expect("the stack's kubeconfig");
     config.auth_info = kube::config::AuthInfo {
         token: Some(token.into()),
         ..Default::default()
     };
     // RBAC caches settle within a moment of the binding.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    kube::Client::try_from(config).ok()
+    kube::Client::try_from(config).expect("a client with the token")
 }
 
 async fn remove_limited(stack: &Stack, name: &str) {
-    let Some(admin) = stack.admin.clone() else {
-        return;
-    };
+    let admin = stack.admin.clone();
     let dp = DeleteParams::default();
     let _ = Api::<ServiceAccount>::namespaced(admin.clone(), NAMESPACE)
         .delete(name, &dp)
@@ -830,12 +790,11 @@ fn rule(resources: &[&str], verbs: &[&str]) -> PolicyRule {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn missing_rights_are_named() {
-    let Some(stack) = stack("rights").await else {
-        return;
-    };
+    let stack = stack().await;
     let name = format!("fetch-it-nopods-{}", std::process::id());
-    let Some(no_pods) = limited_client(
+    let no_pods = limited_client(
         &stack,
         &name,
         vec![rule(
@@ -843,11 +802,7 @@ async fn missing_rights_are_named() {
             &["get", "list"],
         )],
     )
-    .await
-    else {
-        println!("skipping rights: no admin client or token request refused");
-        return;
-    };
+    .await;
     let local = tempfile::tempdir().unwrap();
     let options = stack.options("x", local.path());
     let err = fetch::fetch(&no_pods, &options, |_| {}).await.unwrap_err();
@@ -868,8 +823,7 @@ async fn missing_rights_are_named() {
             rule(&["pods"], &["get", "list", "watch", "create", "delete"]),
         ],
     )
-    .await
-    .unwrap();
+    .await;
     let mut events = Vec::new();
     let err = fetch::fetch(&no_exec, &options, |e| events.push(e))
         .await
@@ -885,10 +839,9 @@ async fn missing_rights_are_named() {
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn an_existing_pod_is_used_and_kept_and_a_verified_copy_allows_deleting() {
-    let Some(stack) = stack("existing_pod").await else {
-        return;
-    };
+    let stack = stack().await;
     let remote = RemoteDir::new(&stack, "existing");
     let expected = sample_tree(&remote);
     // The user's own pod, mounting the claim elsewhere than the helper would.
@@ -974,10 +927,9 @@ async fn an_existing_pod_is_used_and_kept_and_a_verified_copy_allows_deleting() 
 }
 
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn helper_pods_carry_the_cleanup_labels() {
-    let Some(stack) = stack("labels").await else {
-        return;
-    };
+    let stack = stack().await;
     let mut events = Vec::new();
     let session = Remote::open(&stack.client, &stack.remote(), &mut |e| events.push(e))
         .await
@@ -997,91 +949,4 @@ async fn helper_pods_carry_the_cleanup_labels() {
     );
     assert!(session.close().await.unwrap().is_some());
     stack.assert_helpers_gone(&events).await;
-}
-
-/// Timings on a 2 000 small files + 20 × 10 MiB tree, against `kubectl cp` through the
-/// same pod. `cargo test -p kit-cluster --test fetch -- --ignored --nocapture bench`.
-#[tokio::test]
-#[ignore = "benchmark: run by hand"]
-async fn bench_against_kubectl_cp() {
-    let Some(stack) = stack("bench").await else {
-        return;
-    };
-    let remote = RemoteDir::new(&stack, "bench");
-    for i in 0..2000 {
-        remote.write(&format!("small/{:02}/f{i}.txt", i % 50), &data(4096, i));
-    }
-    for i in 0..20 {
-        remote.write(&format!("big/w{i}.bin"), &data(10 << 20, 1000 + i));
-    }
-    let mut events = Vec::new();
-    let session = Remote::open(&stack.client, &stack.remote(), &mut |e| events.push(e))
-        .await
-        .unwrap();
-    let path = session.path(&remote.name).unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let time = std::time::Instant::now();
-    let cold = session
-        .fetch(
-            &path,
-            local.path(),
-            Compression::Off,
-            false,
-            false,
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
-    let cold_t = time.elapsed();
-    let time = std::time::Instant::now();
-    let warm = session
-        .fetch(
-            &path,
-            local.path(),
-            Compression::Off,
-            false,
-            false,
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
-    let warm_t = time.elapsed();
-    assert_eq!(warm.bytes_fetched, 0);
-    let zipped = tempfile::tempdir().unwrap();
-    let time = std::time::Instant::now();
-    let gz = session
-        .fetch(
-            &path,
-            zipped.path(),
-            Compression::GzipIfAvailable,
-            false,
-            false,
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
-    let gz_t = time.elapsed();
-    let cp_to = tempfile::tempdir().unwrap();
-    let time = std::time::Instant::now();
-    let cp = std::process::Command::new("kubectl")
-        .args(["-n", NAMESPACE, "cp", "-c", "fetch"])
-        .arg(format!("{}:{}", session.pod(), remote.name))
-        .arg(cp_to.path().join("copy"))
-        .output();
-    let cp_t = time.elapsed();
-    session.close().await.unwrap();
-    println!(
-        "{} files, {} bytes: fetch cold {cold_t:?}, re-fetch (nothing changed) {warm_t:?}, gzip cold {gz_t:?} ({} bytes on the wire)",
-        cold.files_fetched, cold.bytes_fetched, gz.wire_bytes
-    );
-    match cp {
-        Ok(out) if out.status.success() => {
-            println!("kubectl cp {cp_t:?} (no verification, no resume)");
-        }
-        Ok(out) => println!(
-            "kubectl cp failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(err) => println!("kubectl cp not run: {err}"),
-    }
 }

@@ -1,5 +1,6 @@
 //! Hashing a 10k-file context: cold (every file read) and warm (cache hits).
 
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use kit_images::{BuildSpec, HashCache, KeyInputs, scan_context};
@@ -54,4 +55,25 @@ fn ten_thousand_files_warm_scan_is_fast() {
     eprintln!(
         "TIMING 10k-file context: cold scan+hash+save {cold_time:?}, warm scan {warm_time:?}"
     );
+    // Every file came from the cache: a miss would have hashed it and marked the cache
+    // for saving, and the save would replace the file.
+    let stamp = || {
+        let meta = std::fs::metadata(&cache_path).unwrap();
+        (meta.ino(), meta.modified().unwrap())
+    };
+    let saved = stamp();
+    cache.save().unwrap();
+    assert_eq!(
+        stamp(),
+        saved,
+        "the warm scan hashed files again instead of using the cache"
+    );
+    // The warm scan is the whole cost of an `up` where nothing changed: tens of
+    // milliseconds here; the bound leaves room for a loaded machine.
+    assert!(
+        warm_time < WARM_BOUND,
+        "warm scan of 10k files took {warm_time:?}, more than {WARM_BOUND:?} (cold: {cold_time:?})"
+    );
 }
+
+const WARM_BOUND: Duration = Duration::from_secs(2);

@@ -1,4 +1,5 @@
-//! Against the real Docker engine and real docker-registry processes.
+//! Against the real Docker engine and real docker-registry processes: ignored by default,
+//! run with `cargo test -- --include-ignored` (tests/run-all does).
 
 mod common;
 
@@ -67,8 +68,9 @@ fn dockerfile(extra: &str) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs docker"]
 async fn build_skip_and_rebuild_with_reasons() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let name = format!("kt-build-{}", std::process::id());
     let n = nonce("build");
     let s = setup(
@@ -191,8 +193,9 @@ async fn build_skip_and_rebuild_with_reasons() {
 }
 
 #[tokio::test]
+#[ignore = "needs docker"]
 async fn push_with_password_and_ca_then_only_changed_layer() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let reg = TestRegistry::tls_with_password();
     let cfg = reg.config("vcity");
     let n = nonce("push");
@@ -309,8 +312,9 @@ async fn push_with_password_and_ca_then_only_changed_layer() {
 }
 
 #[tokio::test]
+#[ignore = "needs docker"]
 async fn interrupted_push_resumes_without_reuploading() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let reg = TestRegistry::tls_with_password();
     let cfg = reg.config("vcity");
     let n = nonce("resume");
@@ -392,8 +396,9 @@ async fn interrupted_push_resumes_without_reuploading() {
 }
 
 #[tokio::test]
+#[ignore = "needs docker"]
 async fn mirror_from_registry_and_from_daemon() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let upstream = TestRegistry::plain();
     let reg = TestRegistry::tls_with_password();
     let cfg = reg.config("vcity");
@@ -507,8 +512,9 @@ async fn mirror_from_registry_and_from_daemon() {
 }
 
 #[tokio::test]
+#[ignore = "needs docker"]
 async fn build_failures_name_the_step() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let n = nonce("fail");
     let s = setup(
         engine.clone(),
@@ -584,8 +590,9 @@ async fn build_failures_name_the_step() {
 }
 
 #[tokio::test]
+#[ignore = "needs docker"]
 async fn dockerignore_excluding_the_dockerfile_still_builds_with_a_warning() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let n = nonce("ign");
     let s = setup(
         engine.clone(),
@@ -624,8 +631,9 @@ async fn dockerignore_excluding_the_dockerfile_still_builds_with_a_warning() {
 }
 
 #[tokio::test]
+#[ignore = "needs docker"]
 async fn workspace_base_images_are_built_first() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let reg_cfg = RegistryConfig::new("kit-images-test.local", Some("p"));
     let n = nonce("deps");
     let base_ref = "kit-images-test.local/p/basedep:1";
@@ -681,8 +689,9 @@ async fn workspace_base_images_are_built_first() {
 }
 
 #[tokio::test]
+#[ignore = "needs docker"]
 async fn registry_faults_are_explained() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let reg = TestRegistry::tls_with_password();
     let n = nonce("faults");
     let files = [(
@@ -807,8 +816,9 @@ async fn registry_faults_are_explained() {
 }
 
 #[tokio::test]
+#[ignore = "needs docker and root"]
 async fn disk_full_during_export_fails_cleanly() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let tmp = tempfile::tempdir().unwrap();
     let small = tmp.path().join("small");
     std::fs::create_dir(&small).unwrap();
@@ -817,12 +827,10 @@ async fn disk_full_during_export_fails_cleanly() {
         .arg(&small)
         .status()
         .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!(
-            "SKIPPED disk_full_during_export_fails_cleanly: cannot mount a small tmpfs here (needs root)"
-        );
-        return;
-    }
+    assert!(
+        mounted,
+        "this test mounts a small tmpfs to fill the disk: run it as root"
+    );
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
@@ -877,14 +885,15 @@ async fn disk_full_during_export_fails_cleanly() {
 /// The local stack's registry (tests/stack/up), configured the way users configure it:
 /// through kit-config from the XTASK_* environment. Run after `eval "$(tests/stack/env)"`.
 #[tokio::test]
+#[ignore = "needs tests/stack"]
 async fn stack_registry_through_settings_when_up() {
-    let Some(engine) = docker().await else { return };
+    let engine = docker().await;
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    if !env.contains_key("XTASK_REGISTRY") || !env.contains_key("STACK_UPSTREAM_REGISTRY") {
-        eprintln!(
-            "SKIPPED stack_registry_through_settings_when_up: no stack environment (run `eval \"$(tests/stack/env)\"` first)"
+    for name in ["XTASK_REGISTRY", "STACK_UPSTREAM_REGISTRY"] {
+        assert!(
+            env.contains_key(name),
+            "{name} is not set: this test needs the local stack: tests/stack/up && eval \"$(tests/stack/env)\""
         );
-        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let mut inputs = kit_config::Inputs::new(dir.path());
