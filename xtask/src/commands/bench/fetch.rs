@@ -307,9 +307,15 @@ fn write_pod_manifest(ctx: &Context, dir: &Path, pod: &str) -> anyhow::Result<Pa
             "  labels:".into(),
             format!("    bench.xtask/run: \"{}\"", ctx.id),
             "spec:".into(),
+            // The workflows' service account holds the registry's pull secret.
+            "  serviceAccountName: argo-workflow".into(),
             "  containers:".into(),
             "  - name: main".into(),
-            "    image: stack/busybox:1".into(),
+            format!(
+                "    image: {}",
+                std::env::var("STACK_POD_IMAGE")
+                    .unwrap_or_else(|_| "127.0.0.1:5443/stack/busybox:1".into())
+            ),
             "    command: [sleep, \"86400\"]".into(),
             "    volumeMounts:".into(),
             "    - name: data".into(),

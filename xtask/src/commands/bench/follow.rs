@@ -387,13 +387,15 @@ async fn measure(
     Ok(report)
 }
 
-/// The workflows the benchmark submits, all labelled for the cleanup.
+/// The workflows the benchmark submits, all labelled for the cleanup. Their pods go to
+/// the stack's simulated node (`stack.test/node: kwok`): this measures following
+/// hundreds of pods, not running them.
 fn write_workspace(ws: &Path, id: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(ws.join("workflows"))?;
     std::fs::write(ws.join("xtask.toml"), "# bench follow workspace\n")?;
     let head = |name: &str| {
         format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata:\n  generateName: {name}-\n  labels:\n    {LABEL}: \"{id}\"\nspec:\n  serviceAccountName: argo-workflow\n  entrypoint: main\n"
+            "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata:\n  generateName: {name}-\n  labels:\n    {LABEL}: \"{id}\"\nspec:\n  serviceAccountName: argo-workflow\n  entrypoint: main\n  podMetadata:\n    labels:\n      stack.test/node: kwok\n"
         )
     };
     let two = format!(
