@@ -9,7 +9,7 @@ mod follow;
 mod images;
 mod support;
 
-use std::process::ExitCode;
+use crate::exit::ExitCode;
 
 use serde::Serialize;
 
@@ -36,7 +36,7 @@ pub async fn run(_global: &GlobalArgs, args: &BenchArgs, ui: Ui) -> anyhow::Resu
     } else {
         report.print(ui);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }
 
 /// What one benchmark found.
