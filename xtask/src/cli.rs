@@ -153,11 +153,6 @@ pub enum Command {
         ]))
     )]
     Config(ConfigArgs),
-    /// Measure the toolkit against the tools users run today, in the same run.
-    #[command(
-        after_help = "Example:\n  cargo xtask bench images   # vs docker build/tag/push\n\nPrints each measurement and the ratio to the peer tool; needs the local stack."
-    )]
-    Bench(BenchArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  cargo xtask completions bash > /etc/bash_completion.d/cargo-xtask"
@@ -275,28 +270,6 @@ pub struct FetchArgs {
     /// Answer yes to the --delete-remote question.
     #[arg(long)]
     pub yes: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// What to measure.
-    #[arg(value_enum)]
-    pub what: BenchTarget,
-    /// Repetitions of each measurement (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BenchTarget {
-    /// up vs docker build + tag + push.
-    Images,
-    /// run/follow vs argo submit --watch and Hera.
-    Follow,
-    /// fetch-results vs kubectl cp.
-    Fetch,
-    /// doctor (and --canary).
-    Doctor,
 }
 
 #[derive(Debug, Args)]

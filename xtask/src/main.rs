@@ -73,7 +73,6 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => commands::run::lint(&global, &args, ui),
         Command::Runs => commands::run::runs(&global, ui),
         Command::Rerun { record } => commands::run::rerun(&global, &record, ui).await,
-        Command::Bench(args) => commands::bench::run(&global, &args, ui).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
