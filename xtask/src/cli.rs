@@ -4,20 +4,22 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::exit::{self, ExitCode};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
     version,
     about = "Build, push, run and debug containerised experiments on Kubernetes with Argo Workflows",
-    after_help = concat!(
-        "Examples:\n",
-        "  cargo xtask config                 # resolved settings and where each comes from\n",
-        "  cargo xtask up                     # build and push images, check the cluster\n",
-        "  cargo xtask run collect -p vintage=2012\n",
-        "  cargo xtask fetch-results --to results/\n\n",
-        "Exit codes: 0 success, 1 failure, 2 bad input or configuration, 3 timeout,\n",
-        "4 stopped on a diagnosis, 130 interrupted (see each command's --help)."
+    after_help = format!(
+        "Examples:\n\
+         \x20 cargo xtask config                 # resolved settings and where each comes from\n\
+         \x20 cargo xtask up                     # build and push images, check the cluster\n\
+         \x20 cargo xtask run collect -p vintage=2012\n\
+         \x20 cargo xtask fetch-results --to results/\n\n\
+         {} (see each command's --help).",
+        exit::help_all().trim_end_matches('.')
     )
 )]
 pub struct Cli {
@@ -82,7 +84,11 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Build and push every image of containers/, then check the cluster is ready.
     #[command(
-        after_help = "Example:\n  cargo xtask up --images-only\n\nExit codes: 0 all images pushed and every check passed, 1 a build, push or check failed, 2 bad configuration."
+        after_help = format!("Example:\n  cargo xtask up --images-only\n\n{}", exit::help(&[
+            (ExitCode::Success, "all images pushed and every check passed"),
+            (ExitCode::Failure, "a build, push or check failed"),
+            (ExitCode::Input, "bad configuration"),
+        ]))
     )]
     Up(UpArgs),
     /// List the images of containers/ and mirrors with their state.
@@ -90,12 +96,23 @@ pub enum Command {
     Images,
     /// Check that the cluster has everything a workflow needs.
     #[command(
-        after_help = "Example:\n  cargo xtask doctor --canary\n\nExit codes: 0 every check passed, 1 a check failed, 2 bad configuration."
+        after_help = format!("Example:\n  cargo xtask doctor --canary\n\n{}", exit::help(&[
+            (ExitCode::Success, "every check passed"),
+            (ExitCode::Failure, "a check failed"),
+            (ExitCode::Input, "bad configuration"),
+        ]))
     )]
     Doctor(DoctorArgs),
     /// Submit a workflow of workflows/ and follow it live, explaining failures.
     #[command(
-        after_help = "Example:\n  cargo xtask run collect -p vintage=2012 --logs\n\nExit codes: 0 succeeded, 1 failed or errored, 2 bad input, 3 timeout, 4 stopped on a diagnosis (--fail-fast), 130 interrupted."
+        after_help = format!("Example:\n  cargo xtask run collect -p vintage=2012 --logs\n\n{}", exit::help(&[
+            (ExitCode::Success, "succeeded"),
+            (ExitCode::Failure, "failed or errored"),
+            (ExitCode::Input, "bad input"),
+            (ExitCode::Timeout, "timeout"),
+            (ExitCode::StoppedOnDiagnosis, "stopped on a diagnosis (--fail-fast)"),
+            (ExitCode::Interrupted, "interrupted"),
+        ]))
     )]
     Run(RunArgs),
     /// Validate a workflow offline (templates, parameters, DAG, names, images).
@@ -120,19 +137,22 @@ pub enum Command {
     },
     /// Copy results off the PVC into a local folder, verified and resumable.
     #[command(
-        after_help = "Examples:\n  cargo xtask fetch-results                       # the last run's experiment folder\n  cargo xtask fetch-results junk/stage_5 --to results/stage_5\n  cargo xtask fetch-results --list junk\n\nExit codes: 0 fetched and verified, 1 failure (nothing partial is left under a final name), 2 bad input."
+        after_help = format!("Examples:\n  cargo xtask fetch-results                       # the last run's experiment folder\n  cargo xtask fetch-results junk/stage_5 --to results/stage_5\n  cargo xtask fetch-results --list junk\n\n{}", exit::help(&[
+            (ExitCode::Success, "fetched and verified"),
+            (ExitCode::Failure, "failure (nothing partial is left under a final name)"),
+            (ExitCode::Input, "bad input"),
+            (ExitCode::Interrupted, "interrupted (what arrived is kept and verified)"),
+        ]))
     )]
     FetchResults(FetchArgs),
     /// Show the resolved settings and where each value comes from.
     #[command(
-        after_help = "Example:\n  cargo xtask config --check\n\nExit codes: 0 fine, 2 a setting is malformed or (with --check) missing."
+        after_help = format!("Example:\n  cargo xtask config --check\n\n{}", exit::help(&[
+            (ExitCode::Success, "fine"),
+            (ExitCode::Input, "a setting is malformed or (with --check) missing"),
+        ]))
     )]
     Config(ConfigArgs),
-    /// Measure the toolkit against the tools users run today, in the same run.
-    #[command(
-        after_help = "Example:\n  cargo xtask bench images   # vs docker build/tag/push\n\nPrints each measurement and the ratio to the peer tool; needs the local stack."
-    )]
-    Bench(BenchArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  cargo xtask completions bash > /etc/bash_completion.d/cargo-xtask"
@@ -253,30 +273,36 @@ pub struct FetchArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// What to measure.
-    #[arg(value_enum)]
-    pub what: BenchTarget,
-    /// Repetitions of each measurement (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BenchTarget {
-    /// up vs docker build + tag + push.
-    Images,
-    /// run/follow vs argo submit --watch and Hera.
-    Follow,
-    /// fetch-results vs kubectl cp.
-    Fetch,
-    /// doctor (and --canary).
-    Doctor,
-}
-
-#[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// Exit non-zero when something required by the other commands is missing.
     #[arg(long)]
     pub check: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        let help = Cli::command()
+            .get_after_help()
+            .expect("the main --help has an epilogue")
+            .to_string();
+        for code in ExitCode::ALL {
+            let item = format!("{} {}", code.code(), code.meaning());
+            assert!(help.contains(&item), "--help lacks `{item}`:\n{help}");
+        }
+    }
+
+    #[test]
+    fn run_help_says_4_is_a_stop_on_a_diagnosis() {
+        let mut cli = Cli::command();
+        let run = cli.find_subcommand_mut("run").expect("run");
+        let help = run.get_after_help().expect("run's epilogue").to_string();
+        assert!(help.contains("2 bad input"), "{help}");
+        assert!(help.contains("4 stopped on a diagnosis"), "{help}");
+    }
 }

@@ -3,47 +3,18 @@
 
 mod cli;
 mod commands;
+mod exit;
 mod kube;
 mod settings;
 mod ui;
 
-use std::process::ExitCode;
-
 use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command};
+pub use exit::{Exit, ExitCode};
 use ui::Ui;
 
-/// An error that carries its exit code. Other errors exit 1.
-#[derive(Debug)]
-pub struct Exit {
-    pub code: u8,
-    pub message: String,
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Exit {}
-
-impl Exit {
-    pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Exit {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// Bad input or configuration: exit 2.
-    pub fn input(message: impl Into<String>) -> Self {
-        Exit::new(2, message)
-    }
-}
-
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let ui = Ui::detect(cli.global.output);
     // Following a workflow is I/O and one diagnosis at a time: one thread keeps every
@@ -69,7 +40,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
+            return ExitCode::Failure.into();
         }
     };
     let outcome = runtime.block_on(dispatch(cli, ui));
@@ -77,11 +48,13 @@ fn main() -> ExitCode {
     // streams to wind down would only delay the exit (by ~0.3 s, measured).
     runtime.shutdown_background();
     match outcome {
-        Ok(code) => code,
+        Ok(code) => code.into(),
         Err(err) => {
-            let code = err.downcast_ref::<Exit>().map_or(1, |e| e.code);
+            let code = err
+                .downcast_ref::<Exit>()
+                .map_or(ExitCode::Failure, |e| e.code);
             eprintln!("{} {err:#}", ui.bad("error:"));
-            ExitCode::from(code)
+            code.into()
         }
     }
 }
@@ -100,11 +73,10 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => commands::run::lint(&global, &args, ui),
         Command::Runs => commands::run::runs(&global, ui),
         Command::Rerun { record } => commands::run::rerun(&global, &record, ui).await,
-        Command::Bench(args) => commands::bench::run(&global, &args, ui).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::Success)
         }
     }
 }

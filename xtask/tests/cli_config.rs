@@ -40,6 +40,8 @@ fn help_lists_every_command_with_an_example() {
     }
     assert!(text.contains("Examples:"));
     assert!(text.contains("Exit codes"));
+    // Benchmarks are `cargo bench-xtask`, not a user command.
+    assert!(!text.contains("bench"), "--help lists bench:\n{text}");
 }
 
 #[test]
@@ -185,5 +187,6 @@ fn completions_are_generated() {
         .args(["completions", "bash"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("fetch-results"));
+        .stdout(predicate::str::contains("fetch-results"))
+        .stdout(predicate::str::contains("bench").not());
 }

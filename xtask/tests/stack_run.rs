@@ -136,12 +136,12 @@ fn assert_fault(f: Fault<'_>) {
 #[test]
 #[ignore = "needs tests/stack"]
 fn image_not_found_is_a_user_problem_and_fail_fast_stops() {
-    // Exit 2: stopped on a diagnosis.
+    // Exit 4: stopped on a diagnosis.
     assert_fault(Fault {
         label: "image-not-found",
         container_extra: "",
         fail_fast: true,
-        exit_code: 2,
+        exit_code: 4,
         reason: "image-not-found",
         level: "user",
         evidence: "not found",
@@ -155,7 +155,7 @@ fn unauthorized_pull_names_the_registry_credentials() {
         label: "image-unauthorized",
         container_extra: "",
         fail_fast: true,
-        exit_code: 2,
+        exit_code: 4,
         reason: "registry-unauthorized",
         level: "user",
         evidence: "401",
@@ -175,7 +175,7 @@ fn missing_configmap_key_is_reported_with_the_key() {
             key: NOT_A_KEY
 ",
         fail_fast: true,
-        exit_code: 2,
+        exit_code: 4,
         reason: "configmap-key-missing",
         level: "user",
         evidence: "NOT_A_KEY",
@@ -217,7 +217,7 @@ fn cni_failure_is_a_kubernetes_problem() {
         label: "sandbox-cni",
         container_extra: "",
         fail_fast: true,
-        exit_code: 2,
+        exit_code: 4,
         reason: "pod-sandbox-failed",
         level: "kubernetes",
         evidence: "calico",

@@ -1,6 +1,6 @@
 //! `cargo xtask config`: the resolved settings with their origins.
 
-use std::process::ExitCode;
+use crate::exit::ExitCode;
 
 use kit_config::Need;
 
@@ -38,5 +38,5 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs, ui: Ui) -> anyhow::Result<Exi
         }
         return Err(Exit::input(text.trim_end().to_string()).into());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask diagnose NAME` and `cargo xtask watch NAME`: explain or follow a workflow
 //! submitted by anyone (this tool, Hera, the argo CLI).
 
-use std::process::ExitCode;
+use crate::exit::ExitCode;
 use std::time::Duration;
 
 use kit_config::{Need, Resolved};
@@ -43,11 +43,11 @@ pub async fn diagnose(
                 kube::Error::Api(s) if s.code == 404 => {
                     Exit::input(format!("no workflow {} in namespace {ns}", args.name))
                 }
-                _ => Exit::new(1, kit_cluster::doctor::describe(&e)),
+                _ => Exit::failure(kit_cluster::doctor::describe(&e)),
             })?;
     if let Some(dir) = &args.save {
         kit_cluster::follow::save_snapshot(dir, &snapshot, &raw)
-            .map_err(|e| Exit::new(1, format!("cannot write {}: {e}", dir.display())))?;
+            .map_err(|e| Exit::failure(format!("cannot write {}: {e}", dir.display())))?;
         eprintln!("snapshot saved in {}", dir.display());
     }
     let findings = kit_diagnose::diagnose(&snapshot);
@@ -75,9 +75,9 @@ pub async fn diagnose(
         }
     }
     Ok(if findings.iter().any(|f| !f.watching) {
-        ExitCode::FAILURE
+        ExitCode::Failure
     } else {
-        ExitCode::SUCCESS
+        ExitCode::Success
     })
 }
 

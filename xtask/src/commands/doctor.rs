@@ -1,6 +1,6 @@
 //! `cargo xtask doctor`: the cluster readiness checks, one line each.
 
-use std::process::ExitCode;
+use crate::exit::ExitCode;
 use std::time::Duration;
 
 use kit_cluster::doctor::{self, Check, Expectations, Outcome, PROXY_KEYS};
@@ -160,9 +160,9 @@ pub fn report(checks: &[Check], ui: Ui) -> ExitCode {
         );
     }
     if failed {
-        ExitCode::FAILURE
+        ExitCode::Failure
     } else {
-        ExitCode::SUCCESS
+        ExitCode::Success
     }
 }
 

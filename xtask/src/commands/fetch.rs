@@ -1,9 +1,9 @@
 //! `cargo xtask fetch-results`: results off the PVC through a short-lived helper pod,
 //! only what changed, verified by checksum, with a byte progress bar.
 
+use crate::exit::ExitCode;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -94,20 +94,20 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
     if args.cleanup {
         let deleted = fetch::cleanup_helper_pods(&client, &remote.namespace, Duration::ZERO)
             .await
-            .map_err(|e| Exit::new(1, e.to_string()))?;
+            .map_err(|e| Exit::failure(e.to_string()))?;
         if ui.json() {
             println!("{}", serde_json::json!({"deleted": deleted}));
         } else {
             println!("removed {} leftover helper pod(s)", deleted.len());
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::Success);
     }
 
     let path = default_path(&resolved, args)?;
     if args.list {
         let listing = fetch::list_remote(&client, &remote, &path, |e| progress.event(e))
             .await
-            .map_err(|e| Exit::new(1, e.to_string()))?;
+            .map_err(|e| Exit::failure(e.to_string()))?;
         if ui.json() {
             println!("{}", serde_json::to_string_pretty(&listing.tree())?);
         } else {
@@ -123,7 +123,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
                 human_bytes(listing.total_bytes())
             );
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::Success);
     }
 
     let to = args.to.clone().unwrap_or_else(|| {
@@ -150,7 +150,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
         _ = tokio::signal::ctrl_c() => None,
     };
     let report = match outcome {
-        Some(report) => report.map_err(|e| Exit::new(1, e.to_string()))?,
+        Some(report) => report.map_err(|e| Exit::failure(e.to_string()))?,
         None => {
             progress.finish();
             // Deleted here rather than by the dropped fetch's guard, which would race
@@ -161,7 +161,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
             eprintln!(
                 "interrupted: what arrived is kept and verified; run the same command again to fetch the rest"
             );
-            return Ok(ExitCode::from(130));
+            return Ok(ExitCode::Interrupted);
         }
     };
     progress.finish();
@@ -192,18 +192,18 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
             ))?
         {
             println!("kept {path} on the PVC");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitCode::Success);
         }
         let deleted = fetch::delete_remote(&client, &remote, &path, &to, |e| progress.event(e))
             .await
-            .map_err(|e| Exit::new(1, e.to_string()))?;
+            .map_err(|e| Exit::failure(e.to_string()))?;
         println!(
             "deleted {} file(s) ({}) from {path} on the PVC",
             deleted.files_deleted,
             human_bytes(deleted.bytes_deleted)
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }
 
 /// Asks on the terminal; refuses without one (scripts must say --yes).

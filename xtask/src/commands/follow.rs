@@ -2,8 +2,8 @@
 //! of steps on a terminal, timestamped lines otherwise, JSON lines with `--output json`,
 //! and the diagnosis of every snapshot, so a failure is explained as soon as it shows.
 
+use crate::exit::ExitCode;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -14,13 +14,6 @@ use kit_diagnose::{DiagnoseConfig, Finding, NodeView, Snapshot};
 use kube::api::{Api, LogParams};
 
 use crate::ui::Ui;
-
-/// Exit codes of `run` and `watch`, as documented in their --help.
-pub const EXIT_SUCCEEDED: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_STOPPED_ON_DIAGNOSIS: u8 = 2;
-pub const EXIT_TIMEOUT: u8 = 3;
-pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
@@ -48,7 +41,8 @@ impl FollowOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
     pub phase: Option<String>,
-    pub exit_code: u8,
+    /// Recorded as its number.
+    pub exit_code: ExitCode,
     pub findings: Vec<Finding>,
     pub steps: Vec<StepTiming>,
 }
@@ -62,7 +56,7 @@ pub struct StepTiming {
 
 impl Outcome {
     pub fn exit(&self) -> ExitCode {
-        ExitCode::from(self.exit_code)
+        self.exit_code
     }
 }
 
@@ -151,7 +145,7 @@ pub async fn follow(
                     "gave up following after {} s; the workflow keeps running: cargo xtask watch {name}",
                     started.elapsed().as_secs()
                 ));
-                return Ok(outcome(snapshot.as_ref(), EXIT_TIMEOUT, findings));
+                return Ok(outcome(snapshot.as_ref(), ExitCode::Timeout, findings));
             }
             _ = &mut ctrl_c => {
                 view.finish();
@@ -164,7 +158,7 @@ pub async fn follow(
                     ));
                 }
                 let snapshot = follower.snapshot().await;
-                return Ok(outcome(snapshot.as_ref(), EXIT_INTERRUPTED, vec![]));
+                return Ok(outcome(snapshot.as_ref(), ExitCode::Interrupted, vec![]));
             }
         }
         let work_started = Instant::now();
@@ -179,9 +173,9 @@ pub async fn follow(
             view.finish();
             let succeeded = snapshot.workflow.phase.as_deref() == Some("Succeeded");
             let code = if succeeded {
-                EXIT_SUCCEEDED
+                ExitCode::Success
             } else {
-                EXIT_FAILED
+                ExitCode::Failure
             };
             view.summary(&snapshot, &findings, started.elapsed());
             return Ok(outcome(Some(&snapshot), code, findings));
@@ -194,7 +188,7 @@ pub async fn follow(
             ));
             return Ok(outcome(
                 Some(&snapshot),
-                EXIT_STOPPED_ON_DIAGNOSIS,
+                ExitCode::StoppedOnDiagnosis,
                 findings,
             ));
         }
@@ -216,7 +210,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn outcome(snapshot: Option<&Snapshot>, exit_code: u8, findings: Vec<Finding>) -> Outcome {
+fn outcome(snapshot: Option<&Snapshot>, exit_code: ExitCode, findings: Vec<Finding>) -> Outcome {
     let steps = snapshot
         .map(|s| {
             pod_nodes(&s.workflow.nodes)

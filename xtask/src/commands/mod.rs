@@ -1,6 +1,5 @@
 //! One module per command.
 
-pub mod bench;
 pub mod config;
 pub mod diagnose;
 pub mod doctor;

@@ -2,8 +2,8 @@
 //! (parameters, configuration, pinned images, offline validation), submit it, follow it,
 //! and keep a record of the run for reproducibility.
 
+use crate::exit::ExitCode;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
 use kit_argo::{Diagnostic, Injection, LoadedWorkflow, Rewrite, ValidateOptions};
@@ -112,7 +112,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
     }
     if args.dry_run {
         print!("{}", kit_argo::to_yaml(&prepared.loaded.workflow));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::Success);
     }
     let client = crate::kube::client(&resolved).await?;
     let options = FollowOptions {
@@ -157,7 +157,7 @@ async fn submit_and_follow(
     let events_after = kit_cluster::events_after::current_version(&events_api).await;
     let submitted = kit_argo::submit(client.clone(), &ns, workflow)
         .await
-        .map_err(|e| Exit::new(1, e.to_string()))?;
+        .map_err(|e| Exit::failure(e.to_string()))?;
     let name = submitted.metadata.name.clone().unwrap_or_default();
     record.submitted(&name)?;
     let link = resolved
@@ -222,7 +222,7 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
     if errors > 0 {
         return Err(Exit::input(format!("{errors} validation error(s)")).into());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }
 
 /// A run record: everything needed to know what ran and to run it again.
@@ -331,7 +331,7 @@ pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }
 
 /// The most recent run record.

@@ -1,8 +1,8 @@
 //! `cargo xtask images` and `cargo xtask up`: plan, build and push the images of
 //! containers/ and the mirrors, then (for `up`) check the cluster is ready.
 
+use crate::exit::ExitCode;
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -78,7 +78,7 @@ pub async fn list(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }
 
 pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<ExitCode> {
@@ -166,9 +166,9 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         return Ok(if images_ok {
-            ExitCode::SUCCESS
+            ExitCode::Success
         } else {
-            ExitCode::FAILURE
+            ExitCode::Failure
         });
     }
 
@@ -181,13 +181,13 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
         println!("{}", serde_json::to_string_pretty(&summary)?);
         let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
         return Ok(if images_ok && !failed {
-            ExitCode::SUCCESS
+            ExitCode::Success
         } else {
-            ExitCode::FAILURE
+            ExitCode::Failure
         });
     }
     let code = super::doctor::report(&checks, ui);
-    Ok(if images_ok { code } else { ExitCode::FAILURE })
+    Ok(if images_ok { code } else { ExitCode::Failure })
 }
 
 /// Shows build and push progress: one live line per image on a terminal, plain lines

@@ -22,8 +22,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
-use super::support::{self, Context, CountingProxy, Live, ProcSampler, Scratch, Stamp};
-use super::{Report, Row, Stat, Unit};
+use crate::context::{Context, Scratch};
+use crate::process::{self, Live, Stamp};
+use crate::proxy::CountingProxy;
+use crate::report::{Report, Row, Stat, Unit};
+use crate::sampler::ProcSampler;
 
 const LABEL: &str = "bench.xtask/run";
 /// How long the argo CLI gets to name the cause of the fault after the first Warning.
@@ -461,7 +464,7 @@ async fn ours_until_exit(ctx: &Context, ws: &Path, workflow: &str) -> anyhow::Re
     if !status.success() {
         anyhow::bail!(
             "our run of {name} ended with {status}: {}",
-            support::tail(&live.stderr().await, 800)
+            process::tail(&live.stderr().await, 800)
         );
     }
     Ok(Followed { name, exit, cpu })
@@ -480,7 +483,7 @@ async fn submitted_name(live: &mut Live) -> anyhow::Result<String> {
         anyhow::bail!(
             "{} printed no `submitted` line: {}",
             live.what,
-            support::tail(&stderr, 800)
+            process::tail(&stderr, 800)
         );
     };
     let json: serde_json::Value = serde_json::from_str(&line)?;
@@ -508,7 +511,7 @@ async fn argo_submit_watch(ws: &Path, kubeconfig: &Path) -> anyhow::Result<Follo
     anyhow::ensure!(
         status.success(),
         "argo submit --watch ended with {status}: {}",
-        support::tail(&live.stderr().await, 800)
+        process::tail(&live.stderr().await, 800)
     );
     Ok(Followed { name, exit, cpu })
 }
@@ -530,7 +533,7 @@ async fn argo_name_line(live: &mut Live) -> anyhow::Result<String> {
             live.kill().await;
             anyhow::bail!(
                 "argo printed no `Name:` line: {}",
-                support::tail(&live.stderr().await, 800)
+                process::tail(&live.stderr().await, 800)
             )
         }
     }
@@ -674,7 +677,7 @@ impl Hera {
             live.kill().await;
             anyhow::bail!(
                 "the Hera script did not submit: {}",
-                support::tail(&live.stderr().await, 1200)
+                process::tail(&live.stderr().await, 1200)
             );
         };
         let json: serde_json::Value = serde_json::from_str(&line)?;
@@ -683,7 +686,7 @@ impl Hera {
         anyhow::ensure!(
             status.success(),
             "the Hera script ended with {status}: {}",
-            support::tail(&live.stderr().await, 1200)
+            process::tail(&live.stderr().await, 1200)
         );
         let cpu = sampler.finish().await.cpu_seconds;
         Ok(Followed { name, exit, cpu })
@@ -705,7 +708,7 @@ w.wait()
 async fn prepare_hera(ctx: &Context, ws: &Path, server: &mut Option<Live>) -> anyhow::Result<Hera> {
     let python =
         PathBuf::from(std::env::var("XTASK_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()));
-    let probe = support::timed(
+    let probe = process::timed(
         Command::new(&python).args([
             "-c",
             "import importlib.metadata as m; print(m.version('hera'))",
@@ -719,7 +722,7 @@ async fn prepare_hera(ctx: &Context, ws: &Path, server: &mut Option<Live>) -> an
         probe.status.success(),
         "{} cannot import hera (`pip install hera`, or set XTASK_BENCH_PYTHON): {}",
         python.display(),
-        support::tail(&probe.stderr, 300)
+        process::tail(&probe.stderr, 300)
     );
     let version = probe.stdout.trim().to_string();
     let port = free_port(2746)?;
@@ -758,7 +761,7 @@ async fn prepare_hera(ctx: &Context, ws: &Path, server: &mut Option<Live>) -> an
         };
         anyhow::bail!(
             "argo server did not listen on {port} within 30 s: {}",
-            support::tail(&stderr, 600)
+            process::tail(&stderr, 600)
         );
     }
     let script = ws.join("hera_bench.py");
@@ -822,7 +825,7 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
     anyhow::ensure!(
         status.success(),
         "our run of {name} ended with {status}: {}",
-        support::tail(&ours.stderr().await, 800)
+        process::tail(&ours.stderr().await, 800)
     );
     let (argo_exit, _) = argo_end?;
     let completed = wait_for(seen, Duration::from_secs(10), |s| {

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::process::Command;
 
-use super::support::{self, Context, Live, Scratch, timed};
-use super::{Report, Row, Stat, Unit};
+use crate::context::{Context, Scratch};
+use crate::data;
+use crate::process::{self, Live, timed};
+use crate::report::{Report, Row, Stat, Unit};
 
 const IMAGES: [&str; 5] = ["bench-a", "bench-b", "bench-c", "bench-d", "bench-e"];
 /// The image with the 20 MB file, and the one whose source changes in (b).
@@ -29,7 +31,7 @@ struct Leftovers {
     docker_images: BTreeSet<String>,
 }
 
-pub async fn bench(ctx: &Context) -> anyhow::Result<super::Report> {
+pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
     let scratch = Scratch::new(ctx, "images")?;
     let mut left = Leftovers::default();
     let result = measure(ctx, &scratch.path, &mut left).await;
@@ -47,7 +49,7 @@ struct Sides {
     base: String,
 }
 
-async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Result<super::Report> {
+async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Result<Report> {
     let mut report = Report::new("images");
     let docker_version = timed(
         Command::new("docker").args(["version", "--format", "{{.Client.Version}}"]),
@@ -80,14 +82,14 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
         &sides.ours_project,
         &IMAGES,
         &sides.base,
-        support::fresh_seed(),
+        data::fresh_seed(),
     )?;
     write_workspace(
         &sides.docker_ws,
         &sides.docker_project,
         &IMAGES,
         &sides.base,
-        support::fresh_seed(),
+        data::fresh_seed(),
     )?;
     docker_login(ctx, &sides.docker_config).await?;
 
@@ -142,11 +144,11 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
         touch_source(
             &sides.ours_ws,
             BIG,
-            &format!("ours {run} {}", support::fresh_seed()),
+            &format!("ours {run} {}", data::fresh_seed()),
         )?;
-        let before = support::tree_bytes(&v2.join("blobs"));
+        let before = data::tree_bytes(&v2.join("blobs"));
         let ours = ours_up(ctx, &sides.ours_ws, &sides.ours_project, left).await?;
-        ours_bytes.push(support::tree_bytes(&v2.join("blobs")).saturating_sub(before) as f64);
+        ours_bytes.push(data::tree_bytes(&v2.join("blobs")).saturating_sub(before) as f64);
         built_b.extend(ours.built.iter().cloned());
         pushed_b = pushed_b.max(ours.pushed.len());
         ours_b.push(ours.seconds);
@@ -154,11 +156,11 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
         touch_source(
             &sides.docker_ws,
             BIG,
-            &format!("docker {run} {}", support::fresh_seed()),
+            &format!("docker {run} {}", data::fresh_seed()),
         )?;
-        let before = support::tree_bytes(&v2.join("blobs"));
+        let before = data::tree_bytes(&v2.join("blobs"));
         let cycle = docker_cycle(ctx, &sides, &IMAGES, left).await?;
-        docker_bytes.push(support::tree_bytes(&v2.join("blobs")).saturating_sub(before) as f64);
+        docker_bytes.push(data::tree_bytes(&v2.join("blobs")).saturating_sub(before) as f64);
         docker_b.push(cycle.total);
         docker_b_one.push(cycle.per_image.get(BIG).copied().unwrap_or(0.0));
     }
@@ -312,7 +314,7 @@ async fn ours_up(
     let json: serde_json::Value = serde_json::from_str(&done.stdout).with_context(|| {
         format!(
             "reading the JSON of `up --images-only`: {}",
-            support::tail(&done.stdout, 400)
+            process::tail(&done.stdout, 400)
         )
     })?;
     let strings = |key: &str| -> Vec<String> {
@@ -481,7 +483,7 @@ fn write_workspace(
         let dockerfile = if big {
             std::fs::write(
                 dir.join("big.bin"),
-                support::noise(seed ^ (index as u64 + 1), BIG_BYTES),
+                data::noise(seed ^ (index as u64 + 1), BIG_BYTES),
             )?;
             format!("FROM {base}\nCOPY big.bin /data/big.bin\nCOPY src/ /app/src/\n")
         } else {
@@ -522,7 +524,7 @@ async fn first_push(
         "XTASK_REGISTRY",
         format!("{}/{}", ctx.stack.registry, sides.ours_project),
     );
-    let before = support::tree_bytes(&v2.join("blobs"));
+    let before = data::tree_bytes(&v2.join("blobs"));
     let mut live = Live::spawn(&mut cmd, "cargo xtask up --images-only")?;
     let pushing = live
         .line_matching(|l| l.contains(": pushing "), LIMIT)
@@ -549,21 +551,21 @@ async fn first_push(
         let stderr = live.stderr().await;
         anyhow::bail!(
             "our first `up --images-only` failed ({status}): {}\n{}",
-            support::tail(&stderr, 1200),
-            support::tail(&live.stdout_text(), 600)
+            process::tail(&stderr, 1200),
+            process::tail(&live.stdout_text(), 600)
         );
     }
-    let ours_bytes = support::tree_bytes(&v2.join("blobs")).saturating_sub(before) as f64;
+    let ours_bytes = data::tree_bytes(&v2.join("blobs")).saturating_sub(before) as f64;
     let (Some(pushing), Some(pushed)) = (pushing, last_pushed) else {
         anyhow::bail!(
             "our first `up` printed no `pushing`/`pushed` lines: {}",
-            support::tail(&live.stdout_text(), 800)
+            process::tail(&live.stdout_text(), 800)
         );
     };
 
-    let before = support::tree_bytes(&v2.join("blobs"));
+    let before = data::tree_bytes(&v2.join("blobs"));
     let cycle = docker_cycle(ctx, sides, &IMAGES, left).await?;
-    let docker_bytes = support::tree_bytes(&v2.join("blobs")).saturating_sub(before) as f64;
+    let docker_bytes = data::tree_bytes(&v2.join("blobs")).saturating_sub(before) as f64;
     Ok(FirstPush {
         ours_push: pushed.since(&pushing),
         ours_total: end.since(&live.started),

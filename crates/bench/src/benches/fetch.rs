@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::support::{self, Context, Scratch, timed};
-use super::{Report, Row, Stat, Unit};
+use crate::context::{Context, Scratch};
+use crate::data;
+use crate::process::{self, timed};
+use crate::report::{Report, Row, Stat, Unit};
 
 const SMALL_FILES: usize = 1000;
 const BIG_FILES: usize = 3;
@@ -60,7 +62,7 @@ async fn measure(
         data.display()
     ));
     write_data(data)?;
-    let total_bytes = support::tree_bytes(data);
+    let total_bytes = data::tree_bytes(data);
     std::fs::write(dir.join("xtask.toml"), "# bench fetch workspace\n")?;
 
     ctx.say(format!(
@@ -103,8 +105,8 @@ async fn measure(
         .await?
         .ok("kubectl cp")?;
         // The changed file of the previous run changed the size too.
-        let total_bytes = support::tree_bytes(data);
-        let copied = support::tree_bytes(&cp_dest);
+        let total_bytes = data::tree_bytes(data);
+        let copied = data::tree_bytes(&cp_dest);
         anyhow::ensure!(
             copied == total_bytes,
             "kubectl cp copied {copied} bytes of {total_bytes}"
@@ -165,7 +167,7 @@ async fn measure(
         let changed = data.join("small/d0/f0000.txt");
         std::fs::write(
             &changed,
-            format!("changed in run {run} {}\n", support::fresh_seed()),
+            format!("changed in run {run} {}\n", data::fresh_seed()),
         )?;
         let fetched = ours_fetch(ctx, dir, folder, &dest, None).await?;
         if let Some(files) = record(fetched, &mut ours_changed) {
@@ -275,7 +277,7 @@ fn write_data(data: &Path) -> anyhow::Result<()> {
     for folder in 0..10 {
         std::fs::create_dir_all(data.join(format!("small/d{folder}")))?;
     }
-    let seed = support::fresh_seed();
+    let seed = data::fresh_seed();
     for file in 0..SMALL_FILES {
         let line = format!("result {file} of run {seed:x}\n");
         std::fs::write(
@@ -286,7 +288,7 @@ fn write_data(data: &Path) -> anyhow::Result<()> {
     for big in 0..BIG_FILES {
         std::fs::write(
             data.join(format!("big-{big}.bin")),
-            support::noise(seed ^ (big as u64 + 1), BIG_BYTES),
+            data::noise(seed ^ (big as u64 + 1), BIG_BYTES),
         )?;
     }
     Ok(())
@@ -387,7 +389,7 @@ async fn ours_fetch(
         }
         return Ok(Fetched::Unavailable(format!(
             "failed: {}",
-            support::tail(&done.stderr, 300).replace('\n', " ")
+            process::tail(&done.stderr, 300).replace('\n', " ")
         )));
     }
     // The JSON report counts what was transferred; its exact shape is the command's.

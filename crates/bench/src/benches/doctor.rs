@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
-use super::support::{Context, Scratch, timed};
-use super::{Report, Row, Stat, Unit};
+use crate::context::{Context, Scratch};
+use crate::process::{self, timed};
+use crate::report::{Report, Row, Stat, Unit};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -62,7 +63,7 @@ pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
             failures.push(format!(
                 "doctor exited {}: {}",
                 plain.status,
-                super::support::tail(&plain.stdout, 300)
+                process::tail(&plain.stdout, 300)
             ));
         }
         ours_plain.push(plain.seconds);
@@ -76,7 +77,7 @@ pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
             failures.push(format!(
                 "doctor --canary exited {}: {}",
                 with_canary.status,
-                super::support::tail(&with_canary.stdout, 300)
+                process::tail(&with_canary.stdout, 300)
             ));
         }
         ours_canary.push(with_canary.seconds);

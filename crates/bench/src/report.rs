@@ -1,43 +1,10 @@
-//! `cargo xtask bench`: measures our commands against the tools users run today (docker
-//! CLI, argo CLI, Hera, kubectl), in the same run, on the same machine and the same local
-//! stack. Our side is this very binary run as a subprocess, so what is measured is what a
-//! user gets, process start included.
+//! What a benchmark found: rows of our figure against the peer tool's, printed as a
+//! table or as JSON.
 
-mod doctor;
-mod fetch;
-mod follow;
-mod images;
-mod support;
-
-use std::process::ExitCode;
-
+use owo_colors::OwoColorize;
 use serde::Serialize;
 
-use crate::cli::{BenchArgs, BenchTarget, GlobalArgs};
-use crate::ui::Ui;
-
-/// The settings flags do not apply: each benchmark sets up what it measures itself.
-pub async fn run(_global: &GlobalArgs, args: &BenchArgs, ui: Ui) -> anyhow::Result<ExitCode> {
-    if args.runs == 0 {
-        return Err(crate::Exit::input("--runs must be at least 1").into());
-    }
-    let ctx = support::Context::new(args.runs)?;
-    let mut report = match args.what {
-        BenchTarget::Images => images::bench(&ctx).await?,
-        BenchTarget::Follow => follow::bench(&ctx).await?,
-        BenchTarget::Fetch => fetch::bench(&ctx).await?,
-        BenchTarget::Doctor => doctor::bench(&ctx).await?,
-    };
-    report.binary = ctx.binary_description();
-    report.runs = args.runs;
-    report.seconds = ctx.started.elapsed().as_secs_f64();
-    if ui.json() {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        report.print(ui);
-    }
-    Ok(ExitCode::SUCCESS)
-}
+use crate::stats;
 
 /// What one benchmark found.
 #[derive(Debug, Default, Serialize)]
@@ -65,7 +32,8 @@ impl Report {
         self.notes.push(text.into());
     }
 
-    fn print(&self, ui: Ui) {
+    /// The table on stdout; `color` paints the verdicts.
+    pub fn print(&self, color: bool) {
         println!(
             "bench {}: {}; median of {} run(s) unless marked p95; whole benchmark {:.0} s",
             self.bench, self.binary, self.runs, self.seconds
@@ -129,9 +97,9 @@ impl Report {
             // Colour only the verdict, after the padding was computed on plain text.
             let verdict = &cells[5];
             if i > 0 && verdict.starts_with("met") {
-                line.push_str(&ui.ok(verdict));
+                line.push_str(&paint(color, verdict, |t| t.green().to_string()));
             } else if i > 0 && verdict.starts_with("MISSED") {
-                line.push_str(&ui.bad(verdict));
+                line.push_str(&paint(color, verdict, |t| t.red().bold().to_string()));
             } else {
                 line.push_str(verdict);
             }
@@ -144,6 +112,10 @@ impl Report {
             }
         }
     }
+}
+
+fn paint(color: bool, text: &str, style: impl Fn(&str) -> String) -> String {
+    if color { style(text) } else { text.to_string() }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -270,8 +242,8 @@ pub struct Stat {
 impl Stat {
     pub fn of(samples: Vec<f64>) -> Self {
         Stat {
-            median: support::median(&samples),
-            p95: support::p95(&samples),
+            median: stats::median(&samples),
+            p95: stats::p95(&samples),
             samples,
             remark: None,
         }

@@ -1,0 +1,6 @@
+//! The benchmarks, one per command measured against the tools users run today.
+
+pub mod doctor;
+pub mod fetch;
+pub mod follow;
+pub mod images;
