@@ -8,7 +8,7 @@ use common::{admin_apply, json_lines, pod_image, text, xtask};
 use tempfile::TempDir;
 
 /// Exit code of a run stopped on a diagnosis (`--fail-fast`).
-const EXIT_STOPPED_ON_DIAGNOSIS: i32 = 2;
+const EXIT_STOPPED_ON_DIAGNOSIS: i32 = 4;
 /// Exit code of a run whose workflow ended Failed.
 const EXIT_FAILED: i32 = 1;
 
