@@ -7,14 +7,13 @@ use crate::Exit;
 
 pub fn target(resolved: &Resolved) -> KubeTarget {
     let s = &resolved.settings;
-    // Like kubectl, several KUBECONFIG files are possible; the first one holds the
-    // context we use (merging is what kubectl does and what kube-rs does not).
-    let (kubeconfig, origin) = match &s.kubeconfig {
-        Some(k) => (k.value.first().cloned(), k.origin.to_string()),
-        None => (None, "kube's defaults".to_string()),
+    // Every file of a KUBECONFIG list: kit-cluster merges them as kubectl does.
+    let (kubeconfigs, origin) = match &s.kubeconfig {
+        Some(k) => (k.value.clone(), k.origin.to_string()),
+        None => (Vec::new(), "kube's defaults".to_string()),
     };
     KubeTarget {
-        kubeconfig,
+        kubeconfigs,
         kubeconfig_origin: origin,
         context: s.kube_context.as_ref().map(|c| c.value.clone()),
     }

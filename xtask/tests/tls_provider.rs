@@ -31,7 +31,7 @@ current-context: x
         )
         .unwrap();
     let target = kit_cluster::KubeTarget {
-        kubeconfig: Some(kubeconfig),
+        kubeconfigs: vec![kubeconfig],
         kubeconfig_origin: "test".into(),
         context: None,
     };

@@ -133,7 +133,7 @@ fn start_watches(client: &kube::Client, ns: &str, id: &str, seen: &Shared) -> Ve
 pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
     let scratch = Scratch::new(ctx, "follow")?;
     let target = kit_cluster::KubeTarget {
-        kubeconfig: Some(ctx.stack.kubeconfig.clone()),
+        kubeconfigs: vec![ctx.stack.kubeconfig.clone()],
         kubeconfig_origin: "KUBECONFIG".into(),
         context: None,
     };

@@ -25,7 +25,7 @@ pub fn stack_var(name: &str) -> String {
 pub async fn client(variable: &str) -> kube::Client {
     let path = stack_var(variable);
     let target = KubeTarget {
-        kubeconfig: Some(PathBuf::from(&path)),
+        kubeconfigs: vec![PathBuf::from(&path)],
         kubeconfig_origin: format!("env {variable}"),
         context: None,
     };
