@@ -12,8 +12,8 @@ const EXIT_STOPPED_ON_DIAGNOSIS: i32 = 4;
 /// Exit code of a run whose workflow ended Failed.
 const EXIT_FAILED: i32 = 1;
 
-/// A one-step workflow for the real node: no stack mark, a pullable image unless the
-/// test gives another one, the step's command and any extra container YAML.
+/// A one-step workflow for the real node: no stack mark, the image and command given,
+/// any extra container (or spec) YAML.
 fn workflow(
     dir: &TempDir,
     name: &str,
@@ -21,27 +21,14 @@ fn workflow(
     command: &str,
     extra: &str,
 ) -> std::path::PathBuf {
-    let yaml = format!(
-        "apiVersion: argoproj.io/v1alpha1
-kind: Workflow
-metadata:
-  generateName: real-{name}-
-spec:
-  entrypoint: main
-  templates:
-  - name: main
-    steps:
-    - - name: work
-        template: work
-  - name: work
-    container:
-      image: {image}
-      command: [sh, -c, '{command}']
-{extra}"
-    );
-    let path = dir.path().join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).unwrap();
-    path
+    common::one_step_workflow(
+        dir.path(),
+        &format!("real-{name}"),
+        "",
+        image,
+        command,
+        extra,
+    )
 }
 
 struct Outcome {

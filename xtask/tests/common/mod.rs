@@ -97,13 +97,32 @@ pub fn fault_workflow(dir: &Path, fault: Option<&str>, container_extra: &str) ->
     let label = fault
         .map(|f| format!("    metadata:\n      labels:\n        stack.test/fault: {f}\n"))
         .unwrap_or_default();
-    let name = fault.unwrap_or("plain");
-    let image = pod_image();
+    one_step_workflow(
+        dir,
+        &format!("e2e-{}", fault.unwrap_or("plain")),
+        &label,
+        &pod_image(),
+        "echo working",
+        container_extra,
+    )
+}
+
+/// A workflow of one step `work`, written to DIR/NAME.yaml: TEMPLATE_METADATA (YAML lines
+/// of the template, e.g. its labels) and CONTAINER_EXTRA (lines under `container:`, or
+/// spec-level lines at two spaces) are inserted as given.
+pub fn one_step_workflow(
+    dir: &Path,
+    name: &str,
+    template_metadata: &str,
+    image: &str,
+    command: &str,
+    container_extra: &str,
+) -> PathBuf {
     let yaml = format!(
         "apiVersion: argoproj.io/v1alpha1
 kind: Workflow
 metadata:
-  generateName: e2e-{name}-
+  generateName: {name}-
 spec:
   entrypoint: main
   templates:
@@ -112,9 +131,9 @@ spec:
     - - name: work
         template: work
   - name: work
-{label}    container:
+{template_metadata}    container:
       image: {image}
-      command: [sh, -c, 'echo working']
+      command: [sh, -c, '{command}']
 {container_extra}"
     );
     let path = dir.join(format!("{name}.yaml"));
