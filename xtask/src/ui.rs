@@ -34,7 +34,7 @@ impl Ui {
     }
 
     /// Progress bars drawn on stderr only when live; hidden otherwise, so callers print
-    /// plain lines through [`Ui::line`] instead.
+    /// plain lines instead.
     pub fn progress(&self) -> MultiProgress {
         if self.live {
             MultiProgress::with_draw_target(ProgressDrawTarget::stderr())

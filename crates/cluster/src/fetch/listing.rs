@@ -311,7 +311,7 @@ enum Section {
     End,
 }
 
-/// Parses the output of [`LISTING_SCRIPT`] for `path`.
+/// Parses the output of the listing script (`LISTING_SCRIPT`) run in the pod for `path`.
 pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, ListingError> {
     let mut lines = output.split(|b| *b == b'\n').enumerate().peekable();
     match lines.peek() {
