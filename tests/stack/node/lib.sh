@@ -2,6 +2,7 @@
 # Shared by the real node's up, down and status: a kubelet with Debian's containerd and
 # runc, joined to the stack's cluster, all of it under STATE_DIR/node.
 source "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
+NODE_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 REAL_NODE=pagoda-real-0
 # The label and taint kwok's node carries while the real node exists: pods go to the
@@ -23,9 +24,21 @@ node_init() {
   CTRD_PID=$STATE/run/containerd.pid
   KUBELET_PID=$STATE/run/kubelet.pid
   CNI_CONF_DIR=$NODE/cni/net.d
+  # Closes the kubelet's port to every interface but lo (local traffic arrives on lo).
+  KUBELET_FIREWALL=(INPUT ! -i lo -p tcp --dport "$KUBELET_PORT" -m comment --comment xtask-stack-kubelet -j DROP)
+  # The admission policies that route pods between the real node and kwok's.
+  POD_ROUTING=$NODE_HERE/pod-routing.yaml
 }
 
 ctr_k8s() { ctr --address "$CTRD_SOCK" --namespace k8s.io "$@"; }
+
+containerd_ok() { pid_alive "$CTRD_PID" && ctr --address "$CTRD_SOCK" version >/dev/null 2>&1; }
+
+kubelet_ok() {
+  pid_alive "$KUBELET_PID" && curl -sf -m 2 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz" >/dev/null 2>&1
+}
+
+node_ready() { kc wait --for condition=Ready --timeout "$1" "node/$REAL_NODE" >/dev/null 2>&1; }
 
 # The address the kubelet announces: it refuses a loopback node IP, so the machine's own
 # non-loopback address is used (the kernel delivers packets to it locally; an iptables
