@@ -504,15 +504,32 @@ pub fn short_node_name(name: &str) -> &str {
     }
 }
 
-/// A line Argo's executor wrote (logrus logfmt tagged `argo=true`). The emissary shares
-/// the main container's output, so such lines appear among the program's.
-pub fn is_executor_log_line(line: &str) -> bool {
+/// Tells a step's program's own lines from those Argo's emissary writes into the same
+/// output: its logrus lines (tagged `argo=true`) and the `Error: exit status N` it ends
+/// with, right after its `sub-process exited` line, when the program failed. Fed the
+/// lines in order (a log read whole or a followed stream).
+#[derive(Debug, Default)]
+pub struct ProgramLines {
+    after_executor: bool,
+}
+
+impl ProgramLines {
+    /// Whether this line is the program's.
+    pub fn keep(&mut self, line: &str) -> bool {
+        let executor =
+            is_executor_log_line(line) || (self.after_executor && is_emissary_exit_line(line));
+        self.after_executor = executor;
+        !executor
+    }
+}
+
+/// A line Argo's executor wrote (logrus logfmt tagged `argo=true`).
+fn is_executor_log_line(line: &str) -> bool {
     line.starts_with("time=\"") && line.split_whitespace().any(|w| w == "argo=true")
 }
 
-/// The emissary's last line when the program exited non-zero (`Error: exit status N`),
-/// written right after its `sub-process exited` line.
-pub fn is_emissary_exit_line(line: &str) -> bool {
+/// The emissary's last line when the program exited non-zero (`Error: exit status N`).
+fn is_emissary_exit_line(line: &str) -> bool {
     line.trim_end()
         .strip_prefix("Error: exit status ")
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -533,6 +550,18 @@ mod tests {
         assert!(is_emissary_exit_line("Error: exit status 3"));
         assert!(!is_emissary_exit_line("Error: exit status"));
         assert!(!is_emissary_exit_line("Error: exit status 3 in module x"));
+
+        // In a log: the program's own "Error: exit status" line stays; the emissary's,
+        // right after its own line, goes.
+        let log = [
+            "Error: exit status 7",
+            "loading tiles",
+            exited,
+            "Error: exit status 3",
+        ];
+        let mut filter = ProgramLines::default();
+        let kept: Vec<_> = log.into_iter().filter(|l| filter.keep(l)).collect();
+        assert_eq!(kept, ["Error: exit status 7", "loading tiles"]);
     }
 
     #[test]

@@ -523,12 +523,9 @@ impl LogStreams {
                 let mut lines = stream.lines();
                 // Argo's emissary writes its own lines into the step's output: only the
                 // program's are shown.
-                let mut after_executor = false;
+                let mut program = kit_diagnose::parse::ProgramLines::default();
                 while let Some(Ok(line)) = lines.next().await {
-                    let executor = kit_diagnose::parse::is_executor_log_line(&line)
-                        || (after_executor && kit_diagnose::parse::is_emissary_exit_line(&line));
-                    after_executor = executor;
-                    if executor {
+                    if !program.keep(&line) {
                         continue;
                     }
                     if json {

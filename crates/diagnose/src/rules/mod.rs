@@ -342,15 +342,8 @@ impl<'a> Ctx<'a> {
         while end > 0 && lines[end - 1].trim().is_empty() {
             end -= 1;
         }
-        if lines[..end].iter().any(|l| parse::is_executor_log_line(l)) {
-            while end > 0 && parse::is_emissary_exit_line(&lines[end - 1]) {
-                end -= 1;
-            }
-        }
-        let program: Vec<&String> = lines[..end]
-            .iter()
-            .filter(|l| !parse::is_executor_log_line(l))
-            .collect();
+        let mut filter = parse::ProgramLines::default();
+        let program: Vec<&String> = lines[..end].iter().filter(|l| filter.keep(l)).collect();
         let start = program.len().saturating_sub(self.s.config.log_tail_lines);
         program[start..].iter().map(|l| l.to_string()).collect()
     }
