@@ -733,13 +733,44 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
     }
 
     for cycle in find_cycles(&edges) {
-        let Some(&first) = cycle.first() else {
+        let Some(&first) = cycle.members.first() else {
             continue;
         };
-        let shown: Vec<&str> = cycle.iter().map(|&i| dag.tasks[i].name.as_str()).collect();
+        let name = |i: usize| format!("`{}`", dag.tasks[i].name);
+        let message = if cycle.members.len() == 1 {
+            format!("dependency cycle: {} depends on itself", name(first))
+        } else {
+            let shown: Vec<String> = cycle
+                .members
+                .iter()
+                .take(CYCLE_NAMES_SHOWN)
+                .map(|&i| name(i))
+                .collect();
+            let more = cycle.members.len().saturating_sub(CYCLE_NAMES_SHOWN);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            let mut example: Vec<String> = cycle.example.iter().map(|&i| name(i)).collect();
+            // A ring of thousands is still one line: its two ends show where it goes.
+            if example.len() > 2 * CYCLE_EXAMPLE_END + 1 {
+                let left_out = example.len() - 2 * CYCLE_EXAMPLE_END;
+                example.splice(
+                    CYCLE_EXAMPLE_END..example.len() - CYCLE_EXAMPLE_END,
+                    [format!("({left_out} more)")],
+                );
+            }
+            format!(
+                "dependency cycle among {} tasks: {}{more}; for example {}",
+                cycle.members.len(),
+                shown.join(", "),
+                example.join(" -> ")
+            )
+        };
         cx.error(
             &dep_path[first],
-            format!("dependency cycle: {}", shown.join(" -> ")),
+            message,
             Some(
                 "a task cannot wait, even indirectly, for itself; remove one of these dependencies"
                     .to_string(),
@@ -747,6 +778,11 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
         );
     }
 }
+
+/// How many task names a cycle message lists before "and N more".
+const CYCLE_NAMES_SHOWN: usize = 8;
+/// How many tasks an example cycle shows at each end.
+const CYCLE_EXAMPLE_END: usize = 5;
 
 fn unknown_task_hint(wanted: &str, names: &[&str]) -> Option<String> {
     let sorted = closest_first(wanted, names.iter().copied());
@@ -757,48 +793,76 @@ fn unknown_task_hint(wanted: &str, names: &[&str]) -> Option<String> {
     }
 }
 
-/// Each distinct cycle once, as the list of nodes along it ending where it started.
+/// Tasks that wait for each other: one strongly connected component of the dependency
+/// graph, members in file order, and one cycle through its first member.
+#[derive(Debug, PartialEq, Eq)]
+struct Cycle {
+    members: Vec<usize>,
+    /// From the first member back to it, e.g. `[0, 3, 0]`.
+    example: Vec<usize>,
+}
+
+/// Every group of tasks that wait for each other, once, in linear time (Kosaraju:
+/// petgraph's Tarjan recurses, and a 200,000-task chain would overflow the stack).
 ///
-/// Iterative depth-first search, so a long chain cannot exhaust the stack.
-fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let n = edges.len();
-    let mut color = vec![0u8; n]; // 0 unseen, 1 on the stack, 2 done
-    let mut found: Vec<Vec<usize>> = Vec::new();
-    let mut seen_sets: BTreeSet<Vec<usize>> = BTreeSet::new();
-    for start in 0..n {
-        if color[start] != 0 {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        color[start] = 1;
-        while let Some(top) = stack.last_mut() {
-            let (u, next) = *top;
-            if let Some(&v) = edges[u].get(next) {
-                top.1 += 1;
-                match color[v] {
-                    0 => {
-                        color[v] = 1;
-                        stack.push((v, 0));
-                    }
-                    1 => {
-                        let pos = stack.iter().position(|&(x, _)| x == v).unwrap_or(0);
-                        let mut cycle: Vec<usize> = stack[pos..].iter().map(|&(x, _)| x).collect();
-                        let mut key = cycle.clone();
-                        key.sort_unstable();
-                        if seen_sets.insert(key) {
-                            cycle.push(v);
-                            found.push(cycle);
-                        }
-                    }
-                    _ => {}
+/// One message per group, not per cycle: a dense DAG holds exponentially many cycles (and
+/// one per back edge is already millions of lines for 1,000 tasks that all depend on each
+/// other).
+fn find_cycles(edges: &[Vec<usize>]) -> Vec<Cycle> {
+    let graph = petgraph::graph::DiGraph::<(), ()>::from_edges(
+        edges
+            .iter()
+            .enumerate()
+            .flat_map(|(from, tos)| tos.iter().map(move |&to| (from as u32, to as u32))),
+    );
+    let mut groups: Vec<Vec<usize>> = petgraph::algo::kosaraju_scc(&graph)
+        .into_iter()
+        .map(|scc| {
+            let mut members: Vec<usize> = scc.into_iter().map(|n| n.index()).collect();
+            members.sort_unstable();
+            members
+        })
+        .filter(|m| m.len() > 1 || m.first().is_some_and(|&i| edges[i].contains(&i)))
+        .collect();
+    groups.sort_unstable();
+    groups
+        .into_iter()
+        .map(|members| {
+            let example = cycle_through_first(edges, &members);
+            Cycle { members, example }
+        })
+        .collect()
+}
+
+/// A shortest path from the group's first member back to itself, staying in the group
+/// (breadth-first, so linear in the group's edges).
+fn cycle_through_first(edges: &[Vec<usize>], members: &[usize]) -> Vec<usize> {
+    let Some(&start) = members.first() else {
+        return vec![];
+    };
+    let inside: std::collections::HashSet<usize> = members.iter().copied().collect();
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(u) = queue.pop_front() {
+        for &v in &edges[u] {
+            if v == start {
+                // Walk the parents back from `u`, then put the path in forward order.
+                let mut back = vec![];
+                let mut at = u;
+                while at != start {
+                    back.push(at);
+                    at = parent[&at];
                 }
-            } else {
-                color[u] = 2;
-                stack.pop();
+                back.reverse();
+                return [vec![start], back, vec![start]].concat();
+            }
+            if inside.contains(&v) && v != start && !parent.contains_key(&v) {
+                parent.insert(v, u);
+                queue.push_back(v);
             }
         }
     }
-    found
+    vec![start, start]
 }
 
 fn list(items: &[String]) -> String {
@@ -811,15 +875,40 @@ fn list(items: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::find_cycles;
+    use super::{Cycle, find_cycles};
 
     #[test]
-    fn cycles_are_found_once_each() {
+    fn cycles_are_found_once_per_group() {
         // 0 -> 1 -> 2 -> 0, 3 -> 3, 4 -> 0 (not on a cycle)
         let edges = vec![vec![1], vec![2], vec![0], vec![3], vec![0]];
         let cycles = find_cycles(&edges);
-        assert_eq!(cycles, vec![vec![0, 1, 2, 0], vec![3, 3]]);
+        assert_eq!(
+            cycles,
+            vec![
+                Cycle {
+                    members: vec![0, 1, 2],
+                    example: vec![0, 1, 2, 0]
+                },
+                Cycle {
+                    members: vec![3],
+                    example: vec![3, 3]
+                },
+            ]
+        );
         assert!(find_cycles(&[vec![1], vec![2], vec![]]).is_empty());
+    }
+
+    #[test]
+    fn a_dense_group_is_one_cycle_with_a_shortest_example() {
+        // Every task depends on every other: one group, the example is two long.
+        let n = 1_000;
+        let edges: Vec<Vec<usize>> = (0..n)
+            .map(|i| (0..n).filter(|&j| j != i).collect())
+            .collect();
+        let cycles = find_cycles(&edges);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].members.len(), n);
+        assert_eq!(cycles[0].example, vec![0, 1, 0]);
     }
 
     #[test]

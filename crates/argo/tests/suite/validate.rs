@@ -76,8 +76,10 @@ fn dag_dependencies_cycles_and_depends_expressions() {
     assert_has(
         "invalid-dag.yaml",
         &[
-            (13, "dependency cycle: a -> c -> b -> a"),
-            (13, "dependency cycle: a -> c -> a"),
+            (
+                13,
+                "dependency cycle among 3 tasks: `a`, `b`, `c`; for example `a` -> `c` -> `a`",
+            ),
             (
                 22,
                 "task `d` depends on `ghost`, which is not a task of this DAG",
@@ -91,7 +93,10 @@ fn dag_dependencies_cycles_and_depends_expressions() {
             (32, "task name `9lives` starts with a digit"),
             (39, "mixes `depends` and `dependencies`"),
             (39, "task `left` depends on `phantom`"),
-            (39, "dependency cycle: left -> right -> left"),
+            (
+                39,
+                "dependency cycle among 2 tasks: `left`, `right`; for example `left` -> `right` -> `left`",
+            ),
         ],
     );
     let d = diags("invalid-dag.yaml");
@@ -101,6 +106,40 @@ fn dag_dependencies_cycles_and_depends_expressions() {
             .and_then(|d| d.hint.as_deref())
             .is_some_and(|h| h.starts_with("results are `Succeeded`"))
     );
+}
+
+/// 1,000 tasks that each wait for the next 50: one group of tasks in a cycle, one short
+/// error (it used to be one error per back edge: gigabytes of output).
+#[test]
+fn a_dense_cyclic_dag_is_one_short_error() {
+    let n = 1_000;
+    let mut text = String::from(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: dense-}\nspec:\n  entrypoint: main\n  templates:\n  - name: t\n    container: {image: busybox}\n  - name: main\n    dag:\n      tasks:\n",
+    );
+    for i in 0..n {
+        let deps: Vec<String> = (1..=50).map(|k| format!("t{}", (i + k) % n)).collect();
+        text.push_str(&format!(
+            "      - {{name: t{i}, template: t, depends: \"{}\"}}\n",
+            deps.join(" && ")
+        ));
+    }
+    let loaded = kit_argo::load_workflow_str(&text, std::path::Path::new("dense.yaml"))
+        .unwrap_or_else(|e| panic!("the dense DAG should load: {e}"));
+    let found = validate(&loaded, &ValidateOptions::default());
+    let errors: Vec<&Diagnostic> = found.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{found:#?}");
+    let message = &errors[0].message;
+    assert!(
+        message.starts_with("dependency cycle among 1000 tasks: `t0`, `t1`,"),
+        "{message}"
+    );
+    assert!(
+        message.contains("and 992 more; for example `t0` -> "),
+        "{message}"
+    );
+    assert!(message.contains("(11 more)"), "{message}");
+    assert!(message.len() < 400, "{} bytes: {message}", message.len());
+    assert_eq!(errors[0].line, Some(12));
 }
 
 #[test]
