@@ -33,11 +33,37 @@ impl LineMap {
     /// Builds the map from YAML text. A syntax error stops the walk: what was seen so far is
     /// kept, and the loader reports the error itself.
     pub fn from_yaml(text: &str) -> Self {
+        Self::documents(text)
+            .into_iter()
+            .next()
+            .map(|(_, map)| map)
+            .unwrap_or_default()
+    }
+
+    /// One map per document of a multi-document file (`---`), with the line each
+    /// document's content starts at. Documents without content are left out, as the
+    /// loader leaves them out, so the two lists line up.
+    pub fn documents(text: &str) -> Vec<(usize, LineMap)> {
+        let mut done: Vec<(usize, LineMap)> = Vec::new();
         let mut lines = HashMap::new();
+        let mut first_line: Option<usize> = None;
         let mut stack: Vec<Frame> = Vec::new();
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
             let line = span.start.line();
+            if matches!(event, Event::DocumentStart(..)) {
+                if let Some(start) = first_line.take() {
+                    done.push((
+                        start,
+                        LineMap {
+                            lines: std::mem::take(&mut lines),
+                        },
+                    ));
+                }
+                lines.clear();
+                stack.clear();
+                continue;
+            }
             let is_node = matches!(
                 event,
                 Event::Scalar(..)
@@ -45,6 +71,12 @@ impl LineMap {
                     | Event::MappingStart(..)
                     | Event::Alias(..)
             );
+            // An empty document reads as one empty scalar: it has no content.
+            let empty_root = stack.is_empty()
+                && matches!(&event, Event::Scalar(value, ..) if value.is_empty() || value == "~");
+            if is_node && !empty_root {
+                first_line.get_or_insert(line);
+            }
             if is_node {
                 // Where does this node go, and is it a key?
                 let mut node_path: Option<String> = None;
@@ -90,7 +122,32 @@ impl LineMap {
                 stack.pop();
             }
         }
-        Self { lines }
+        if let Some(start) = first_line {
+            done.push((start, LineMap { lines }));
+        }
+        done
+    }
+
+    /// The same map with `from` (and what is under it) renamed `to`: a CronWorkflow's
+    /// `spec.workflowSpec` read as a workflow's `spec`.
+    pub fn rebased(&self, from: &str, to: &str) -> LineMap {
+        let lines = self
+            .lines
+            .iter()
+            .filter_map(|(path, &line)| {
+                let rest = path.strip_prefix(from)?;
+                (rest.is_empty() || rest.starts_with(['.', '[']))
+                    .then(|| (format!("{to}{rest}"), line))
+            })
+            .chain(
+                // Everything outside `from` (metadata, kind) keeps its place.
+                self.lines
+                    .iter()
+                    .filter(|(path, _)| !path.starts_with(to))
+                    .map(|(p, &l)| (p.clone(), l)),
+            )
+            .collect();
+        LineMap { lines }
     }
 
     /// The line of `path`, else of its closest enclosing value that has one.
@@ -187,6 +244,27 @@ last: 1
         assert_eq!(m.exact("base.image"), Some(2));
         assert_eq!(m.exact("other"), Some(5));
         assert_eq!(m.exact("last"), Some(6));
+    }
+
+    #[test]
+    fn documents_have_their_own_maps_and_empty_ones_are_left_out() {
+        let text = "a: 1\n---\n# nothing\n---\nb:\n  c: 2\n";
+        let docs = LineMap::documents(text);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].0, 1);
+        assert_eq!(docs[0].1.exact("a"), Some(1));
+        assert_eq!(docs[1].0, 5);
+        assert_eq!(docs[1].1.exact("b.c"), Some(6));
+        assert_eq!(docs[1].1.exact("a"), None);
+    }
+
+    #[test]
+    fn rebased_reads_a_nested_spec_as_the_spec() {
+        let text = "kind: CronWorkflow\nspec:\n  schedule: x\n  workflowSpec:\n    entrypoint: m\n";
+        let m = LineMap::from_yaml(text).rebased("spec.workflowSpec", "spec");
+        assert_eq!(m.exact("spec.entrypoint"), Some(5));
+        assert_eq!(m.exact("spec"), Some(4));
+        assert_eq!(m.exact("kind"), Some(1));
     }
 
     #[test]

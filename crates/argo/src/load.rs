@@ -20,11 +20,57 @@ use crate::types::{
 
 pub const API_VERSION: &str = "argoproj.io/v1alpha1";
 
-/// Which kind of document the file held.
+/// Which kind of Argo document a workflow was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     Workflow,
     WorkflowTemplate,
+    ClusterWorkflowTemplate,
+    /// Its `spec.workflowSpec` is the workflow: `run` submits it once, as
+    /// `argo submit --from cronwf/NAME` does; the schedule is not created.
+    CronWorkflow,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Workflow => "Workflow",
+            SourceKind::WorkflowTemplate => "WorkflowTemplate",
+            SourceKind::ClusterWorkflowTemplate => "ClusterWorkflowTemplate",
+            SourceKind::CronWorkflow => "CronWorkflow",
+        }
+    }
+
+    fn from_kind(kind: &str) -> Option<SourceKind> {
+        [
+            SourceKind::Workflow,
+            SourceKind::WorkflowTemplate,
+            SourceKind::ClusterWorkflowTemplate,
+            SourceKind::CronWorkflow,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+    }
+
+    /// A template kind: its spec may leave parameters for the submitter to give.
+    pub fn is_template(self) -> bool {
+        matches!(
+            self,
+            SourceKind::WorkflowTemplate | SourceKind::ClusterWorkflowTemplate
+        )
+    }
+}
+
+/// A document `run` applies before it submits the workflow of the same file:
+/// a WorkflowTemplate, ClusterWorkflowTemplate or ConfigMap the workflow uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Companion {
+    pub kind: String,
+    pub name: String,
+    /// `file:line` of the document, for messages.
+    pub at: String,
+    /// The document as written (JSON form).
+    pub manifest: Value,
 }
 
 /// A workflow read from a file, with what is needed to point back into that file.
@@ -38,6 +84,36 @@ pub struct LoadedWorkflow {
     pub workflow: Workflow,
     pub template_name: Option<String>,
     pub lines: LineMap,
+    /// The file's other documents, applied first by `run`, in file order.
+    pub companions: Vec<Companion>,
+}
+
+/// Every document of a workflow file, each loaded on its own so that `lint` can report
+/// each one.
+#[derive(Debug)]
+pub struct LoadedFile {
+    pub file: PathBuf,
+    pub documents: Vec<Document>,
+}
+
+#[derive(Debug)]
+pub struct Document {
+    /// 1-based position among the file's non-empty documents.
+    pub number: usize,
+    pub line: usize,
+    /// The document as written (JSON form), for applying it.
+    pub raw: Value,
+    pub content: DocumentContent,
+}
+
+#[derive(Debug)]
+pub enum DocumentContent {
+    /// A Workflow, WorkflowTemplate, ClusterWorkflowTemplate or CronWorkflow.
+    Workflow(Box<LoadedWorkflow>),
+    /// A ConfigMap: applied by `run`, only its shape is checked.
+    ConfigMap { name: String },
+    /// A document this toolkit neither checks nor applies.
+    Invalid(LoadError),
 }
 
 impl LoadedWorkflow {
@@ -62,21 +138,58 @@ pub enum LoadError {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}:{line}: the file is not UTF-8 text (invalid byte at offset {offset}); save it as UTF-8", file.display())]
+    NotUtf8 {
+        file: PathBuf,
+        line: usize,
+        offset: usize,
+    },
+    #[error("{}:{}: {what}; a workflow this large is usually generated: generate a loop (withItems, withParam) instead, or split the file", file.display(), line_text(*line))]
+    TooLarge {
+        file: PathBuf,
+        line: Option<usize>,
+        what: String,
+    },
+    #[error("{}:{}: the key `{key}` appears twice in the same mapping; keep one (YAML does not say which would win)", file.display(), line_text(*line))]
+    DuplicateKey {
+        file: PathBuf,
+        line: Option<usize>,
+        key: String,
+    },
     #[error("{}:{}: invalid YAML: {message}; fix the syntax at that line", file.display(), line_text(*line))]
     Yaml {
         file: PathBuf,
         line: Option<usize>,
         message: String,
     },
-    #[error("{}: holds {count} YAML documents; put one Workflow or WorkflowTemplate per file", file.display())]
-    MultipleDocuments { file: PathBuf, count: usize },
+    #[error("{}: holds {} {kind}s ({}); `run` submits one workflow per file: put the others in their own files (`lint` checks them all)", file.display(), names.len(), names.join(", "))]
+    SeveralWorkflows {
+        file: PathBuf,
+        kind: &'static str,
+        /// `name (line N)` of each.
+        names: Vec<String>,
+    },
+    #[error("{}: holds only ConfigMaps; `run` and `lint` need a Workflow, WorkflowTemplate, ClusterWorkflowTemplate or CronWorkflow", file.display())]
+    NoWorkflow { file: PathBuf },
+    #[error("{}:{line}: a {kind} beside the file's workflow: `run` applies only WorkflowTemplates, ClusterWorkflowTemplates and ConfigMaps before it submits; move the {kind} to its own file", file.display())]
+    NotACompanion {
+        file: PathBuf,
+        line: usize,
+        kind: String,
+    },
+    #[error("{}:{}: this {kind} has no name; give it `metadata.name` so the workflow can refer to it", file.display(), line_text(*line))]
+    CompanionWithoutName {
+        file: PathBuf,
+        line: Option<usize>,
+        kind: String,
+    },
     #[error("{}:{}: the document is {found}, not a mapping; a workflow file starts with `apiVersion: {API_VERSION}`", file.display(), line_text(*line))]
     NotAMapping {
         file: PathBuf,
         line: Option<usize>,
         found: &'static str,
     },
-    #[error("{}:{}: kind `{kind}` is not supported: expected `Workflow` or `WorkflowTemplate`; `run` and `lint` take Argo workflows only", file.display(), line_text(*line))]
+    #[error("{}:{}: kind {kind} is not supported: expected Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow (or a ConfigMap beside one of them)", file.display(), line_text(*line))]
     WrongKind {
         file: PathBuf,
         line: Option<usize>,
@@ -121,79 +234,180 @@ fn available_text(available: &[String]) -> String {
     }
 }
 
-/// Reads one workflow file.
+/// Reads one workflow file: its workflow, with the file's other documents as companions.
 pub fn load_workflow(file: &Path) -> Result<LoadedWorkflow, LoadError> {
-    let text = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
-    load_workflow_str(&text, file)
+    load_file(file)?.into_workflow()
 }
 
 /// Reads a workflow from text; `file` is only used in messages.
 pub fn load_workflow_str(text: &str, file: &Path) -> Result<LoadedWorkflow, LoadError> {
-    let file_buf = file.to_path_buf();
-    let lines = LineMap::from_yaml(text);
+    load_file_str(text, file)?.into_workflow()
+}
+
+/// Reads every document of a file.
+pub fn load_file(file: &Path) -> Result<LoadedFile, LoadError> {
+    let bytes = std::fs::read(file).map_err(|source| LoadError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        LoadError::NotUtf8 {
+            file: file.to_path_buf(),
+            line,
+            offset,
+        }
+    })?;
+    load_file_str(&text, file)
+}
+
+/// Reads every document of a text; a syntax error stops the whole file, an error in one
+/// document is kept in that document.
+pub fn load_file_str(text: &str, file: &Path) -> Result<LoadedFile, LoadError> {
     // Kubernetes and Argo read YAML 1.1 numbers: `defaultMode: 0644` is octal there.
     let options = serde_saphyr::options! { legacy_octal_numbers: true };
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| LoadError::Yaml {
-            file: file_buf.clone(),
-            line: e.location().map(|l| l.line() as usize),
-            message: first_line(&e.to_string()),
-        })?;
-    let doc = match docs.len() {
-        1 => docs.into_iter().next().unwrap_or(Value::Null),
-        0 => {
-            return Err(LoadError::NotAMapping {
-                file: file_buf,
-                line: None,
-                found: "empty",
-            });
-        }
-        count => {
-            return Err(LoadError::MultipleDocuments {
-                file: file_buf,
-                count,
-            });
-        }
-    };
-    let Value::Object(map) = &doc else {
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)
+        .map_err(|e| yaml_error(&e, file))?;
+    if docs.is_empty() {
         return Err(LoadError::NotAMapping {
+            file: file.to_path_buf(),
+            line: None,
+            found: "empty",
+        });
+    }
+    let mut maps = LineMap::documents(text).into_iter();
+    let documents = docs
+        .into_iter()
+        .enumerate()
+        .map(|(i, doc)| {
+            let (line, lines) = maps.next().unwrap_or_default();
+            Document {
+                number: i + 1,
+                line: line.max(1),
+                content: load_document(&doc, lines, line.max(1), file),
+                raw: doc,
+            }
+        })
+        .collect();
+    Ok(LoadedFile {
+        file: file.to_path_buf(),
+        documents,
+    })
+}
+
+/// The parser's error in the user's terms: its limits are not syntax errors, and its
+/// advice about its own options means nothing to a user.
+fn yaml_error(e: &serde_saphyr::Error, file: &Path) -> LoadError {
+    let file = file.to_path_buf();
+    let line = e.location().map(|l| l.line() as usize);
+    match e.without_snippet() {
+        serde_saphyr::Error::Budget { breach, .. } => LoadError::TooLarge {
+            file,
+            line,
+            what: budget_text(breach),
+        },
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => LoadError::DuplicateKey {
+            file,
+            line,
+            key: key.clone().unwrap_or_else(|| "(a complex key)".to_string()),
+        },
+        _ => LoadError::Yaml {
+            file,
+            line,
+            message: first_line(&e.to_string()),
+        },
+    }
+}
+
+/// Which limit of the YAML reader was reached, in the user's terms. The limits stop
+/// files that expand without bound (alias bombs, endless nesting).
+fn budget_text(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let what = match breach {
+        B::Nodes { nodes } => format!("more than {} values", nodes.saturating_sub(1)),
+        B::Events { events } => format!("more than {} YAML events", events.saturating_sub(1)),
+        B::Depth { depth } => format!("values nested {depth} levels deep"),
+        B::Aliases { .. } | B::Anchors { .. } | B::AliasAnchorRatio { .. } => {
+            "too many aliases (`*name`)".to_string()
+        }
+        B::Documents { documents } => format!("{documents} documents"),
+        B::ScalarBytes { total_scalar_bytes } => {
+            format!("{total_scalar_bytes} bytes of text in values")
+        }
+        other => format!("{other:?}"),
+    };
+    format!("the file is too large for the YAML reader: {what}")
+}
+
+/// `kind` as the user wrote it, for messages: `` `Pod` ``, a number `5`, or none.
+fn describe_kind(kind: Option<&Value>) -> String {
+    match kind {
+        None | Some(Value::Null) => "(none: the document has no `kind`)".to_string(),
+        Some(Value::String(k)) if k.is_empty() => "(empty)".to_string(),
+        Some(Value::String(k)) => format!("`{k}`"),
+        Some(other) => format!(
+            "`{}` ({}, not a name)",
+            cut(&other.to_string()),
+            json_kind(other)
+        ),
+    }
+}
+
+fn load_document(doc: &Value, lines: LineMap, line: usize, file: &Path) -> DocumentContent {
+    let file_buf = file.to_path_buf();
+    let Value::Object(map) = doc else {
+        return DocumentContent::Invalid(LoadError::NotAMapping {
             file: file_buf,
-            line: Some(1),
-            found: json_kind(&doc),
+            line: Some(line),
+            found: json_kind(doc),
         });
     };
+    let kind = map.get("kind");
     let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
-    let source_kind = match kind {
-        "Workflow" => SourceKind::Workflow,
-        "WorkflowTemplate" => SourceKind::WorkflowTemplate,
-        other => {
-            return Err(LoadError::WrongKind {
-                file: file_buf,
-                line: lines.exact("kind"),
-                kind: if other.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    other.to_string()
-                },
-            });
-        }
+    let source_kind = kind.and_then(Value::as_str).and_then(SourceKind::from_kind);
+    if kind.and_then(Value::as_str) == Some("ConfigMap") && api_version == "v1" {
+        let name = map
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        return DocumentContent::ConfigMap { name };
+    }
+    let Some(source_kind) = source_kind else {
+        return DocumentContent::Invalid(LoadError::WrongKind {
+            file: file_buf,
+            line: lines.exact("kind").or(Some(line)),
+            kind: describe_kind(kind),
+        });
     };
     if api_version != API_VERSION {
-        return Err(LoadError::WrongApiVersion {
+        return DocumentContent::Invalid(LoadError::WrongApiVersion {
             file: file_buf,
-            line: lines.exact("apiVersion"),
+            line: lines.exact("apiVersion").or(Some(line)),
             api_version: api_version.to_string(),
         });
     }
+    match workflow_document(map, source_kind, lines, file) {
+        Ok(w) => DocumentContent::Workflow(Box::new(w)),
+        Err(e) => DocumentContent::Invalid(e),
+    }
+}
 
+fn workflow_document(
+    map: &Map<String, Value>,
+    source_kind: SourceKind,
+    lines: LineMap,
+    file: &Path,
+) -> Result<LoadedWorkflow, LoadError> {
     let metadata: ObjectMeta = typed(map, "metadata", &lines, file)?;
-    let spec: WorkflowSpec = typed(map, "spec", &lines, file)?;
-    let (workflow, template_name) = match source_kind {
+    let (workflow, template_name, lines) = match source_kind {
         SourceKind::Workflow => {
+            let spec: WorkflowSpec = typed(map, "spec", &lines, file)?;
             let status: Option<WorkflowStatus> = match map.get("status") {
                 None | Some(Value::Null) => None,
                 Some(_) => Some(typed(map, "status", &lines, file)?),
@@ -201,23 +415,125 @@ pub fn load_workflow_str(text: &str, file: &Path) -> Result<LoadedWorkflow, Load
             let mut wf = Workflow::new("", spec);
             wf.metadata = metadata;
             wf.status = status;
-            (wf, None)
+            (wf, None, lines)
         }
-        SourceKind::WorkflowTemplate => {
+        SourceKind::WorkflowTemplate | SourceKind::ClusterWorkflowTemplate => {
+            let spec: WorkflowSpec = typed(map, "spec", &lines, file)?;
             let name = metadata
                 .name
                 .clone()
                 .or_else(|| metadata.generate_name.clone());
-            (workflow_from_template(metadata, spec), name)
+            (workflow_from_template(metadata, spec), name, lines)
+        }
+        SourceKind::CronWorkflow => {
+            // Read `spec.workflowSpec` as if it were a workflow's `spec`, so that every
+            // rule and every line number works unchanged.
+            let lines = lines.rebased("spec.workflowSpec", "spec");
+            let inner = map
+                .get("spec")
+                .and_then(|s| s.get("workflowSpec"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let as_workflow = Map::from_iter([("spec".to_string(), inner)]);
+            let spec: WorkflowSpec = typed(&as_workflow, "spec", &lines, file)?;
+            let name = metadata.name.clone();
+            (workflow_from_template(metadata, spec), name, lines)
         }
     };
     Ok(LoadedWorkflow {
-        file: file_buf,
+        file: file.to_path_buf(),
         kind: source_kind,
         workflow,
         template_name,
         lines,
+        companions: vec![],
     })
+}
+
+impl LoadedFile {
+    /// The workflow `run` submits, with the other documents as its companions.
+    ///
+    /// The workflow is the file's Workflow; without one, its only WorkflowTemplate,
+    /// ClusterWorkflowTemplate or CronWorkflow. Any document in error stops it: `run`
+    /// applies all of a file or nothing.
+    pub fn into_workflow(self) -> Result<LoadedWorkflow, LoadError> {
+        let file = self.file;
+        let mut workflows = vec![];
+        let mut others = vec![];
+        for doc in self.documents {
+            match doc.content {
+                DocumentContent::Invalid(e) => return Err(e),
+                DocumentContent::Workflow(w) => workflows.push((doc.line, *w, doc.raw)),
+                DocumentContent::ConfigMap { name } => {
+                    others.push((doc.line, "ConfigMap".to_string(), name, doc.raw));
+                }
+            }
+        }
+        let main_kind = [
+            SourceKind::Workflow,
+            SourceKind::CronWorkflow,
+            SourceKind::WorkflowTemplate,
+            SourceKind::ClusterWorkflowTemplate,
+        ]
+        .into_iter()
+        .find(|k| workflows.iter().any(|(_, w, _)| w.kind == *k))
+        .ok_or_else(|| LoadError::NoWorkflow { file: file.clone() })?;
+        let (mains, rest): (Vec<_>, Vec<_>) = workflows
+            .into_iter()
+            .partition(|(_, w, _)| w.kind == main_kind);
+        if mains.len() > 1 {
+            return Err(LoadError::SeveralWorkflows {
+                file,
+                kind: main_kind.as_str(),
+                names: mains
+                    .iter()
+                    .map(|(line, w, _)| format!("{} (line {line})", display_name(w)))
+                    .collect(),
+            });
+        }
+        let Some((_, mut main, _)) = mains.into_iter().next() else {
+            return Err(LoadError::NoWorkflow { file });
+        };
+        for (line, w, raw) in rest {
+            if !w.kind.is_template() {
+                return Err(LoadError::NotACompanion {
+                    file,
+                    line,
+                    kind: w.kind.as_str().to_string(),
+                });
+            }
+            let name = w.template_name.clone().unwrap_or_default();
+            others.push((line, w.kind.as_str().to_string(), name, raw));
+        }
+        others.sort_by_key(|o| o.0);
+        main.companions = others
+            .into_iter()
+            .map(|(line, kind, name, manifest)| {
+                if name.is_empty() {
+                    return Err(LoadError::CompanionWithoutName {
+                        file: file.clone(),
+                        line: Some(line),
+                        kind,
+                    });
+                }
+                Ok(Companion {
+                    at: format!("{}:{line}", file.display()),
+                    kind,
+                    name,
+                    manifest,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(main)
+    }
+}
+
+fn display_name(w: &LoadedWorkflow) -> String {
+    w.template_name
+        .clone()
+        .or_else(|| w.workflow.metadata.name.clone())
+        .or_else(|| w.workflow.metadata.generate_name.clone())
+        .unwrap_or_else(|| "(unnamed)".to_string())
 }
 
 /// Builds the Workflow that runs a WorkflowTemplate: same spec, labels and annotations, and a
@@ -241,6 +557,15 @@ pub fn workflow_from_template(meta: ObjectMeta, spec: WorkflowSpec) -> Workflow 
         ..ObjectMeta::default()
     };
     wf
+}
+
+/// A value short enough to quote in a message.
+fn cut(s: &str) -> String {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}… ({} bytes)", &s[..at], s.len()),
+        None => s.to_string(),
+    }
 }
 
 fn first_line(s: &str) -> String {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::depends::{RESULTS, parse_depends};
-use crate::load::{LoadedWorkflow, SourceKind, closeness, closest_first};
+use crate::load::{LoadedWorkflow, closeness, closest_first};
 use crate::names::{
     MAX_GENERATE_NAME, field_name_problem, generate_name_problem, parameter_name_problem,
     suggest_field_name, suggest_object_name, workflow_name_problem,
@@ -109,7 +109,7 @@ pub fn validate(loaded: &LoadedWorkflow, opts: &ValidateOptions<'_>) -> Vec<Diag
 
 fn check_metadata(cx: &mut Ctx<'_>) {
     let meta = &cx.loaded.workflow.metadata;
-    let from_template = cx.loaded.kind == SourceKind::WorkflowTemplate;
+    let from_template = cx.loaded.kind.is_template();
     if let Some(name) = meta.name.as_deref() {
         if let Some(problem) = workflow_name_problem(name) {
             cx.error(
@@ -287,7 +287,7 @@ fn check_entry_and_exit(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, lint: bo
             None => "add `entrypoint: NAME` naming one of the templates".to_string(),
         });
         // A WorkflowTemplate may be a library for `templateRef` only; it just cannot be run.
-        if lint && cx.loaded.kind == SourceKind::WorkflowTemplate {
+        if lint && cx.loaded.kind.is_template() {
             cx.warn(
                 "spec",
                 format!("{msg} (fine for a library of templates, but it cannot be run)"),

@@ -13,6 +13,10 @@ fn load_err(text: &str) -> LoadError {
     }
 }
 
+fn load_ok(text: &str) -> kit_argo::LoadedWorkflow {
+    load_workflow_str(text, Path::new("workflows/x.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[test]
 fn lines_of_loaded_values() {
     let l = load("steps.yaml");
@@ -49,14 +53,17 @@ fn workflow_templates_become_workflows() {
 #[test]
 fn another_kind_is_refused_with_kind_file_and_line() {
     let e = load_err("apiVersion: v1\n# a pod\nkind: Pod\nmetadata: {name: x}\n");
-    assert!(matches!(&e, LoadError::WrongKind { kind, line: Some(3), .. } if kind == "Pod"));
+    assert!(matches!(&e, LoadError::WrongKind { kind, line: Some(3), .. } if kind == "`Pod`"));
     let text = e.to_string();
     assert!(
         text.starts_with("workflows/x.yaml:3: kind `Pod` is not supported"),
         "{text}"
     );
     let e = load_err("apiVersion: argoproj.io/v1alpha1\nmetadata: {name: x}\n");
-    assert!(e.to_string().contains("kind `(none)`"));
+    assert!(
+        e.to_string()
+            .contains("kind (none: the document has no `kind`)")
+    );
 }
 
 #[test]
@@ -85,12 +92,13 @@ fn syntax_errors_name_their_line() {
 }
 
 #[test]
-fn several_documents_or_none_are_refused() {
-    let two = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n---\napiVersion: argoproj.io/v1alpha1\nkind: Workflow\n";
-    assert!(matches!(
-        load_err(two),
-        LoadError::MultipleDocuments { count: 2, .. }
-    ));
+fn several_workflows_or_none_are_refused() {
+    let two = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: a}\n---\napiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: b}\n";
+    let e = load_err(two);
+    assert!(
+        matches!(&e, LoadError::SeveralWorkflows { kind: "Workflow", names, .. } if names == &["a (line 1)", "b (line 5)"]),
+        "{e}"
+    );
     assert!(matches!(
         load_err("- a\n- b\n"),
         LoadError::NotAMapping {
@@ -102,6 +110,133 @@ fn several_documents_or_none_are_refused() {
         load_err(""),
         LoadError::NotAMapping { found: "empty", .. }
     ));
+    let only_cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+    assert!(matches!(load_err(only_cm), LoadError::NoWorkflow { .. }));
+}
+
+/// A file as upstream examples write them: templates and a ConfigMap, then the workflow
+/// that uses them. The workflow is the one submitted, the others come along in order.
+#[test]
+fn companions_come_with_the_workflow() {
+    let text = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {a: b}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: lib}
+spec:
+  templates:
+  - name: hello
+    container: {image: busybox}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: use-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: call
+        templateRef: {name: lib, template: hello}
+";
+    let l = load_ok(text);
+    assert_eq!(l.kind, SourceKind::Workflow);
+    let got: Vec<(&str, &str, &str)> = l
+        .companions
+        .iter()
+        .map(|c| (c.kind.as_str(), c.name.as_str(), c.at.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("ConfigMap", "settings", "workflows/x.yaml:1"),
+            ("WorkflowTemplate", "lib", "workflows/x.yaml:6")
+        ]
+    );
+    assert_eq!(
+        l.companions[1].manifest["spec"]["templates"][0]["name"],
+        "hello"
+    );
+    // Lines are per document.
+    assert_eq!(l.line("spec.entrypoint"), Some(18));
+}
+
+#[test]
+fn a_cron_workflow_is_read_as_its_workflow_spec() {
+    let text = "\
+apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata: {name: nightly}
+spec:
+  schedule: \"0 2 * * *\"
+  workflowSpec:
+    entrypoint: main
+    templates:
+    - name: main
+      container: {image: busybox}
+";
+    let l = load_ok(text);
+    assert_eq!(l.kind, SourceKind::CronWorkflow);
+    assert_eq!(
+        l.workflow.metadata.generate_name.as_deref(),
+        Some("nightly-")
+    );
+    assert_eq!(l.workflow.spec.entrypoint, "main");
+    assert_eq!(l.line("spec.templates[0].container.image"), Some(10));
+    let cluster = text.replace("CronWorkflow", "ClusterWorkflowTemplate");
+    assert_eq!(load_ok(&cluster).kind, SourceKind::ClusterWorkflowTemplate);
+}
+
+#[test]
+fn a_cron_workflow_beside_a_workflow_is_refused() {
+    let text = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: a}\n---\napiVersion: argoproj.io/v1alpha1\nkind: CronWorkflow\nmetadata: {name: b}\n";
+    assert!(matches!(
+        load_err(text),
+        LoadError::NotACompanion { line: 5, .. }
+    ));
+}
+
+#[test]
+fn limits_duplicates_kinds_and_encodings_say_what_is_wrong() {
+    let mut big = String::from("apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nspec:\n  x: [");
+    big.push_str(&"1,".repeat(300_000));
+    big.push_str("1]\n");
+    let e = load_err(&big).to_string();
+    assert!(
+        e.contains("too large for the YAML reader: more than 250000 values"),
+        "{e}"
+    );
+    assert!(!e.contains("invalid YAML") && !e.contains("syntax"), "{e}");
+
+    let dup = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nkind: Workflow\n";
+    let e = load_err(dup).to_string();
+    assert!(e.contains("the key `kind` appears twice"), "{e}");
+    assert!(!e.contains("DuplicateKeyPolicy"), "{e}");
+
+    let e = load_err("apiVersion: argoproj.io/v1alpha1\nkind: 5\n").to_string();
+    assert!(
+        e.contains("x.yaml:2: kind `5` (a number, not a name)"),
+        "{e}"
+    );
+    let e = load_err("apiVersion: argoproj.io/v1alpha1\n").to_string();
+    assert!(e.contains("kind (none: the document has no `kind`)"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let latin1 = dir.path().join("latin1.yaml");
+    std::fs::write(
+        &latin1,
+        b"apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n# caf\xe9\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let e = kit_argo::load_workflow(&latin1)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.ends_with("latin1.yaml:3: the file is not UTF-8 text (invalid byte at offset 53); save it as UTF-8"), "{e}");
 }
 
 #[test]
