@@ -89,7 +89,7 @@ pub use params::{
 };
 pub use pin::{ImageUse, PinReport, Resolver, images, not_pinnable, pin_images};
 pub use report::{Diagnostic, Rewrite, RewriteKind, Severity};
-pub use submit::{ApiError, get, list, stop, submit, ui_link};
+pub use submit::{ApiError, ApplyError, apply_companion, get, list, stop, submit, ui_link};
 pub use types::*;
 pub use validate::{ValidateOptions, validate};
 
@@ -98,10 +98,26 @@ pub use validate::{ValidateOptions, validate};
 /// Serialising these types cannot fail in practice (every map has string keys); should it
 /// anyway, the JSON form is returned, which is valid YAML too.
 pub fn to_yaml(wf: &Workflow) -> String {
+    yaml_of(wf)
+}
+
+/// The file `run` submitted: its companions first, then the workflow, one document each.
+/// Loading it again gives the same workflow with the same companions (for `rerun`).
+pub fn to_yaml_with_companions(wf: &Workflow, companions: &[Companion]) -> String {
+    let mut out = String::new();
+    for c in companions {
+        out.push_str(&yaml_of(&c.manifest));
+        out.push_str("---\n");
+    }
+    out.push_str(&yaml_of(wf));
+    out
+}
+
+fn yaml_of<T: serde::Serialize>(value: &T) -> String {
     // Long single-line values (digest-pinned images) stay on one line instead of being folded;
     // multi-line scripts still come out as literal blocks.
     let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX };
-    serde_saphyr::to_string_with_options(wf, options)
-        .or_else(|_| serde_json::to_string_pretty(wf))
+    serde_saphyr::to_string_with_options(value, options)
+        .or_else(|_| serde_json::to_string_pretty(value))
         .unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
+use crate::load::Companion;
 use crate::types::Workflow;
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,88 @@ pub async fn submit(client: Client, namespace: &str, wf: &Workflow) -> Result<Wo
     api.create(&PostParams::default(), &wf)
         .await
         .map_err(|e| map_err("create", namespace, None, e))
+}
+
+/// Why a companion document could not be applied.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: cannot apply {kind} `{name}` before submitting: {reason}")]
+pub struct ApplyError {
+    pub at: String,
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// The field manager named on what `run` applies, so `kubectl` shows who wrote it.
+const FIELD_MANAGER: &str = "cargo-xtask";
+
+/// Applies a document of the workflow's file (server-side apply: created when missing,
+/// updated to the file's content when present). Namespaced kinds go to `namespace`; a
+/// document naming another namespace is refused rather than written elsewhere.
+pub async fn apply_companion(
+    client: Client,
+    namespace: &str,
+    companion: &Companion,
+) -> Result<(), ApplyError> {
+    let fail = |reason: String| ApplyError {
+        at: companion.at.clone(),
+        kind: companion.kind.clone(),
+        name: companion.name.clone(),
+        reason,
+    };
+    let (group, version, plural, namespaced) = match companion.kind.as_str() {
+        "ConfigMap" => ("", "v1", "configmaps", true),
+        "WorkflowTemplate" => ("argoproj.io", "v1alpha1", "workflowtemplates", true),
+        "ClusterWorkflowTemplate" => ("argoproj.io", "v1alpha1", "clusterworkflowtemplates", false),
+        other => return Err(fail(format!("`run` does not apply a {other}"))),
+    };
+    let mut object: kube::api::DynamicObject =
+        serde_json::from_value(companion.manifest.clone())
+            .map_err(|e| fail(format!("it does not read as a Kubernetes object: {e}")))?;
+    if namespaced {
+        match object.metadata.namespace.as_deref() {
+            Some(ns) if ns != namespace => {
+                return Err(fail(format!(
+                    "it names namespace `{ns}` but the workflow runs in `{namespace}`; remove `metadata.namespace` (the configured namespace is used)"
+                )));
+            }
+            _ => object.metadata.namespace = Some(namespace.to_string()),
+        }
+    }
+    let resource = kube::discovery::ApiResource {
+        group: group.to_string(),
+        version: version.to_string(),
+        api_version: if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        },
+        kind: companion.kind.clone(),
+        plural: plural.to_string(),
+    };
+    let api: Api<kube::api::DynamicObject> = if namespaced {
+        Api::namespaced_with(client, namespace, &resource)
+    } else {
+        Api::all_with(client, &resource)
+    };
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&companion.name, &params, &Patch::Apply(&object))
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            fail(match &e {
+                kube::Error::Api(s) if s.code == 403 => format!(
+                    "not allowed ({}); ask the cluster administrators for `patch` and `create` on {plural} there, or create it once with someone who has the right",
+                    s.message
+                ),
+                kube::Error::Api(s) if s.code == 404 => format!(
+                    "the cluster does not know {plural} ({}); is Argo Workflows installed? (`cargo xtask doctor`)",
+                    s.message
+                ),
+                kube::Error::Api(s) => format!("refused ({} {}): {}", s.code, s.reason, s.message),
+                other => format!("{other}; check that the API server is reachable"),
+            })
+        })
 }
 
 pub async fn get(client: Client, namespace: &str, name: &str) -> Result<Workflow, ApiError> {

@@ -87,5 +87,10 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
     let ns = resolved.settings.argo_namespace.value.clone();
     let options = FollowOptions::plain(diagnose_config(&resolved));
     let outcome = follow::follow(client, &ns, &args.name, None, &options, ui).await?;
+    // A run of this workspace that `run` stopped following ends with its outcome here.
+    let root = super::run::workspace_root(&resolved);
+    if let Some(dir) = super::record::record_of_workflow(&root, &args.name) {
+        super::record::RunRecord { dir }.finished(&outcome, "watch")?;
+    }
     Ok(outcome.exit())
 }

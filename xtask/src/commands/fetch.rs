@@ -12,7 +12,8 @@ use kit_cluster::fetch::{
 };
 use kit_config::{Need, Resolved};
 
-use super::run::{find_record, last_record, workspace_root};
+use super::record::{find_record, last_record};
+use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::ui::Ui;

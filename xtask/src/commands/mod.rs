@@ -5,5 +5,6 @@ pub mod diagnose;
 pub mod doctor;
 pub mod fetch;
 pub mod follow;
+pub mod record;
 pub mod run;
 pub mod up;

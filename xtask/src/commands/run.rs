@@ -5,21 +5,19 @@
 use crate::exit::ExitCode;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use kit_argo::{Diagnostic, Injection, LoadedWorkflow, Rewrite, ValidateOptions};
 use kit_config::{Need, Resolved};
 use kit_images::Lock;
 
 use super::diagnose::diagnose_config;
-use super::follow::{self, FollowOptions, Outcome};
+use super::follow::{self, FollowOptions};
+use super::record::{self, RunRecord};
 use crate::Exit;
 use crate::cli::{GlobalArgs, LintArgs, RunArgs};
 use crate::ui::Ui;
 
 /// Where the image lock file lives, relative to the workspace root.
 pub const LOCK_FILE: &str = "containers/images.lock";
-/// Where run records are kept, relative to the workspace root.
-pub const RUNS_DIR: &str = ".xtask/runs";
 
 pub fn workspace_root(resolved: &Resolved) -> PathBuf {
     resolved
@@ -36,20 +34,35 @@ struct Prepared {
     diagnostics: Vec<Diagnostic>,
 }
 
+fn load_lock(resolved: &Resolved) -> anyhow::Result<Lock> {
+    Lock::load(&workspace_root(resolved).join(LOCK_FILE))
+        .map_err(|e| Exit::input(e.to_string()).into())
+}
+
 fn prepare(
     resolved: &Resolved,
     workflow: &str,
     parameters: &[String],
     no_pin: bool,
-    lint: bool,
 ) -> anyhow::Result<Prepared> {
     let root = workspace_root(resolved);
     let path = kit_argo::resolve_workflow(workflow, &root.join("workflows"))
         .map_err(|e| Exit::input(e.to_string()))?;
-    let mut loaded = kit_argo::load_workflow(&path).map_err(|e| Exit::input(e.to_string()))?;
-    let lock = Lock::load(&root.join(LOCK_FILE)).map_err(|e| Exit::input(e.to_string()))?;
-    let resolve = |image: &str| lock.resolve(image);
+    let loaded = kit_argo::load_workflow(&path).map_err(|e| Exit::input(e.to_string()))?;
+    let lock = load_lock(resolved)?;
+    prepare_loaded(resolved, loaded, &lock, parameters, no_pin, false)
+}
 
+/// Parameters, injection of the configured values, pinning and validation of one workflow.
+fn prepare_loaded(
+    resolved: &Resolved,
+    mut loaded: LoadedWorkflow,
+    lock: &Lock,
+    parameters: &[String],
+    no_pin: bool,
+    lint: bool,
+) -> anyhow::Result<Prepared> {
+    let resolve = |image: &str| lock.resolve(image);
     let mut rewrites = kit_argo::set_parameters(&mut loaded, parameters)
         .map_err(|e| Exit::input(e.to_string()))?;
     rewrites.extend(kit_argo::inject(
@@ -97,13 +110,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
     } else {
         crate::settings::resolve_for(global, ui, Need::Run)?
     };
-    let prepared = prepare(
-        &resolved,
-        &args.workflow,
-        &args.parameters,
-        args.no_pin,
-        false,
-    )?;
+    let prepared = prepare(&resolved, &args.workflow, &args.parameters, args.no_pin)?;
     report_diagnostics(&prepared.diagnostics, ui)?;
     if !ui.json() {
         for rewrite in &prepared.rewrites {
@@ -111,7 +118,13 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         }
     }
     if args.dry_run {
-        print!("{}", kit_argo::to_yaml(&prepared.loaded.workflow));
+        print!(
+            "{}",
+            kit_argo::to_yaml_with_companions(
+                &prepared.loaded.workflow,
+                &prepared.loaded.companions
+            )
+        );
         return Ok(ExitCode::Success);
     }
     let client = crate::kube::client(&resolved).await?;
@@ -130,27 +143,47 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         logs: args.logs,
         diagnose: diagnose_config(&resolved),
     };
-    let record = RunRecord::create(&resolved, &prepared, &args.parameters, None)?;
-    submit_and_follow(
+    let record = RunRecord::create(
+        &workspace_root(&resolved),
         &resolved,
-        client,
-        &prepared.loaded.workflow,
-        record,
-        &options,
-        ui,
-    )
-    .await
+        &prepared.loaded,
+        &prepared.rewrites,
+        &args.parameters,
+        None,
+    )?;
+    submit_and_follow(&resolved, client, &prepared.loaded, record, &options, ui).await
 }
 
 async fn submit_and_follow(
     resolved: &Resolved,
     client: kube::Client,
-    workflow: &kit_argo::Workflow,
+    loaded: &LoadedWorkflow,
     mut record: RunRecord,
     options: &FollowOptions,
     ui: Ui,
 ) -> anyhow::Result<ExitCode> {
     let ns = resolved.settings.argo_namespace.value.clone();
+    // The file's templates and ConfigMaps first: the workflow refers to them.
+    for companion in &loaded.companions {
+        kit_argo::apply_companion(client.clone(), &ns, companion)
+            .await
+            .map_err(|e| Exit::failure(format!("{e}; nothing was submitted")))?;
+        if ui.json() {
+            println!(
+                "{}",
+                serde_json::json!({"type": "applied", "kind": companion.kind, "name": companion.name, "namespace": ns, "at": companion.at})
+            );
+        } else {
+            eprintln!(
+                "{} applied {} {} ({}) before submitting",
+                ui.dim("·"),
+                companion.kind,
+                companion.name,
+                companion.at
+            );
+        }
+    }
+    let workflow = &loaded.workflow;
     // Events about the workflow can only come after this version: the events watch
     // starts there and never lists the namespace's backlog.
     let events_api = kube::Api::namespaced(client.clone(), &ns);
@@ -177,15 +210,18 @@ async fn submit_and_follow(
         }
     }
     let outcome = follow::follow(client, &ns, &name, events_after, options, ui).await?;
-    record.finished(&outcome)?;
+    record.finished(&outcome, "run")?;
     Ok(outcome.exit())
 }
 
+/// Lints every file given (every file of workflows/ without arguments), every document of
+/// each, and reports each; one that does not load does not stop the others.
 pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
     let root = workspace_root(&resolved);
+    let workflows_dir = root.join("workflows");
     let names: Vec<String> = if args.workflows.is_empty() {
-        kit_argo::list_workflows(&root.join("workflows"))
+        kit_argo::list_workflows(&workflows_dir)
             .map_err(|e| Exit::input(e.to_string()))?
             .into_iter()
             .map(|(_, path)| path.display().to_string())
@@ -193,194 +229,193 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
     } else {
         args.workflows.clone()
     };
+    let lock = load_lock(&resolved)?;
+    let mut files = vec![];
     let mut all = vec![];
+    let mut failed = 0;
     for name in &names {
-        let prepared = prepare(&resolved, name, &[], false, true)?;
-        if !ui.json() {
-            let errors = prepared.diagnostics.iter().filter(|d| d.is_error()).count();
-            let mark = if errors == 0 {
-                ui.ok("✓")
-            } else {
-                ui.bad("✗")
-            };
-            println!("{mark} {}", prepared.loaded.file.display());
-            for d in &prepared.diagnostics {
-                println!("  {d}");
-            }
+        let report = lint_file(&resolved, &lock, name, &workflows_dir)?;
+        if !report.ok() {
+            failed += 1;
         }
-        all.extend(prepared.diagnostics);
+        if !ui.json() {
+            report.print(ui);
+        }
+        all.extend(report.documents.iter().flat_map(|d| d.diagnostics.clone()));
+        files.push(report);
     }
-    let errors = all.iter().filter(|d| d.is_error()).count();
     if ui.json() {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"workflows": names, "diagnostics": all})
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "workflows": names,
+                "files": files,
+                "diagnostics": all,
+            }))?
         );
     }
-    if errors > 0 {
-        return Err(Exit::input(format!("{errors} validation error(s)")).into());
+    if failed > 0 {
+        return Err(
+            Exit::input(format!("{failed} of {} file(s) did not pass", names.len())).into(),
+        );
     }
     Ok(ExitCode::Success)
 }
 
-/// A run record: everything needed to know what ran and to run it again.
-pub struct RunRecord {
-    dir: PathBuf,
+/// What `lint` found in one file.
+#[derive(serde::Serialize)]
+struct FileReport {
+    file: String,
+    /// Why the file could not be read at all.
+    error: Option<String>,
+    documents: Vec<DocumentReport>,
 }
 
-impl RunRecord {
-    fn create(
-        resolved: &Resolved,
-        prepared: &Prepared,
-        parameters: &[String],
-        rerun_of: Option<&Path>,
-    ) -> anyhow::Result<Self> {
-        let root = workspace_root(resolved);
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-        let base = prepared
-            .loaded
-            .file
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| "workflow".into());
-        let dir = root.join(RUNS_DIR).join(format!("{stamp}-{base}"));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        write(
-            &dir.join("manifest.yaml"),
-            &kit_argo::to_yaml(&prepared.loaded.workflow),
-        )?;
-        let meta = serde_json::json!({
-            "source": prepared.loaded.file,
-            "parameters": parameters,
-            "rewrites": prepared.rewrites,
-            "rerun_of": rerun_of,
-            "submitted_at": chrono::Utc::now(),
-        });
-        write(&dir.join("run.json"), &serde_json::to_string_pretty(&meta)?)?;
-        // Secrets are masked by the configuration report itself.
-        let settings = kit_config::to_json(resolved);
-        write(
-            &dir.join("settings.json"),
-            &serde_json::to_string_pretty(&settings)?,
-        )?;
-        Ok(RunRecord { dir })
+#[derive(serde::Serialize)]
+struct DocumentReport {
+    number: usize,
+    line: usize,
+    kind: String,
+    name: Option<String>,
+    /// Why the document could not be read.
+    error: Option<String>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl FileReport {
+    fn ok(&self) -> bool {
+        self.error.is_none()
+            && self
+                .documents
+                .iter()
+                .all(|d| d.error.is_none() && !d.diagnostics.iter().any(Diagnostic::is_error))
     }
 
-    fn submitted(&mut self, name: &str) -> anyhow::Result<()> {
-        write(&self.dir.join("name"), name)
-    }
-
-    fn finished(&self, outcome: &Outcome) -> anyhow::Result<()> {
-        write(
-            &self.dir.join("outcome.json"),
-            &serde_json::to_string_pretty(outcome)?,
-        )
+    fn print(&self, ui: Ui) {
+        let mark = if self.ok() {
+            ui.ok("✓")
+        } else {
+            ui.bad("✗")
+        };
+        println!("{mark} {}", self.file);
+        if let Some(e) = &self.error {
+            println!("  {} {e}", ui.bad("error:"));
+        }
+        let several = self.documents.len() > 1;
+        for doc in &self.documents {
+            if several {
+                println!(
+                    "  document {} (line {}): {}{}",
+                    doc.number,
+                    doc.line,
+                    doc.kind,
+                    doc.name
+                        .as_deref()
+                        .map(|n| format!(" {n}"))
+                        .unwrap_or_default()
+                );
+            }
+            if let Some(e) = &doc.error {
+                println!("  {} {e}", ui.bad("error:"));
+            }
+            for d in &doc.diagnostics {
+                println!("  {d}");
+            }
+        }
     }
 }
 
-/// Writes through a temporary file so a record is never half-written.
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
-/// The records under `.xtask/runs`, newest first.
-fn records(root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(RUNS_DIR))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs.reverse();
-    dirs
+fn lint_file(
+    resolved: &Resolved,
+    lock: &Lock,
+    name: &str,
+    workflows_dir: &Path,
+) -> anyhow::Result<FileReport> {
+    let failed = |file: String, e: &dyn std::fmt::Display| FileReport {
+        file,
+        error: Some(e.to_string()),
+        documents: vec![],
+    };
+    let path = match kit_argo::resolve_workflow(name, workflows_dir) {
+        Ok(p) => p,
+        Err(e) => return Ok(failed(name.to_string(), &e)),
+    };
+    let file = match kit_argo::load_file(&path) {
+        Ok(f) => f,
+        Err(e) => return Ok(failed(path.display().to_string(), &e)),
+    };
+    let mut documents = vec![];
+    for doc in file.documents {
+        let mut report = DocumentReport {
+            number: doc.number,
+            line: doc.line,
+            kind: doc.raw["kind"].as_str().unwrap_or("?").to_string(),
+            name: doc.raw["metadata"]["name"]
+                .as_str()
+                .or(doc.raw["metadata"]["generateName"].as_str())
+                .map(str::to_string),
+            error: None,
+            diagnostics: vec![],
+        };
+        match doc.content {
+            kit_argo::DocumentContent::Workflow(loaded) => {
+                match prepare_loaded(resolved, *loaded, lock, &[], false, true) {
+                    Ok(p) => report.diagnostics = p.diagnostics,
+                    Err(e) => report.error = Some(e.to_string()),
+                }
+            }
+            // A ConfigMap is applied as written; the API server checks the rest.
+            kit_argo::DocumentContent::ConfigMap { .. } => {}
+            kit_argo::DocumentContent::Invalid(e) => report.error = Some(e.to_string()),
+        }
+        documents.push(report);
+    }
+    Ok(FileReport {
+        file: path.display().to_string(),
+        error: None,
+        documents,
+    })
 }
 
 pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
-    let mut rows = vec![];
-    for dir in records(&workspace_root(&resolved)) {
-        let name = std::fs::read_to_string(dir.join("name")).unwrap_or_default();
-        let outcome: Option<serde_json::Value> = std::fs::read_to_string(dir.join("outcome.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let phase = outcome
-            .as_ref()
-            .and_then(|o| o["phase"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "(not finished)".into());
-        rows.push(serde_json::json!({"record": dir, "name": name, "phase": phase}));
-    }
+    let rows: Vec<serde_json::Value> = record::records(&workspace_root(&resolved))
+        .iter()
+        .map(|dir| record::summary(dir))
+        .collect();
     if ui.json() {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if rows.is_empty() {
-        println!("no run recorded yet (records are kept in {RUNS_DIR}/)");
+        println!(
+            "no run recorded yet (records are kept in {}/)",
+            record::RUNS_DIR
+        );
     } else {
         for row in &rows {
             println!(
                 "{:<12} {:<30} {}",
-                row["phase"].as_str().unwrap_or(""),
-                row["name"].as_str().unwrap_or(""),
+                row["phase"].as_str().unwrap_or("unknown"),
+                row["name"].as_str().unwrap_or("-"),
                 row["record"].as_str().unwrap_or("")
             );
+            if let Some(note) = row["note"].as_str().filter(|n| !n.is_empty()) {
+                println!("{:<12} {}", "", ui.dim(note));
+            }
         }
     }
     Ok(ExitCode::Success)
 }
 
-/// The most recent run record.
-pub fn last_record(root: &Path) -> Option<PathBuf> {
-    records(root).into_iter().next()
-}
-
-/// The most recent record whose name or folder matches, or the folder itself.
-pub fn find_record(root: &Path, wanted: &str) -> anyhow::Result<PathBuf> {
-    let direct = PathBuf::from(wanted);
-    if direct.join("manifest.yaml").exists() {
-        return Ok(direct);
-    }
-    records(root)
-        .into_iter()
-        .find(|dir| {
-            dir.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains(wanted))
-                || std::fs::read_to_string(dir.join("name")).is_ok_and(|n| n.trim() == wanted)
-        })
-        .ok_or_else(|| {
-            Exit::input(format!(
-                "no run record matches {wanted:?}; `cargo xtask runs` lists them"
-            ))
-            .into()
-        })
-}
-
 pub async fn rerun(global: &GlobalArgs, record: &str, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Run)?;
-    let dir = find_record(&workspace_root(&resolved), record)?;
+    let root = workspace_root(&resolved);
+    let dir = record::find_record(&root, record)?;
     let manifest = dir.join("manifest.yaml");
-    // Exactly the manifest as submitted: no parameters, injection or pinning again.
+    // Exactly the manifest as submitted, companions included: no parameters, injection
+    // or pinning again.
     let loaded = kit_argo::load_workflow(&manifest).map_err(|e| Exit::input(e.to_string()))?;
-    let prepared = Prepared {
-        loaded,
-        rewrites: vec![],
-        diagnostics: vec![],
-    };
     let client = crate::kube::client(&resolved).await?;
     let options = FollowOptions::plain(diagnose_config(&resolved));
-    let new_record = RunRecord::create(&resolved, &prepared, &[], Some(&dir))?;
-    submit_and_follow(
-        &resolved,
-        client,
-        &prepared.loaded.workflow,
-        new_record,
-        &options,
-        ui,
-    )
-    .await
+    let new_record = RunRecord::create(&root, &resolved, &loaded, &[], &[], Some(&dir))?;
+    submit_and_follow(&resolved, client, &loaded, new_record, &options, ui).await
 }
