@@ -110,7 +110,7 @@ pub enum Command {
             (ExitCode::Failure, "failed or errored"),
             (ExitCode::Input, "bad input"),
             (ExitCode::Timeout, "timeout"),
-            (ExitCode::StoppedOnDiagnosis, "stopped on a diagnosis (--fail-fast)"),
+            (ExitCode::StoppedOnDiagnosis, "stopped on a diagnosis: the workflow waits until someone acts (it keeps waiting; --wait-anyway to follow on), or --fail-fast stopped it"),
             (ExitCode::Interrupted, "interrupted"),
         ]))
     )]
@@ -126,6 +126,9 @@ pub enum Command {
     /// Follow an already submitted workflow.
     #[command(after_help = "Example:\n  cargo xtask watch collect-x7k2p")]
     Watch(NameArgs),
+    /// Stop a running workflow: running steps are stopped, exit handlers still run.
+    #[command(after_help = "Example:\n  cargo xtask stop collect-x7k2p")]
+    Stop(NameArgs),
     /// List recorded runs, newest first.
     #[command(after_help = "Example:\n  cargo xtask runs --output json")]
     Runs,
@@ -204,6 +207,11 @@ pub struct RunArgs {
     /// Stop the workflow as soon as a finding says it cannot recover.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Keep following when a finding says the workflow waits until someone acts (a
+    /// missing PVC, a node that cannot start the pod); by default `run` stops following
+    /// then (exit 4) and leaves the workflow running.
+    #[arg(long, conflicts_with = "fail_fast")]
+    pub wait_anyway: bool,
     /// Stop the workflow on Ctrl-C instead of leaving it running.
     #[arg(long)]
     pub stop_on_interrupt: bool,

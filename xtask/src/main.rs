@@ -66,6 +66,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => commands::doctor::run(&global, &args, ui).await,
         Command::Diagnose(args) => commands::diagnose::diagnose(&global, &args, ui).await,
         Command::Watch(args) => commands::diagnose::watch(&global, &args, ui).await,
+        Command::Stop(args) => commands::diagnose::stop(&global, &args, ui).await,
         Command::FetchResults(args) => commands::fetch::run(&global, &args, ui).await,
         Command::Up(args) => commands::up::up(&global, &args, ui).await,
         Command::Images => commands::up::list(&global, ui).await,

@@ -110,6 +110,43 @@ reasons! {
     StuckPending = "stuck-pending" => Kubernetes, "The pod stays Pending beyond the grace period without a known cause.";
 }
 
+impl Reason {
+    /// Whether the step waits on this cause without end: its pod never starts (or its
+    /// node never answers) until someone acts, so Argo does not end the workflow by
+    /// itself. A failed program, by contrast, ends its step and the workflow goes on to
+    /// its own end.
+    pub fn stalls(self) -> bool {
+        use Reason::*;
+        matches!(
+            self,
+            ImageNotFound
+                | RegistryUnauthorized
+                | RegistryTls
+                | ImagePullFailed
+                | InvalidImageName
+                | PvcMissing
+                | PvcUnbound
+                | ConfigmapMissing
+                | ConfigmapKeyMissing
+                | SecretMissing
+                | SecretKeyMissing
+                | ServiceAccountMissing
+                | ControllerNotActing
+                | Forbidden
+                | QuotaExceeded
+                | UnschedulableResources
+                | PodNotCreated
+                | PodErrorWorkflowSilent
+                | PodSandboxFailed
+                | NodeNotReady
+                | VolumeAttachFailed
+                | RegistryUnreachable
+                | Unschedulable
+                | StuckPending
+        )
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -201,6 +238,12 @@ pub fn exit_worthy(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.terminal)
 }
 
+/// The first confirmed finding that holds the workflow still until someone acts (see
+/// [`Reason::stalls`]): following further would only wait.
+pub fn stalled(findings: &[Finding]) -> Option<&Finding> {
+    findings.iter().find(|f| f.terminal && f.reason.stalls())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +260,24 @@ mod tests {
             terminal,
             watching,
             since: None,
+        }
+    }
+
+    #[test]
+    fn only_confirmed_causes_that_hold_the_workflow_still_stop_a_follower() {
+        let pvc = finding(Reason::PvcMissing, true, false);
+        let exit = finding(Reason::NonZeroExit, true, false);
+        let watching = finding(Reason::PodSandboxFailed, false, true);
+        assert_eq!(stalled(&[exit.clone(), pvc.clone()]), Some(&pvc));
+        assert_eq!(stalled(&[exit, watching]), None);
+        // A failed program ends its step: the workflow ends by itself.
+        for r in [
+            Reason::NonZeroExit,
+            Reason::OomKilled,
+            Reason::InvalidSpec,
+            Reason::Evicted,
+        ] {
+            assert!(!r.stalls(), "{r}");
         }
     }
 

@@ -30,7 +30,7 @@ pub mod parse;
 mod rules;
 mod snapshot;
 
-pub use finding::{Finding, Level, Reason, exit_worthy, summary_level};
+pub use finding::{Finding, Level, Reason, exit_worthy, stalled, summary_level};
 pub use snapshot::{
     ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, ANNOTATION_POD_NAME_FORMAT, DiagnoseConfig,
     LABEL_INSTANCE_ID, LABEL_WORKFLOW, NodeView, Snapshot, SnapshotError, SnapshotJson,

@@ -94,3 +94,24 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
     }
     Ok(outcome.exit())
 }
+
+pub async fn stop(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
+    let client = crate::kube::client(&resolved).await?;
+    let ns = resolved.settings.argo_namespace.value.clone();
+    kit_argo::stop(client, &ns, &args.name)
+        .await
+        .map_err(|e| crate::Exit::failure(e.to_string()))?;
+    if ui.json() {
+        println!(
+            "{}",
+            serde_json::json!({"type": "stopped", "name": args.name, "namespace": ns})
+        );
+    } else {
+        println!(
+            "stopped {ns}/{}; `cargo xtask watch {}` shows it end",
+            args.name, args.name
+        );
+    }
+    Ok(ExitCode::Success)
+}

@@ -19,17 +19,21 @@ use crate::ui::Ui;
 pub struct FollowOptions {
     pub timeout: Option<Duration>,
     pub fail_fast: bool,
+    /// Keep following when a finding says the workflow waits until someone acts.
+    pub wait_anyway: bool,
     pub stop_on_interrupt: bool,
     pub logs: bool,
     pub diagnose: DiagnoseConfig,
 }
 
 impl FollowOptions {
-    /// Follow to the end, no logs, no stopping: `watch` and `rerun`.
+    /// Follow to the end, no logs, no stopping: `watch`, which is what the user is told
+    /// to use to keep waiting.
     pub fn plain(diagnose: DiagnoseConfig) -> Self {
         FollowOptions {
             timeout: None,
             fail_fast: false,
+            wait_anyway: true,
             stop_on_interrupt: false,
             logs: false,
             diagnose,
@@ -185,6 +189,23 @@ pub async fn follow(
             kit_argo::stop(client.clone(), namespace, name).await?;
             view.note(&format!(
                 "stopped workflow {name} on the finding above (--fail-fast)"
+            ));
+            return Ok(outcome(
+                Some(&snapshot),
+                ExitCode::StoppedOnDiagnosis,
+                findings,
+            ));
+        }
+        if !options.wait_anyway
+            && let Some(stuck) = kit_diagnose::stalled(&findings)
+        {
+            view.finish();
+            view.note(&format!(
+                "stopped following: {} ({}) holds the workflow until someone acts; it is still there. \
+                 Keep waiting: cargo xtask watch {name}. Stop it: cargo xtask stop {name}. \
+                 (`run --wait-anyway` keeps following in such a case.)",
+                stuck.reason,
+                stuck.step.as_deref().unwrap_or("the workflow"),
             ));
             return Ok(outcome(
                 Some(&snapshot),

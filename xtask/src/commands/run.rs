@@ -139,6 +139,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
                 .map(|t| t.value))
             .map(std::time::Duration::from_secs),
         fail_fast: args.fail_fast,
+        wait_anyway: args.wait_anyway,
         stop_on_interrupt: args.stop_on_interrupt,
         logs: args.logs,
         diagnose: diagnose_config(&resolved),
@@ -415,7 +416,11 @@ pub async fn rerun(global: &GlobalArgs, record: &str, ui: Ui) -> anyhow::Result<
     // or pinning again.
     let loaded = kit_argo::load_workflow(&manifest).map_err(|e| Exit::input(e.to_string()))?;
     let client = crate::kube::client(&resolved).await?;
-    let options = FollowOptions::plain(diagnose_config(&resolved));
+    // As `run` without flags: stop following a workflow that waits until someone acts.
+    let options = FollowOptions {
+        wait_anyway: false,
+        ..FollowOptions::plain(diagnose_config(&resolved))
+    };
     let new_record = RunRecord::create(&root, &resolved, &loaded, &[], &[], Some(&dir))?;
     submit_and_follow(&resolved, client, &loaded, new_record, &options, ui).await
 }
