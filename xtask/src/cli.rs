@@ -201,6 +201,10 @@ pub struct RunArgs {
     /// Keep image references as written instead of pinning them to pushed digests.
     #[arg(long)]
     pub no_pin: bool,
+    /// Submit without checking that unpinned images of the configured registry exist
+    /// there (by default each is looked up first, and a missing one stops the run).
+    #[arg(long)]
+    pub no_check_images: bool,
     /// Stream each step's main container log.
     #[arg(long)]
     pub logs: bool,

@@ -1,7 +1,8 @@
 //! What `run` does beyond one workflow, on the stack: it stops following a workflow that
 //! waits until someone acts, run records end with the outcome whoever followed the run to
-//! its end, `rerun` records are named after the workflow, and a file's templates and
-//! ConfigMaps are applied before its workflow is submitted.
+//! its end, `rerun` records are named after the workflow, a file's templates and
+//! ConfigMaps are applied before its workflow is submitted, and an image missing from the
+//! registry stops the run before anything is submitted.
 
 mod common;
 
@@ -180,4 +181,43 @@ spec:
     )
     .unwrap();
     assert_eq!(manifest.matches("\n---\n").count(), 2, "{manifest}");
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn an_unpinned_image_missing_from_the_registry_is_refused_before_submitting() {
+    let dir = TempDir::new().unwrap();
+    let registry = common::stack_var("STACK_REGISTRY");
+    let missing = format!("{registry}/vcity/does-not-exist:1.0");
+    let file = common::one_step_workflow(dir.path(), "e2e-no-image", "", &missing, "true", "");
+    let out = xtask()
+        .args(["run", "-o", "json", "--timeout", "60"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let (lines, all) = (json_lines(&out), text(&out));
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(!lines.iter().any(|l| l["type"] == "submitted"), "{all}");
+    let finding = lines
+        .iter()
+        .find(|l| l["type"] == "finding")
+        .map(|l| &l["finding"])
+        .unwrap_or_else(|| panic!("no finding: {all}"));
+    assert_eq!(finding["reason"], "image-not-found");
+    assert_eq!(finding["level"], "user");
+    let evidence = finding["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!(
+            "e2e-no-image.yaml:15: {missing} is not in the registry"
+        )),
+        "{evidence}"
+    );
+    // An image that is there passes the same check.
+    let present = common::one_step_workflow(dir.path(), "e2e-image", "", &pod_image(), "true", "");
+    let out = xtask()
+        .args(["run", "-o", "json", "--timeout", "60"])
+        .arg(&present)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
 }

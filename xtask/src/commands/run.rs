@@ -32,6 +32,8 @@ struct Prepared {
     loaded: LoadedWorkflow,
     rewrites: Vec<Rewrite>,
     diagnostics: Vec<Diagnostic>,
+    /// Images left as written: not in the lock file, or `--no-pin`.
+    unpinned: Vec<kit_argo::ImageUse>,
 }
 
 fn load_lock(resolved: &Resolved) -> anyhow::Result<Lock> {
@@ -71,6 +73,7 @@ fn prepare_loaded(
     ));
     let pins = kit_argo::pin_images(&mut loaded, &resolve, no_pin);
     rewrites.extend(pins.rewrites);
+    let unpinned = pins.unresolved;
     let options = ValidateOptions {
         lint,
         images: (!no_pin).then_some(&resolve as &dyn Fn(&str) -> Option<String>),
@@ -80,6 +83,7 @@ fn prepare_loaded(
         loaded,
         rewrites,
         diagnostics,
+        unpinned,
     })
 }
 
@@ -127,6 +131,9 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         );
         return Ok(ExitCode::Success);
     }
+    if !args.no_check_images {
+        check_unpinned_images(&resolved, &prepared, ui).await?;
+    }
     let client = crate::kube::client(&resolved).await?;
     let options = FollowOptions {
         timeout: args
@@ -153,6 +160,105 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         None,
     )?;
     submit_and_follow(&resolved, client, &prepared.loaded, record, &options, ui).await
+}
+
+/// Refuses to submit a workflow whose image is not in the registry it points at: without
+/// this, the step would wait in ImagePullBackOff. Only images of the configured registry
+/// (whose credentials the toolkit has) are checked, one HEAD each, all at once; a registry
+/// that cannot be asked is a warning, not a refusal.
+async fn check_unpinned_images(
+    resolved: &Resolved,
+    prepared: &Prepared,
+    ui: Ui,
+) -> anyhow::Result<()> {
+    let Some(config) = kit_images::RegistryConfig::from_settings(&resolved.settings) else {
+        return Ok(());
+    };
+    let ours: Vec<&kit_argo::ImageUse> = prepared
+        .unpinned
+        .iter()
+        .filter(|u| {
+            kit_images::ImageRef::parse(&u.image, "workflow").is_ok_and(|r| {
+                r.digest.is_none() && r.registry.as_deref() == Some(config.host.as_str())
+            })
+        })
+        .collect();
+    if ours.is_empty() {
+        return Ok(());
+    }
+    let registry = match kit_images::RegistryClient::from_config(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "{}: cannot check that the images are in the registry: {e}",
+                ui.warn("warning")
+            );
+            return Ok(());
+        }
+    };
+    let answers = futures::future::join_all(
+        ours.iter()
+            .map(|u| async { (*u, registry.pinned_exists(&u.image).await) }),
+    )
+    .await;
+    let lock = load_lock(resolved)?;
+    let pushed: Vec<&str> = lock.images.values().map(|e| e.reference.as_str()).collect();
+    let mut missing = vec![];
+    for (image, answer) in answers {
+        match answer {
+            Ok(true) => {}
+            Ok(false) => missing.push(image),
+            Err(e) => eprintln!(
+                "{}: cannot check that {} is in the registry: {e}",
+                ui.warn("warning"),
+                image.image
+            ),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let file = prepared.loaded.file.display();
+    let evidence: Vec<String> = missing
+        .iter()
+        .map(|u| {
+            let closest = pushed
+                .iter()
+                .min_by_key(|p| strsim::levenshtein(p, &u.image))
+                .map(|p| format!("; closest pushed image: {p}"))
+                .unwrap_or_default();
+            format!(
+                "{file}:{}: {} is not in the registry{closest}",
+                u.line.map_or_else(|| "?".to_string(), |l| l.to_string()),
+                u.image
+            )
+        })
+        .collect();
+    let finding = serde_json::json!({
+        "level": "user",
+        "reason": "image-not-found",
+        "summary": format!("{} image(s) of the workflow are not in {}: their steps would wait for them forever", missing.len(), config.host),
+        "evidence": evidence,
+        "fix": "push the image (`cargo xtask up NAME` for a folder of containers/) or correct its name; `--no-check-images` submits anyway",
+    });
+    if ui.json() {
+        println!(
+            "{}",
+            serde_json::json!({"type": "finding", "finding": finding})
+        );
+    } else {
+        eprintln!(
+            "{} {} · image-not-found: {}",
+            ui.bad("✗"),
+            "user",
+            finding["summary"].as_str().unwrap_or("")
+        );
+        for e in &evidence {
+            eprintln!("    {e}");
+        }
+        eprintln!("  fix: {}", finding["fix"].as_str().unwrap_or(""));
+    }
+    Err(Exit::input("nothing was submitted: an image is not in the registry").into())
 }
 
 async fn submit_and_follow(

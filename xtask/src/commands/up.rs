@@ -152,14 +152,7 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
                 eprintln!("{} {name}: {err}", ui.bad("push failed:"));
             }
         }
-        let count = plans.len();
-        let fresh = built.built.len();
-        println!(
-            "{} images: {fresh} built, {} pushed, {} already up to date",
-            count,
-            pushed.as_ref().map_or(0, |p| p.pushed.len()),
-            pushed.as_ref().map_or(0, |p| p.up_to_date.len()),
-        );
+        println!("{}", summary_line(&plans, &built, pushed.as_ref()));
     }
     if args.images_only {
         if ui.json() {
@@ -283,4 +276,34 @@ fn bar<'a>(
         b.enable_steady_tick(Duration::from_millis(150));
         b
     })
+}
+
+/// `11 images: 4 already up to date, 2 built, 2 pushed, 1 failed, 4 not built`: every
+/// image counted once, also when a failed build stopped the pushes.
+fn summary_line(
+    plans: &[kit_images::ImagePlan],
+    built: &kit_images::BuildReport,
+    pushed: Option<&kit_images::PushReport>,
+) -> String {
+    let up_to_date = match pushed {
+        Some(p) => p.up_to_date.len(),
+        // Nothing was pushed: what the plan found in the registry is still up to date.
+        None => plans
+            .iter()
+            .filter(|p| matches!(p.state, PlanState::UpToDate))
+            .count(),
+    };
+    let mut parts = vec![
+        format!("{up_to_date} already up to date"),
+        format!("{} built", built.built.len()),
+        format!("{} pushed", pushed.map_or(0, |p| p.pushed.len())),
+    ];
+    let failed = built.failed.len() + pushed.map_or(0, |p| p.failed.len());
+    if failed > 0 {
+        parts.push(format!("{failed} failed"));
+    }
+    if !built.not_started.is_empty() {
+        parts.push(format!("{} not built", built.not_started.len()));
+    }
+    format!("{} images: {}", plans.len(), parts.join(", "))
 }
