@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::{ConfigError, Warning, closest, shown_name};
+use crate::error::{ConfigError, Warning, closest, cut, shown_name, shown_value};
 use crate::keys::{Key, Kind, SETTINGS};
 use crate::origin::{Origin, Sourced};
 use crate::resolve::{Candidate, Raw};
@@ -108,7 +108,8 @@ impl WorkspaceToml {
             if host_text.contains('/') {
                 return Some(Candidate {
                     raw: Raw::Invalid(format!(
-                        "`{host_text}` already names a project, and {} sets another; keep one",
+                        "{} already names a project, and {} sets another; keep one",
+                        shown_value(&host_text),
                         project.origin
                     )),
                     ..host
@@ -294,8 +295,8 @@ impl Walker<'_> {
                 let message = match self.schema.iter().find(|(_, key, _)| *key == name) {
                     Some((section, key, _)) => format!(
                         "unknown key `{}`; did you mean `{key}` in a [{}] table?",
-                        dotted(prefix, name),
-                        dotted(prefix, section)
+                        cut(&dotted(prefix, name)),
+                        cut(&dotted(prefix, section))
                     ),
                     None => match closest(name, allowed.iter().copied(), 0.6) {
                         Some(s) => format!(
@@ -352,8 +353,9 @@ impl Walker<'_> {
                         dotted(prefix, &format!("{section}.{s}"))
                     ),
                     (None, Some(other)) => format!(
-                        "unknown key `{full}`; `{name}` belongs in [{}]",
-                        dotted(prefix, other)
+                        "unknown key `{}`; `{name}` belongs in [{}]",
+                        cut(&full),
+                        cut(&dotted(prefix, other))
                     ),
                     (None, None) => format!(
                         "unknown key {}; known keys in [{section}]: {}",

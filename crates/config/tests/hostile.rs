@@ -1,0 +1,179 @@
+//! Issue 18, hostile and odd input: odd line endings, huge values, `$` in secrets,
+//! inline comments, absurd durations, dotted TOML keys. Secrets never show.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{Sandbox, fixture};
+use kit_config::{ConfigError, env_file, hera_config};
+
+const TEN_MB: usize = 10_000_000;
+
+/// An error message stays short and never holds `secret`.
+fn assert_short_without(message: &str, secret: &str) {
+    assert!(
+        message.len() < 600,
+        "{} bytes: {}",
+        message.len(),
+        &message[..600]
+    );
+    assert!(!message.contains(secret), "{message}");
+}
+
+#[test]
+fn cr_only_hera_config_reads_line_by_line() {
+    let p = hera_config::parse(
+        Path::new("hera.config"),
+        fixture("cr-only.config").as_bytes(),
+    )
+    .unwrap();
+    let got: Vec<(&str, &str, usize)> = p
+        .entries
+        .iter()
+        .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("argo_namespace", "Bad_Namespace", 2),
+            ("argo_token", "Bearer v2:cr0nly-s3cr3t", 3),
+            ("argo_server", "argo.example:2746", 4),
+        ]
+    );
+}
+
+#[test]
+fn cr_only_hera_config_error_names_the_line_not_the_token() {
+    let s = Sandbox::new();
+    s.write("hera.config", &fixture("cr-only.config"));
+    let e = s.error(&s.inputs()).to_string();
+    assert!(
+        e.starts_with("hera.config:2: invalid argo_namespace: `Bad_Namespace` is not"),
+        "{e}"
+    );
+    assert_short_without(&e, "cr0nly-s3cr3t");
+}
+
+#[test]
+fn cr_only_and_mixed_endings_in_hera_bash_and_xtask_toml() {
+    let p = env_file::parse(
+        Path::new("hera.bash"),
+        b"ARGO_NAMESPACE=a\rARGO_SERVER=h:1\r\nKUBECONFIGMAP=c\n",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let lines: Vec<(&str, usize)> = p.entries.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("ARGO_NAMESPACE", 1),
+            ("ARGO_SERVER", 2),
+            ("KUBECONFIGMAP", 3)
+        ]
+    );
+
+    let s = Sandbox::new();
+    s.write("xtask.toml", "# c\r[cluster]\rnamespace = 5\r");
+    match s.error(&s.inputs()) {
+        ConfigError::TomlType { line, .. } => assert_eq!(line, 3),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn invalid_utf8_after_cr_only_lines_names_its_line() {
+    let e = hera_config::parse(Path::new("hera.config"), b"a=1\rb=2\r\xff\n").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { line: 3, .. }), "{e}");
+}
+
+#[test]
+fn huge_invalid_values_are_cut_whatever_their_source() {
+    let huge = "X".repeat(TEN_MB);
+    let cut = format!("`{}…` ({TEN_MB} bytes)", "X".repeat(80));
+
+    // Environment.
+    let s = Sandbox::new();
+    let e = s
+        .error(&s.inputs_with_env(&[("ARGO_NAMESPACE", &huge)]))
+        .to_string();
+    assert!(
+        e.starts_with("env ARGO_NAMESPACE: invalid argo_namespace: "),
+        "{}",
+        &e[..200]
+    );
+    assert!(e.contains(&cut), "{}", &e[..300.min(e.len())]);
+    assert_short_without(&e, &"X".repeat(81));
+
+    // hera.bash, hera.config and xtask.toml.
+    for (file, text, origin) in [
+        (
+            "hera.bash",
+            format!("ARGO_INSECURE_SKIP_VERIFY={huge}\n"),
+            "hera.bash:1: ",
+        ),
+        (
+            "hera.config",
+            format!("argo_namespace={huge}\n"),
+            "hera.config:1: ",
+        ),
+        (
+            "xtask.toml",
+            format!("[results]\npvc_mount_path = \"{huge}\"\n"),
+            "xtask.toml [results] pvc_mount_path: ",
+        ),
+    ] {
+        let s = Sandbox::new();
+        s.write(file, &text);
+        let e = s.error(&s.inputs()).to_string();
+        assert!(e.starts_with(origin), "{file}: {}", &e[..200.min(e.len())]);
+        assert!(e.contains(&cut), "{file}: {}", &e[..300.min(e.len())]);
+        assert_short_without(&e, &"X".repeat(81));
+    }
+}
+
+#[test]
+fn huge_paths_and_profile_names_are_cut() {
+    let huge = format!("/{}", "p".repeat(TEN_MB));
+    let s = Sandbox::new();
+    let e = s
+        .error(&s.inputs_with_env(&[("ARGOCONFIG", &huge)]))
+        .to_string();
+    assert!(e.starts_with("ARGOCONFIG is set to /ppp"), "{}", &e[..200]);
+    assert!(
+        e.contains(&format!("… ({} bytes)", TEN_MB + 1)),
+        "{}",
+        &e[..300]
+    );
+    assert_short_without(&e, &"p".repeat(81));
+
+    let s = Sandbox::new();
+    let e = s
+        .error(&s.inputs_with_env(&[("XTASK_PROFILE", &huge)]))
+        .to_string();
+    assert_short_without(&e, &"p".repeat(81));
+}
+
+#[test]
+fn a_value_that_mentions_a_secret_is_never_echoed() {
+    // A multi-line value glues the next assignment, token and all, to a plain setting.
+    let s = Sandbox::new();
+    s.write(
+        "hera.bash",
+        "KUBECONFIGMAP='Bad\nARGO_TOKEN=gl7ed-s3cr3t'\n",
+    );
+    let e = s.error(&s.inputs()).to_string();
+    assert!(e.starts_with("hera.bash:1: invalid configmap_name: <a 27-byte value, not shown: it mentions a token or password>"), "{e}");
+    assert_short_without(&e, "gl7ed-s3cr3t");
+
+    let s = Sandbox::new();
+    let e = s
+        .error(&s.inputs_with_env(&[("ARGO_SERVER", "Bearer v2:p4st3d-t0ken")]))
+        .to_string();
+    assert_short_without(&e, "p4st3d");
+    assert!(
+        e.starts_with("env ARGO_SERVER: invalid argo_server: <a 22-byte value"),
+        "{e}"
+    );
+}
