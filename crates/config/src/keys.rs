@@ -300,6 +300,11 @@ pub(crate) fn is_known_env(name: &str) -> bool {
     env_vars().any(|v| v == name)
 }
 
+/// True for the environment variables that hold a secret (token, password).
+pub(crate) fn is_secret_env(name: &str) -> bool {
+    SETTINGS.iter().any(|s| s.secret && s.env == Some(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

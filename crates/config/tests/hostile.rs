@@ -177,3 +177,135 @@ fn a_value_that_mentions_a_secret_is_never_echoed() {
         "{e}"
     );
 }
+
+fn env_file_parse(src: &str, env: &[(&str, &str)]) -> Result<kit_config::ParsedFile, ConfigError> {
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env_file::parse(Path::new("hera.bash"), src.as_bytes(), &env)
+}
+
+#[test]
+fn a_dollar_name_in_a_secret_is_an_error_that_echoes_nothing_of_it() {
+    for (src, line, key) in [
+        (
+            "XTASK_REGISTRY_PASSWORD=\"abc$S3CR3Tpart\"\n",
+            1,
+            "XTASK_REGISTRY_PASSWORD",
+        ),
+        (
+            "# token\nARGO_TOKEN=Bearer\\ ab${S3CR3T}cd\n",
+            2,
+            "ARGO_TOKEN",
+        ),
+        ("export ARGO_TOKEN=abc$S3CR3Tpart\n", 1, "ARGO_TOKEN"),
+    ] {
+        let e = env_file_parse(src, &[]).expect_err(src).to_string();
+        assert!(
+            e.starts_with(&format!(
+                "hera.bash:{line}: the value of {key} expands a variable that is not set here"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("so it is not used"), "{e}");
+        assert!(
+            e.contains(&format!("hint: if the `$` is part of the secret, write the value in single quotes ({key}='...')")),
+            "{e}"
+        );
+        assert!(!e.contains("S3CR3T") && !e.contains("abc"), "{e}");
+    }
+}
+
+#[test]
+fn a_dollar_in_single_quotes_or_a_set_variable_keeps_the_secret_as_meant() {
+    let p = env_file_parse("XTASK_REGISTRY_PASSWORD='abc$S3CR3Tpart'\n", &[]).unwrap();
+    assert_eq!(p.entries[0].value, "abc$S3CR3Tpart");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let p = env_file_parse("XTASK_REGISTRY_PASSWORD=\"abc\\$S3CR3Tpart\"\n", &[]).unwrap();
+    assert_eq!(p.entries[0].value, "abc$S3CR3Tpart");
+    let p = env_file_parse("ARGO_TOKEN=\"$MY_TOKEN\"\n", &[("MY_TOKEN", "v2:t")]).unwrap();
+    assert_eq!(p.entries[0].value, "v2:t");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn a_dollar_name_in_a_variable_that_looks_secret_warns_without_the_name() {
+    let p = env_file_parse("MY_PASSWORD=\"abc$S3CR3Tpart\"\n", &[]).unwrap();
+    assert_eq!(p.warnings.len(), 1);
+    let w = p.warnings[0].to_string();
+    assert!(
+        w.starts_with("hera.bash:1: the value of `MY_PASSWORD` expands 1 variable(s) that are not set here (names not shown"),
+        "{w}"
+    );
+    assert!(!w.contains("S3CR3T") && !w.contains("abc"), "{w}");
+}
+
+#[test]
+fn resolve_fails_on_a_dollar_name_in_the_registry_password() {
+    let s = Sandbox::new();
+    s.write("hera.bash", "XTASK_REGISTRY_PASSWORD=\"abc$S3CR3Tpart\"\n");
+    let e = s.error(&s.inputs()).to_string();
+    assert!(
+        e.starts_with("hera.bash:1: the value of XTASK_REGISTRY_PASSWORD"),
+        "{e}"
+    );
+    assert!(!e.contains("S3CR3T"), "{e}");
+}
+
+fn hera(src: &str) -> kit_config::ParsedFile {
+    hera_config::parse(Path::new("hera.config"), src.as_bytes()).expect(src)
+}
+
+#[test]
+fn an_inline_comment_in_hera_config_is_kept_with_a_warning() {
+    let p = hera("# ns\nargo_namespace=vcity # ns\n");
+    assert_eq!(p.entries[0].value, "vcity # ns");
+    let w: Vec<String> = p.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        vec![
+            "hera.config:2: the value of `argo_namespace` holds ` #`, but hera.config has no comments after a value (Python's ConfigParser keeps them too): the whole text `vcity # ns` is kept as the value; put the comment on a line of its own"
+        ]
+    );
+    let p = hera("argo_server: h:2746\t; prod\n");
+    assert_eq!(p.entries[0].value, "h:2746\t; prod");
+    assert!(
+        p.warnings[0].to_string().contains("holds ` ;`"),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn an_inline_comment_after_a_token_warns_without_echoing_the_token() {
+    let p = hera("argo_token=Bearer v2:t0k3n-s3cr3t # my token\n");
+    assert_eq!(p.entries[0].value, "Bearer v2:t0k3n-s3cr3t # my token");
+    assert_eq!(p.warnings.len(), 1);
+    let w = p.warnings[0].to_string();
+    assert!(
+        w.starts_with("hera.config:1: the value of `argo_token` holds ` #`"),
+        "{w}"
+    );
+    assert!(
+        w.contains("the whole text after the separator (33 bytes, not shown) is kept"),
+        "{w}"
+    );
+    assert!(!w.contains("t0k3n") && !w.contains("my token"), "{w}");
+}
+
+#[test]
+fn no_warning_for_a_hash_inside_a_value_or_a_comment_after_quotes() {
+    for src in [
+        "argo_token=ab#cd;ef\n",
+        "argo_namespace='vcity' # ns\n",
+        "argo_namespace=\"vcity\" ; ns\n",
+        "# argo_namespace=vcity # ns\n",
+    ] {
+        assert!(
+            hera(src).warnings.is_empty(),
+            "{src}: {:?}",
+            hera(src).warnings
+        );
+    }
+}
