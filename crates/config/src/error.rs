@@ -93,12 +93,13 @@ pub(crate) fn unknown_profile_detail(
     };
     let mut out = format!("is not defined in {}", path.display());
     if let Some(s) = suggestion {
-        out.push_str(&format!("; did you mean `{s}`?"));
+        out.push_str(&format!("; did you mean `{}`?", cut(s)));
     }
     if available.is_empty() {
         out.push_str("; the file defines no [profiles.NAME] table");
     } else {
-        out.push_str(&format!("; defined profiles: {}", available.join(", ")));
+        let names: Vec<String> = available.iter().map(|n| cut(n)).collect();
+        out.push_str(&format!("; defined profiles: {}", names.join(", ")));
     }
     out
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{ConfigError, Warning, closest, shown_value, unknown_profile_detail};
-use crate::keys::{ARGOCONFIG, Key, SETTINGS, XTASK_PROFILE, env_vars};
+use crate::keys::{ARGOCONFIG, Key, MAX_DURATION_SECS, SETTINGS, XTASK_PROFILE, env_vars};
 use crate::origin::{Origin, Sourced};
 use crate::secret::Secret;
 use crate::settings::{
@@ -305,12 +305,29 @@ fn count(key: Key, c: &Candidate) -> Result<u64, ConfigError> {
     }
     let s = text(key, c)?;
     s.parse::<u64>().map_err(|_| {
-        invalid(
+        let problem = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            "is too large"
+        } else {
+            "is not a non-negative whole number"
+        };
+        invalid(key, &c.origin, format!("{} {problem}", shown_value(&s)))
+    })
+}
+
+/// A duration in seconds, at most [`MAX_DURATION_SECS`]: larger ones are typos, and
+/// they would overflow the clock arithmetic of the commands that wait.
+fn seconds(key: Key, c: &Candidate) -> Result<u64, ConfigError> {
+    let n = count(key, c)?;
+    if n > MAX_DURATION_SECS {
+        return Err(invalid(
             key,
             &c.origin,
-            format!("{} is not a non-negative whole number", shown_value(&s)),
-        )
-    })
+            format!(
+                "`{n}` seconds is more than 30 days ({MAX_DURATION_SECS} s), the longest duration accepted; use a smaller number"
+            ),
+        ));
+    }
+    Ok(n)
 }
 
 fn secret(key: Key, c: &Candidate) -> Result<Secret, ConfigError> {
@@ -850,17 +867,17 @@ fn build(
             stall_grace_secs: or_default(
                 layers,
                 Key::StallGrace,
-                |c| count(Key::StallGrace, c),
+                |c| seconds(Key::StallGrace, c),
                 60,
             )?,
             controller_grace_secs: or_default(
                 layers,
                 Key::ControllerGrace,
-                |c| count(Key::ControllerGrace, c),
+                |c| seconds(Key::ControllerGrace, c),
                 20,
             )?,
             run_timeout_secs: opt(layers, Key::RunTimeout, |c| {
-                let n = count(Key::RunTimeout, c)?;
+                let n = seconds(Key::RunTimeout, c)?;
                 if n == 0 {
                     return Err(invalid(
                         Key::RunTimeout,

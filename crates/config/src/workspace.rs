@@ -18,7 +18,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{ConfigError, Warning, closest, cut, shown_name, shown_value};
-use crate::keys::{Key, Kind, SETTINGS};
+use crate::keys::{Key, Kind, MAX_DURATION_SECS, SETTINGS};
 use crate::origin::{Origin, Sourced};
 use crate::resolve::{Candidate, Raw};
 use crate::settings::Mirror;
@@ -404,13 +404,35 @@ impl Walker<'_> {
         match (kind, v.get_ref()) {
             (Kind::Text | Kind::Path, DeValue::String(s)) => Ok(Raw::Text(s.to_string())),
             (Kind::Bool, DeValue::Boolean(b)) => Ok(Raw::Bool(*b)),
-            (Kind::Count, DeValue::Integer(i)) => {
-                match i64::from_str_radix(i.as_str(), i.radix()) {
-                    Ok(n) if n >= 0 => Ok(Raw::Count(n.unsigned_abs())),
-                    _ => {
-                        Err(self.type_error(v, key, "a non-negative integer", "a negative integer"))
+            (Kind::Count | Kind::Seconds, DeValue::Integer(i)) => {
+                let n = match i64::from_str_radix(i.as_str(), i.radix()) {
+                    Ok(n) if n >= 0 => n.unsigned_abs(),
+                    _ if i.as_str().starts_with('-') => {
+                        return Err(self.type_error(
+                            v,
+                            key,
+                            "a non-negative integer",
+                            "a negative integer",
+                        ));
                     }
+                    _ => {
+                        return Err(self.type_error(
+                            v,
+                            key,
+                            "a non-negative integer",
+                            "an integer too large for 64 bits",
+                        ));
+                    }
+                };
+                if kind == Kind::Seconds && n > MAX_DURATION_SECS {
+                    return Err(self.type_error(
+                        v,
+                        key,
+                        "a number of seconds up to 2592000 (30 days)",
+                        "a larger number",
+                    ));
                 }
+                Ok(Raw::Count(n))
             }
             (Kind::Text | Kind::Path, other) => {
                 Err(self.type_error(v, key, "a string", a_type(other)))
@@ -418,7 +440,7 @@ impl Walker<'_> {
             (Kind::Bool, other) => {
                 Err(self.type_error(v, key, "a boolean (true or false)", a_type(other)))
             }
-            (Kind::Count, other) => {
+            (Kind::Count | Kind::Seconds, other) => {
                 Err(self.type_error(v, key, "a non-negative integer", a_type(other)))
             }
         }

@@ -309,3 +309,155 @@ fn no_warning_for_a_hash_inside_a_value_or_a_comment_after_quotes() {
         );
     }
 }
+
+#[test]
+fn durations_beyond_30_days_are_errors_naming_their_source() {
+    let more = "`2592001` seconds is more than 30 days (2592000 s), the longest duration accepted; use a smaller number";
+
+    let s = Sandbox::new();
+    let e = s
+        .error(&s.inputs_with_env(&[("XTASK_RUN_TIMEOUT_SECS", "2592001")]))
+        .to_string();
+    assert_eq!(
+        e,
+        format!("env XTASK_RUN_TIMEOUT_SECS: invalid timeouts.run_timeout_secs: {more}")
+    );
+
+    let s = Sandbox::new();
+    s.write("hera.bash", "\nXTASK_STALL_GRACE_SECS=2592001\n");
+    let e = s.error(&s.inputs()).to_string();
+    assert_eq!(
+        e,
+        format!("hera.bash:2: invalid timeouts.stall_grace_secs: {more}")
+    );
+
+    let s = Sandbox::new();
+    let mut inputs = s.inputs();
+    inputs.flags.controller_grace_secs = Some(u64::MAX);
+    let e = s.error(&inputs).to_string();
+    assert!(
+        e.starts_with("--controller-grace-secs: invalid timeouts.controller_grace_secs: `18446744073709551615` seconds is more than 30 days"),
+        "{e}"
+    );
+
+    let s = Sandbox::new();
+    s.write(
+        "xtask.toml",
+        "[timeouts]\ncontroller_grace_secs = 2592001\n",
+    );
+    assert_eq!(
+        s.error(&s.inputs()).to_string(),
+        "xtask.toml:2: `timeouts.controller_grace_secs` must be a number of seconds up to 2592000 (30 days), not a larger number"
+    );
+}
+
+#[test]
+fn a_number_beyond_64_bits_is_too_large_not_malformed() {
+    let s = Sandbox::new();
+    let e = s
+        .error(&s.inputs_with_env(&[("XTASK_RUN_TIMEOUT_SECS", "99999999999999999999999")]))
+        .to_string();
+    assert_eq!(
+        e,
+        "env XTASK_RUN_TIMEOUT_SECS: invalid timeouts.run_timeout_secs: `99999999999999999999999` is too large"
+    );
+}
+
+#[test]
+fn thirty_days_exactly_is_accepted() {
+    let s = Sandbox::new();
+    s.write(
+        "xtask.toml",
+        "[timeouts]\nrun_timeout_secs = 2592000\nstall_grace_secs = 2_592_000\n",
+    );
+    let r = s.resolve(&s.inputs_with_env(&[("XTASK_CONTROLLER_GRACE_SECS", "2592000")]));
+    let t = &r.settings.timeouts;
+    assert_eq!(t.run_timeout_secs.as_ref().unwrap().value, 2_592_000);
+    assert_eq!(t.stall_grace_secs.value, 2_592_000);
+    assert_eq!(t.controller_grace_secs.value, 2_592_000);
+}
+
+/// The error of an xtask.toml holding `src`, as the user reads it.
+fn toml_error(src: &str) -> String {
+    let s = Sandbox::new();
+    s.write("xtask.toml", src);
+    s.error(&s.inputs()).to_string()
+}
+
+#[test]
+fn dotted_keys_are_reported_at_their_own_line() {
+    assert_eq!(
+        toml_error("# c\n\nregistry.host = 5\n"),
+        "xtask.toml:3: `registry.host` must be a string, not an integer"
+    );
+    assert_eq!(
+        toml_error("# c\n\n[profiles]\np.cluster.namespace = true\n"),
+        "xtask.toml:4: `profiles.p.cluster.namespace` must be a string, not a boolean"
+    );
+    assert_eq!(
+        toml_error("# c\n\n[cluster]\nnamespace.x = 1\n"),
+        "xtask.toml:4: `cluster.namespace` must be a string, not a table"
+    );
+    assert_eq!(
+        toml_error("# c\n\nregistry.host = \"a\"\nregistry.host = \"b\"\n"),
+        "xtask.toml:4: duplicate key"
+    );
+
+    let s = Sandbox::new();
+    s.write(
+        "xtask.toml",
+        "# c\n\n[a]\nb.c = 1\n\n[registry]\nhots.x = 1\n\n[profiles.p]\nregistry.hots = 1\n",
+    );
+    let r = s.resolve(&s.inputs());
+    let lines: Vec<Option<usize>> = r.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, vec![Some(3), Some(7), Some(10)], "{:?}", r.warnings);
+    assert!(
+        r.warnings[1]
+            .to_string()
+            .contains("`registry.hots`; did you mean `registry.host`?")
+    );
+}
+
+#[test]
+fn wrong_types_name_the_type_found() {
+    for (src, found) in [
+        (
+            "[images]\nparallelism = 99999999999999999999\n",
+            "an integer too large for 64 bits",
+        ),
+        (
+            "[images]\nparallelism = -99999999999999999999\n",
+            "a negative integer",
+        ),
+        ("[images]\nparallelism = 1.5\n", "a float"),
+        ("[images]\nparallelism = 1979-05-27\n", "a date"),
+        ("[images]\nparallelism = [1]\n", "an array"),
+        ("[images]\nparallelism = { n = 1 }\n", "a table"),
+        ("[images]\nparallelism = \"2\"\n", "a string"),
+        ("[images]\nparallelism = true\n", "a boolean"),
+    ] {
+        assert_eq!(
+            toml_error(src),
+            format!(
+                "xtask.toml:2: `images.parallelism` must be a non-negative integer, not {found}"
+            ),
+            "{src}"
+        );
+    }
+}
+
+#[test]
+fn huge_profile_names_in_xtask_toml_are_cut() {
+    let name = "q".repeat(100_000);
+    let s = Sandbox::new();
+    s.write("xtask.toml", &format!("[profiles.{name}]\n"));
+    let e = s
+        .error(&s.inputs_with_env(&[("XTASK_PROFILE", "other")]))
+        .to_string();
+    assert!(
+        e.contains(&format!("{}… (100000 bytes)", "q".repeat(80))),
+        "{}",
+        &e[..300.min(e.len())]
+    );
+    assert_short_without(&e, &"q".repeat(81));
+}
