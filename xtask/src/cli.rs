@@ -219,8 +219,12 @@ pub struct RunArgs {
     /// Stop the workflow on Ctrl-C instead of leaving it running.
     #[arg(long)]
     pub stop_on_interrupt: bool,
-    /// Give up following after this many seconds (exit 3).
-    #[arg(long, value_name = "SECONDS")]
+    /// Give up following after this many seconds (exit 3); at most 2592000 (30 days).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=kit_config::MAX_DURATION_SECS)
+    )]
     pub timeout: Option<u64>,
 }
 

@@ -190,3 +190,114 @@ fn completions_are_generated() {
         .stdout(predicate::str::contains("fetch-results"))
         .stdout(predicate::str::contains("bench").not());
 }
+
+/// stdout and stderr of `config` and `config -o json` run in `dir`.
+fn config_outputs(dir: &TempDir) -> Vec<(Vec<&'static str>, std::process::Output)> {
+    [vec!["config"], vec!["config", "--output", "json"]]
+        .into_iter()
+        .map(|args| {
+            let out = xtask(dir).args(&args).output().unwrap();
+            (args, out)
+        })
+        .collect()
+}
+
+#[test]
+fn a_dollar_name_in_the_registry_password_fails_without_echoing_it() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "hera.bash",
+        "ARGO_NAMESPACE=vcity\nXTASK_REGISTRY_PASSWORD=\"abc$S3CR3Tpart\"\n",
+    );
+    for (args, out) in config_outputs(&dir) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let all = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+        assert!(
+            stderr.contains("hera.bash:2: the value of XTASK_REGISTRY_PASSWORD expands a variable that is not set here"),
+            "{args:?}: {all}"
+        );
+        assert!(!all.contains("S3CR3T"), "{args:?} echoed the secret: {all}");
+    }
+}
+
+#[test]
+fn a_dollar_name_in_a_secret_looking_variable_warns_without_echoing_it() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "hera.bash", "MY_PASSWORD=\"abc$S3CR3Tpart\"\n");
+    for (args, out) in config_outputs(&dir) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {all}");
+        assert!(all.contains("names not shown"), "{args:?}: {all}");
+        assert!(!all.contains("S3CR3T"), "{args:?} echoed part of it: {all}");
+        if args.contains(&"json") {
+            let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            let warnings = json["warnings"].to_string();
+            assert!(warnings.contains("MY_PASSWORD"), "{warnings}");
+        }
+    }
+}
+
+#[test]
+fn an_inline_comment_after_a_token_in_hera_config_warns_without_echoing_it() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "hera.config",
+        "argo_namespace=vcity\nargo_token=Bearer v2:s3cr3t-t0ken-value # my token\n",
+    );
+    for (args, out) in config_outputs(&dir) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {all}");
+        assert!(!all.contains("s3cr3t"), "{args:?} echoed the token: {all}");
+        assert!(
+            !all.contains("my token"),
+            "{args:?} echoed the comment: {all}"
+        );
+        let warning = "the value of `argo_token` holds ` #`";
+        if args.contains(&"json") {
+            let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            let w = &json["warnings"][0];
+            assert_eq!(w["path"], "hera.config", "{w}");
+            assert_eq!(w["line"], 2, "{w}");
+            assert!(w["message"].as_str().unwrap().starts_with(warning), "{w}");
+        } else {
+            assert!(all.contains(&format!("hera.config:2: {warning}")), "{all}");
+        }
+    }
+}
+
+#[test]
+fn an_inline_comment_after_the_namespace_fails_naming_the_line() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "hera.config", "argo_namespace=vcity # ns\n");
+    xtask(&dir)
+        .arg("config")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "hera.config:1: invalid argo_namespace: `vcity # ns` is not a valid Kubernetes name",
+        ));
+}
+
+#[test]
+fn a_huge_run_timeout_is_refused_before_anything_is_submitted() {
+    let dir = TempDir::new().unwrap();
+    xtask(&dir)
+        .args(["run", "hello", "--timeout", "99999999999999"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--timeout"))
+        .stderr(predicate::str::contains("1..=2592000"));
+    xtask(&dir)
+        .args(["config", "--output", "json"])
+        .env("XTASK_RUN_TIMEOUT_SECS", "99999999999999")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "env XTASK_RUN_TIMEOUT_SECS: invalid timeouts.run_timeout_secs: `99999999999999` seconds is more than 30 days",
+        ));
+}

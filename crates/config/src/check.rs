@@ -106,7 +106,7 @@ impl Settings {
                 let paths = k
                     .value
                     .iter()
-                    .map(|p| p.display().to_string())
+                    .map(|p| crate::error::shown_path(p))
                     .collect::<Vec<_>>()
                     .join(":");
                 out.push(Missing {
@@ -130,7 +130,11 @@ impl Settings {
             let info = Key::RegistryCa.info();
             out.push(Missing {
                 setting: info.name,
-                problem: format!("{} (from {}) does not exist", ca.value.display(), ca.origin),
+                problem: format!(
+                    "{} (from {}) does not exist",
+                    crate::error::shown_path(&ca.value),
+                    ca.origin
+                ),
                 fix: format!("fix the path, or {}", where_to_set(info)),
             });
         }

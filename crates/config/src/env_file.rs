@@ -16,7 +16,8 @@
 //! [`crate::Inputs::env`]) and which would silently change a password containing `$`.
 //! So lines are parsed here, following bash: `$NAME` and `${NAME}` expand (unquoted or
 //! in double quotes) from earlier lines, then from the given environment; an unset
-//! name expands to nothing, with a warning. Command substitution and `${NAME:-…}` forms
+//! name expands to nothing, with a warning, except in a secret (`ARGO_TOKEN`,
+//! `XTASK_REGISTRY_PASSWORD`), where it is an error. Command substitution and `${NAME:-…}` forms
 //! cannot be evaluated without a shell: for a setting this crate reads that is an
 //! error, for any other variable the line is skipped with a warning. A quoted value
 //! may span lines. Spaces around `=` and unquoted spaces in a value are errors, since
@@ -25,8 +26,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::error::{ConfigError, Warning, closest, shown_name};
-use crate::keys::{env_vars, is_known_env};
+use crate::error::{ConfigError, Warning, closest, looks_secret, shown_name};
+use crate::keys::{env_vars, is_known_env, is_secret_env};
 use crate::text::{FileEntry, ParsedFile, decode, syntax};
 
 const HINT: &str = "each line must be NAME=value or export NAME=value; quote values with spaces (NAME='a b'); comments start with #";
@@ -173,18 +174,11 @@ pub fn parse(
         let mut value = Value {
             text: String::new(),
             unsupported: None,
+            unset: Vec::new(),
         };
         // `NAME= # comment` is empty; `NAME=#x` is `#x`, as in bash.
         if !blank_after_equal {
-            read_value(
-                &mut lx,
-                path,
-                line,
-                &defined,
-                env,
-                &mut value,
-                &mut out.warnings,
-            )?;
+            read_value(&mut lx, path, line, &defined, env, &mut value)?;
         }
 
         lx.skip_blanks();
@@ -222,6 +216,48 @@ pub fn parse(
             continue;
         }
 
+        if !value.unset.is_empty() {
+            // `PASS="abc$S3CR3T"`: bash (which also sources this file for the team's
+            // other tools) would turn the secret into `abc`, while the `$` was most
+            // likely meant literally. Neither guess is safe for a credential, so a
+            // secret we read is an error, and a value that may be a secret warns
+            // without naming the variables (their names are part of the value).
+            if is_secret_env(name) {
+                return Err(syntax(
+                    path,
+                    line,
+                    format!(
+                        "the value of {name} expands a variable that is not set here (a `$` followed by a name); bash would drop that part of the secret, so it is not used"
+                    ),
+                    format!(
+                        "if the `$` is part of the secret, write the value in single quotes ({name}='...') or escape it as \\$; if it names a variable, set that variable on an earlier line or in the environment"
+                    ),
+                ));
+            }
+            if looks_secret(name) {
+                out.warnings.push(Warning::at(
+                    path,
+                    line,
+                    format!(
+                        "the value of {} expands {} variable(s) that are not set here (names not shown: the value may be a secret); they expand to nothing, as in bash; use single quotes if the `$` is meant literally",
+                        shown_name(name),
+                        value.unset.len()
+                    ),
+                ));
+            } else {
+                for var in &value.unset {
+                    out.warnings.push(Warning::at(
+                        path,
+                        line,
+                        format!(
+                            "{} is not set here; it expands to nothing",
+                            shown_name(&format!("${var}"))
+                        ),
+                    ));
+                }
+            }
+        }
+
         if known {
             if let Some(first) = first_seen.get(name) {
                 out.warnings.push(Warning::at(
@@ -255,6 +291,8 @@ pub fn parse(
 struct Value {
     text: String,
     unsupported: Option<&'static str>,
+    /// Variables referenced but not set, which expanded to nothing.
+    unset: Vec<String>,
 }
 
 /// Reads one shell word: unquoted, '…' and "…" parts glued together.
@@ -265,7 +303,6 @@ fn read_value(
     defined: &BTreeMap<String, String>,
     env: &BTreeMap<String, String>,
     value: &mut Value,
-    warnings: &mut Vec<Warning>,
 ) -> Result<(), ConfigError> {
     loop {
         match lx.peek() {
@@ -296,7 +333,7 @@ fn read_value(
                             }
                             _ => value.text.push('\\'),
                         },
-                        Some('$') => expand(lx, path, line, defined, env, value, warnings)?,
+                        Some('$') => expand(lx, path, line, defined, env, value)?,
                         Some('`') => skip_backquotes(lx, path, line, value)?,
                         Some(c) => value.text.push(c),
                     }
@@ -312,7 +349,7 @@ fn read_value(
             }
             Some('$') => {
                 lx.bump();
-                expand(lx, path, line, defined, env, value, warnings)?;
+                expand(lx, path, line, defined, env, value)?;
             }
             Some('`') => {
                 lx.bump();
@@ -351,7 +388,6 @@ fn expand(
     defined: &BTreeMap<String, String>,
     env: &BTreeMap<String, String>,
     value: &mut Value,
-    warnings: &mut Vec<Warning>,
 ) -> Result<(), ConfigError> {
     let name = match lx.peek() {
         Some('{') => {
@@ -425,11 +461,7 @@ fn expand(
     };
     match defined.get(name).or_else(|| env.get(name)) {
         Some(v) => value.text.push_str(v),
-        None => warnings.push(Warning::at(
-            path,
-            line,
-            format!("`${name}` is not set here; it expands to nothing"),
-        )),
+        None => value.unset.push(name.to_owned()),
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::origin::Origin;
 /// the variable or flag) and never contain a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", shown_path(path))]
     Read {
         path: PathBuf,
         #[source]
@@ -18,11 +18,11 @@ pub enum ConfigError {
 
     #[error(
         "ARGOCONFIG is set to {} ({origin}), but that file does not exist; fix the path or unset ARGOCONFIG to use ./hera.config or ~/hera.config",
-        path.display()
+        shown_path(path)
     )]
     ArgoconfigMissing { path: PathBuf, origin: Origin },
 
-    #[error("--env-file {}: the file does not exist", path.display())]
+    #[error("--env-file {}: the file does not exist", shown_path(path))]
     EnvFileMissing { path: PathBuf },
 
     /// A line of hera.config or hera.bash that cannot be read.
@@ -35,7 +35,7 @@ pub enum ConfigError {
     },
 
     /// The workspace TOML is not valid TOML.
-    #[error("{}:{line}: {message}", path.display())]
+    #[error("{}:{line}: {}", path.display(), cut(message))]
     TomlSyntax {
         path: PathBuf,
         line: usize,
@@ -43,7 +43,7 @@ pub enum ConfigError {
     },
 
     /// A key of the workspace TOML holds the wrong type.
-    #[error("{}:{line}: `{key}` must be {expected}, not {found}", path.display())]
+    #[error("{}:{line}: `{}` must be {expected}, not {found}", path.display(), cut(key))]
     TomlType {
         path: PathBuf,
         line: usize,
@@ -54,8 +54,8 @@ pub enum ConfigError {
 
     /// A secret written into the workspace TOML, which is meant to be committed.
     #[error(
-        "{}:{line}: `{key}` is not allowed in the workspace TOML (it is committed with the code); {hint}",
-        path.display()
+        "{}:{line}: `{}` is not allowed in the workspace TOML (it is committed with the code); {hint}",
+        path.display(), cut(key)
     )]
     SecretInToml {
         path: PathBuf,
@@ -75,7 +75,7 @@ pub enum ConfigError {
 
     /// The profile asked for is not a `[profiles.NAME]` table of the workspace TOML.
     /// `detail` says where it was looked for and which profiles exist.
-    #[error("profile `{name}` ({origin}) {detail}")]
+    #[error("profile {} ({origin}) {detail}", shown_value(name))]
     UnknownProfile {
         name: String,
         origin: Origin,
@@ -93,12 +93,13 @@ pub(crate) fn unknown_profile_detail(
     };
     let mut out = format!("is not defined in {}", path.display());
     if let Some(s) = suggestion {
-        out.push_str(&format!("; did you mean `{s}`?"));
+        out.push_str(&format!("; did you mean `{}`?", cut(s)));
     }
     if available.is_empty() {
         out.push_str("; the file defines no [profiles.NAME] table");
     } else {
-        out.push_str(&format!("; defined profiles: {}", available.join(", ")));
+        let names: Vec<String> = available.iter().map(|n| cut(n)).collect();
+        out.push_str(&format!("; defined profiles: {}", names.join(", ")));
     }
     out
 }
@@ -148,6 +149,67 @@ pub(crate) fn closest<'a>(
     best.map(|(name, _)| name)
 }
 
+/// How many characters of a value a message shows before cutting it.
+const SHOWN_CHARS: usize = 80;
+
+/// Words that mark text as holding (or naming) a secret: `argo_token`, `ARGO_TOKEN`,
+/// `XTASK_REGISTRY_PASSWORD`, `Bearer …`.
+const SECRET_WORDS: [&str; 5] = ["token", "password", "passwd", "secret", "bearer"];
+
+/// True when `text` mentions a secret key or a bearer token. A value that does is never
+/// echoed: it may be a line glued to the next one (a file saved with other line
+/// endings) or a token pasted into the wrong setting.
+pub(crate) fn looks_secret(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// The first [`SHOWN_CHARS`] characters of `text` with control characters escaped,
+/// and whether anything was cut.
+fn head(text: &str) -> (String, bool) {
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == SHOWN_CHARS {
+            return (out, true);
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    (out, false)
+}
+
+/// `text` as one short line: control characters escaped, cut after [`SHOWN_CHARS`]
+/// characters and then followed by its size, so a huge value is not echoed whole.
+pub(crate) fn cut(text: &str) -> String {
+    match head(text) {
+        (shown, true) => format!("{shown}… ({} bytes)", text.len()),
+        (shown, false) => shown,
+    }
+}
+
+/// A value read from a file, a flag or the environment, for a message: in backquotes
+/// and [`cut`], or only its size when it [`looks_secret`].
+pub(crate) fn shown_value(value: &str) -> String {
+    if looks_secret(value) {
+        return format!(
+            "<a {}-byte value, not shown: it mentions a token or password>",
+            value.len()
+        );
+    }
+    match head(value) {
+        (shown, true) => format!("`{shown}…` ({} bytes)", value.len()),
+        (shown, false) => format!("`{shown}`"),
+    }
+}
+
+/// A path for a message: [`cut`], since it may come from a huge environment value.
+pub(crate) fn shown_path(path: &std::path::Path) -> String {
+    cut(&path.display().to_string())
+}
+
 /// A name read from a file, for a message. A very long "key" is more likely a pasted
 /// token than a typo, so it is not echoed.
 pub(crate) fn shown_name(name: &str) -> String {
@@ -168,6 +230,33 @@ mod tests {
         assert_eq!(closest("argo_namspace", known, 0.6), Some("argo_namespace"));
         assert_eq!(closest("ARGO_TOKEN", known, 0.6), Some("argo_token"));
         assert_eq!(closest("zzz", known, 0.6), None);
+    }
+
+    #[test]
+    fn values_are_cut_escaped_and_never_shown_when_secret() {
+        assert_eq!(shown_value("vcity"), "`vcity`");
+        assert_eq!(shown_value("a\rb"), "`a\\rb`");
+        let long = "x".repeat(10_000_000);
+        let shown = shown_value(&long);
+        assert_eq!(shown, format!("`{}…` (10000000 bytes)", "x".repeat(80)));
+        assert_eq!(
+            cut(&"é".repeat(81)),
+            format!("{}… (162 bytes)", "é".repeat(80))
+        );
+        for secret in [
+            "vcity\nargo_token=abc",
+            "Bearer v2:abc",
+            "XTASK_REGISTRY_PASSWORD=x",
+        ] {
+            let shown = shown_value(secret);
+            assert_eq!(
+                shown,
+                format!(
+                    "<a {}-byte value, not shown: it mentions a token or password>",
+                    secret.len()
+                )
+            );
+        }
     }
 
     #[test]

@@ -16,14 +16,15 @@
 //! Spaces around the separator and at the end of the line (also after a closing quote)
 //! are ignored; one pair of surrounding quotes is removed; text after a closing quote
 //! may only be a `#` or `;` comment. An unquoted value is taken whole (a `#` in it is
-//! part of the value, since tokens may contain one). Keys are lowercase as in the old
+//! part of the value, since tokens may contain one), as Python's ConfigParser does;
+//! a ` # ` or ` ; ` in it is almost always a comment by mistake, so it warns. Keys are lowercase as in the old
 //! tools; unknown keys produce a warning with the closest known key. When a key repeats,
 //! the last line wins (with a warning).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::error::{ConfigError, Warning, closest, shown_name};
+use crate::error::{ConfigError, Warning, closest, looks_secret, shown_name, shown_value};
 use crate::keys::{by_hera_key, hera_keys};
 use crate::text::{FileEntry, ParsedFile, decode, syntax};
 
@@ -101,6 +102,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedFile, ConfigError> {
             )
         })?;
 
+        if let Some(warning) = inline_comment(path, line, key, value_part.trim(), value) {
+            out.warnings.push(warning);
+        }
+
         if by_hera_key(key).is_none() {
             let message = match closest(key, hera_keys(), 0.6) {
                 Some(k) => format!("unknown key {}; did you mean `{k}`?", shown_name(key)),
@@ -128,6 +133,37 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedFile, ConfigError> {
         });
     }
     Ok(out)
+}
+
+/// A warning for an unquoted value holding ` #` or ` ;`: kept whole (the team's
+/// Python tools do the same), but likely a comment written on the value's line.
+fn inline_comment(path: &Path, line: usize, key: &str, raw: &str, value: &str) -> Option<Warning> {
+    if raw.starts_with(['\'', '"']) {
+        return None;
+    }
+    let at = raw
+        .as_bytes()
+        .windows(2)
+        .position(|w| matches!(w[0], b' ' | b'\t') && matches!(w[1], b'#' | b';'))?;
+    let marker = char::from(raw.as_bytes()[at + 1]);
+    let secret = by_hera_key(key).is_some_and(|k| k.info().secret) || looks_secret(key);
+    // A secret's value is never echoed, not even the part after the marker.
+    let kept = if secret {
+        format!(
+            "the whole text after the separator ({} bytes, not shown)",
+            value.len()
+        )
+    } else {
+        format!("the whole text {}", shown_value(value))
+    };
+    Some(Warning::at(
+        path,
+        line,
+        format!(
+            "the value of {} holds ` {marker}`, but hera.config has no comments after a value (Python's ConfigParser keeps them too): {kept} is kept as the value; put the comment on a line of its own",
+            shown_name(key)
+        ),
+    ))
 }
 
 /// Removes one pair of surrounding quotes; `v` is already trimmed.

@@ -51,7 +51,12 @@ pub(crate) enum Kind {
     Path,
     Bool,
     Count,
+    /// A duration in seconds: a count of at most [`MAX_DURATION_SECS`].
+    Seconds,
 }
+
+/// The longest duration setting accepted (timeouts, grace periods): 30 days.
+pub const MAX_DURATION_SECS: u64 = 30 * 24 * 60 * 60;
 
 impl Key {
     pub(crate) fn info(self) -> &'static SettingInfo {
@@ -63,9 +68,8 @@ impl Key {
         match self {
             Key::Kubeconfig | Key::RegistryCa | Key::ResultsDir => Kind::Path,
             Key::ArgoInsecure | Key::RegistryPlainHttp => Kind::Bool,
-            Key::BuildParallelism | Key::StallGrace | Key::ControllerGrace | Key::RunTimeout => {
-                Kind::Count
-            }
+            Key::BuildParallelism => Kind::Count,
+            Key::StallGrace | Key::ControllerGrace | Key::RunTimeout => Kind::Seconds,
             _ => Kind::Text,
         }
     }
@@ -300,6 +304,11 @@ pub(crate) fn is_known_env(name: &str) -> bool {
     env_vars().any(|v| v == name)
 }
 
+/// True for the environment variables that hold a secret (token, password).
+pub(crate) fn is_secret_env(name: &str) -> bool {
+    SETTINGS.iter().any(|s| s.secret && s.env == Some(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +321,11 @@ mod tests {
         assert!(Key::ArgoToken.info().secret);
         assert!(Key::RegistryPassword.info().secret);
         assert!(!Key::ArgoNamespace.info().secret);
+    }
+
+    #[test]
+    fn the_duration_bound_is_the_one_messages_name() {
+        // workspace.rs spells the bound out in a static message.
+        assert_eq!(MAX_DURATION_SECS, 2_592_000);
     }
 }

@@ -43,7 +43,7 @@ mod workspace;
 
 pub use check::{Missing, Need};
 pub use error::{ConfigError, Warning};
-pub use keys::{ARGOCONFIG, SETTINGS, SettingInfo, XTASK_PROFILE, env_vars};
+pub use keys::{ARGOCONFIG, MAX_DURATION_SECS, SETTINGS, SettingInfo, XTASK_PROFILE, env_vars};
 pub use origin::{Origin, Sourced};
 pub use report::{render_table, to_json};
 pub use resolve::resolve;

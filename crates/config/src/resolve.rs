@@ -4,8 +4,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{ConfigError, Warning, closest, unknown_profile_detail};
-use crate::keys::{ARGOCONFIG, Key, SETTINGS, XTASK_PROFILE, env_vars};
+use crate::error::{ConfigError, Warning, closest, shown_value, unknown_profile_detail};
+use crate::keys::{ARGOCONFIG, Key, MAX_DURATION_SECS, SETTINGS, XTASK_PROFILE, env_vars};
 use crate::origin::{Origin, Sourced};
 use crate::secret::Secret;
 use crate::settings::{
@@ -216,7 +216,8 @@ fn expand_tilde(text: &str, home: Option<&Path>) -> Result<PathBuf, String> {
     match home {
         Some(h) => Ok(h.join(rest)),
         None => Err(format!(
-            "`{text}` starts with `~`, but no home directory is known"
+            "{} starts with `~`, but no home directory is known",
+            shown_value(text)
         )),
     }
 }
@@ -263,7 +264,11 @@ fn kubeconfig(c: &Candidate, home: Option<&Path>) -> Result<Vec<PathBuf>, Config
         .map(|p| path_from_text(key, c, p, home))
         .collect::<Result<Vec<_>, _>>()?;
     if paths.is_empty() {
-        return Err(invalid(key, &c.origin, format!("`{all}` holds no path")));
+        return Err(invalid(
+            key,
+            &c.origin,
+            format!("{} holds no path", shown_value(&all)),
+        ));
     }
     Ok(paths)
 }
@@ -286,7 +291,10 @@ fn boolean(key: Key, c: &Candidate) -> Result<bool, ConfigError> {
         invalid(
             key,
             &c.origin,
-            format!("`{s}` is not a boolean; use true/false, 1/0 or yes/no"),
+            format!(
+                "{} is not a boolean; use true/false, 1/0 or yes/no",
+                shown_value(&s)
+            ),
         )
     })
 }
@@ -297,12 +305,29 @@ fn count(key: Key, c: &Candidate) -> Result<u64, ConfigError> {
     }
     let s = text(key, c)?;
     s.parse::<u64>().map_err(|_| {
-        invalid(
+        let problem = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            "is too large"
+        } else {
+            "is not a non-negative whole number"
+        };
+        invalid(key, &c.origin, format!("{} {problem}", shown_value(&s)))
+    })
+}
+
+/// A duration in seconds, at most [`MAX_DURATION_SECS`]: larger ones are typos, and
+/// they would overflow the clock arithmetic of the commands that wait.
+fn seconds(key: Key, c: &Candidate) -> Result<u64, ConfigError> {
+    let n = count(key, c)?;
+    if n > MAX_DURATION_SECS {
+        return Err(invalid(
             key,
             &c.origin,
-            format!("`{s}` is not a non-negative whole number"),
-        )
-    })
+            format!(
+                "`{n}` seconds is more than 30 days ({MAX_DURATION_SECS} s), the longest duration accepted; use a smaller number"
+            ),
+        ));
+    }
+    Ok(n)
 }
 
 fn secret(key: Key, c: &Candidate) -> Result<Secret, ConfigError> {
@@ -347,16 +372,16 @@ fn check_authority(a: &str) -> Result<(), String> {
     }
     let (host, port) = if let Some(rest) = a.strip_prefix('[') {
         let Some((v6, after)) = rest.split_once(']') else {
-            return Err(format!("`{a}`: `[` without `]`"));
+            return Err(format!("{}: `[` without `]`", shown_value(a)));
         };
         if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
-            return Err(format!("`{a}` is not a valid IPv6 address"));
+            return Err(format!("{} is not a valid IPv6 address", shown_value(a)));
         }
         match after {
             "" => (a, None),
             _ => match after.strip_prefix(':') {
                 Some(p) => (&a[..a.len() - after.len()], Some(p)),
-                None => return Err(format!("`{a}`: unexpected text after `]`")),
+                None => return Err(format!("{}: unexpected text after `]`", shown_value(a))),
             },
         }
     } else {
@@ -371,12 +396,12 @@ fn check_authority(a: &str) -> Result<(), String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
     {
-        return Err(format!("`{host}` is not a valid host name"));
+        return Err(format!("{} is not a valid host name", shown_value(host)));
     }
     if let Some(p) = port {
         match p.parse::<u16>() {
             Ok(n) if n > 0 => {}
-            _ => return Err(format!("`{p}` is not a port number")),
+            _ => return Err(format!("{} is not a port number", shown_value(p))),
         }
     }
     Ok(())
@@ -391,7 +416,10 @@ pub(crate) fn normalize_server(s: &str) -> Result<String, String> {
     } else if lower.starts_with("http://") {
         ("http", &s["http://".len()..])
     } else if s.contains("://") {
-        return Err(format!("`{s}`: only http:// and https:// are supported"));
+        return Err(format!(
+            "{}: only http:// and https:// are supported",
+            shown_value(s)
+        ));
     } else {
         ("https", s)
     };
@@ -400,9 +428,9 @@ pub(crate) fn normalize_server(s: &str) -> Result<String, String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    check_authority(authority).map_err(|m| format!("`{s}`: {m}"))?;
+    check_authority(authority).map_err(|m| format!("{}: {m}", shown_value(s)))?;
     if tail.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("`{s}`: the URL contains spaces"));
+        return Err(format!("{}: the URL contains spaces", shown_value(s)));
     }
     Ok(format!("{scheme}://{authority}{tail}"))
 }
@@ -412,7 +440,8 @@ pub(crate) fn parse_registry(s: &str) -> Result<RegistryRef, String> {
     let s = s.trim();
     if s.contains("://") {
         return Err(format!(
-            "`{s}`: write host[:port][/project] without a scheme (for a plain-HTTP registry set XTASK_REGISTRY_PLAIN_HTTP=true)"
+            "{}: write host[:port][/project] without a scheme (for a plain-HTTP registry set XTASK_REGISTRY_PLAIN_HTTP=true)",
+            shown_value(s)
         ));
     }
     let trimmed = s.trim_end_matches('/');
@@ -420,7 +449,7 @@ pub(crate) fn parse_registry(s: &str) -> Result<RegistryRef, String> {
         Some((h, p)) => (h, Some(p)),
         None => (trimmed, None),
     };
-    check_authority(host).map_err(|m| format!("`{s}`: {m}"))?;
+    check_authority(host).map_err(|m| format!("{}: {m}", shown_value(s)))?;
     if let Some(p) = project {
         let ok = p.split('/').all(|seg| {
             !seg.is_empty()
@@ -430,7 +459,9 @@ pub(crate) fn parse_registry(s: &str) -> Result<RegistryRef, String> {
         });
         if !ok {
             return Err(format!(
-                "`{s}`: the project `{p}` must be lowercase letters, digits, `.`, `_`, `-` (segments separated by `/`)"
+                "{}: the project {} must be lowercase letters, digits, `.`, `_`, `-` (segments separated by `/`)",
+                shown_value(s),
+                shown_value(p)
             ));
         }
     }
@@ -457,7 +488,8 @@ pub(crate) fn check_k8s_name(s: &str, label: bool) -> Result<(), String> {
             "lowercase letters, digits, `-` and `.`"
         };
         Err(format!(
-            "`{s}` is not a valid Kubernetes name: use {allowed}, at most {max} characters, starting and ending with a letter or digit"
+            "{} is not a valid Kubernetes name: use {allowed}, at most {max} characters, starting and ending with a letter or digit",
+            shown_value(s)
         ))
     }
 }
@@ -815,7 +847,10 @@ fn build(
                     return Err(invalid(
                         Key::PvcMountPath,
                         &c.origin,
-                        format!("`{s}` must be an absolute path inside the container, like /data"),
+                        format!(
+                            "{} must be an absolute path inside the container, like /data",
+                            shown_value(&s)
+                        ),
                     ));
                 }
                 let trimmed = s.trim_end_matches('/');
@@ -832,17 +867,17 @@ fn build(
             stall_grace_secs: or_default(
                 layers,
                 Key::StallGrace,
-                |c| count(Key::StallGrace, c),
+                |c| seconds(Key::StallGrace, c),
                 60,
             )?,
             controller_grace_secs: or_default(
                 layers,
                 Key::ControllerGrace,
-                |c| count(Key::ControllerGrace, c),
+                |c| seconds(Key::ControllerGrace, c),
                 20,
             )?,
             run_timeout_secs: opt(layers, Key::RunTimeout, |c| {
-                let n = count(Key::RunTimeout, c)?;
+                let n = seconds(Key::RunTimeout, c)?;
                 if n == 0 {
                     return Err(invalid(
                         Key::RunTimeout,

@@ -43,16 +43,15 @@ impl ParsedFile {
     }
 }
 
-/// Checks UTF-8 (naming the first bad line), drops a byte-order mark and CRLF endings.
+/// Checks UTF-8 (naming the first bad line), drops a byte-order mark, and turns CRLF
+/// and CR-only (old Mac) line endings into `\n`: a file saved with CR endings would
+/// otherwise read as one line, a token glued to every other setting.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<String, ConfigError> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
+            let before = &bytes[..e.valid_up_to()];
+            let line = line_breaks(before) + 1;
             return Err(ConfigError::Syntax {
                 path: path.to_path_buf(),
                 line,
@@ -62,7 +61,16 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<String, ConfigError> {
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Ok(text.replace("\r\n", "\n"))
+    Ok(text.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
+/// Line breaks in `bytes`: `\n`, and `\r` not followed by `\n`.
+fn line_breaks(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
 }
 
 pub(crate) fn syntax(

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::{ConfigError, Warning, closest, shown_name};
-use crate::keys::{Key, Kind, SETTINGS};
+use crate::error::{ConfigError, Warning, closest, cut, shown_name, shown_value};
+use crate::keys::{Key, Kind, MAX_DURATION_SECS, SETTINGS};
 use crate::origin::{Origin, Sourced};
 use crate::resolve::{Candidate, Raw};
 use crate::settings::Mirror;
@@ -108,7 +108,8 @@ impl WorkspaceToml {
             if host_text.contains('/') {
                 return Some(Candidate {
                     raw: Raw::Invalid(format!(
-                        "`{host_text}` already names a project, and {} sets another; keep one",
+                        "{} already names a project, and {} sets another; keep one",
+                        shown_value(&host_text),
                         project.origin
                     )),
                     ..host
@@ -294,8 +295,8 @@ impl Walker<'_> {
                 let message = match self.schema.iter().find(|(_, key, _)| *key == name) {
                     Some((section, key, _)) => format!(
                         "unknown key `{}`; did you mean `{key}` in a [{}] table?",
-                        dotted(prefix, name),
-                        dotted(prefix, section)
+                        cut(&dotted(prefix, name)),
+                        cut(&dotted(prefix, section))
                     ),
                     None => match closest(name, allowed.iter().copied(), 0.6) {
                         Some(s) => format!(
@@ -352,8 +353,9 @@ impl Walker<'_> {
                         dotted(prefix, &format!("{section}.{s}"))
                     ),
                     (None, Some(other)) => format!(
-                        "unknown key `{full}`; `{name}` belongs in [{}]",
-                        dotted(prefix, other)
+                        "unknown key `{}`; `{name}` belongs in [{}]",
+                        cut(&full),
+                        cut(&dotted(prefix, other))
                     ),
                     (None, None) => format!(
                         "unknown key {}; known keys in [{section}]: {}",
@@ -402,13 +404,35 @@ impl Walker<'_> {
         match (kind, v.get_ref()) {
             (Kind::Text | Kind::Path, DeValue::String(s)) => Ok(Raw::Text(s.to_string())),
             (Kind::Bool, DeValue::Boolean(b)) => Ok(Raw::Bool(*b)),
-            (Kind::Count, DeValue::Integer(i)) => {
-                match i64::from_str_radix(i.as_str(), i.radix()) {
-                    Ok(n) if n >= 0 => Ok(Raw::Count(n.unsigned_abs())),
-                    _ => {
-                        Err(self.type_error(v, key, "a non-negative integer", "a negative integer"))
+            (Kind::Count | Kind::Seconds, DeValue::Integer(i)) => {
+                let n = match i64::from_str_radix(i.as_str(), i.radix()) {
+                    Ok(n) if n >= 0 => n.unsigned_abs(),
+                    _ if i.as_str().starts_with('-') => {
+                        return Err(self.type_error(
+                            v,
+                            key,
+                            "a non-negative integer",
+                            "a negative integer",
+                        ));
                     }
+                    _ => {
+                        return Err(self.type_error(
+                            v,
+                            key,
+                            "a non-negative integer",
+                            "an integer too large for 64 bits",
+                        ));
+                    }
+                };
+                if kind == Kind::Seconds && n > MAX_DURATION_SECS {
+                    return Err(self.type_error(
+                        v,
+                        key,
+                        "a number of seconds up to 2592000 (30 days)",
+                        "a larger number",
+                    ));
                 }
+                Ok(Raw::Count(n))
             }
             (Kind::Text | Kind::Path, other) => {
                 Err(self.type_error(v, key, "a string", a_type(other)))
@@ -416,7 +440,7 @@ impl Walker<'_> {
             (Kind::Bool, other) => {
                 Err(self.type_error(v, key, "a boolean (true or false)", a_type(other)))
             }
-            (Kind::Count, other) => {
+            (Kind::Count | Kind::Seconds, other) => {
                 Err(self.type_error(v, key, "a non-negative integer", a_type(other)))
             }
         }

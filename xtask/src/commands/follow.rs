@@ -67,6 +67,12 @@ impl Outcome {
 /// The longest a change waits for others before it is shown (see `last_cost`).
 const MAX_GATHER: Duration = Duration::from_millis(200);
 
+/// When a timeout of `timeout` started at `now` expires; `None` (no deadline) when that
+/// lies beyond the clock's range, since `Instant + Duration` would panic there.
+fn deadline_after(now: tokio::time::Instant, timeout: Duration) -> Option<tokio::time::Instant> {
+    now.checked_add(timeout)
+}
+
 /// Follows a workflow to its end. `events_after`: see [`Follower::start`]; `None`
 /// lists the namespace's events first (for a workflow that may have run a while).
 pub async fn follow(
@@ -102,7 +108,9 @@ pub async fn follow(
     let started = Instant::now();
     // A clock tick lets grace periods expire when nothing changes: it reads no API.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
+    let deadline = options
+        .timeout
+        .and_then(|t| deadline_after(tokio::time::Instant::now(), t));
     let timeout = async move {
         match deadline {
             Some(at) => tokio::time::sleep_until(at).await,
@@ -560,5 +568,20 @@ impl LogStreams {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_beyond_the_clock_is_no_deadline_not_a_panic() {
+        let now = tokio::time::Instant::now();
+        assert_eq!(deadline_after(now, Duration::MAX), None);
+        assert_eq!(
+            deadline_after(now, Duration::from_secs(5)),
+            Some(now + Duration::from_secs(5))
+        );
     }
 }
