@@ -208,7 +208,7 @@ fn an_unpinned_image_missing_from_the_registry_is_refused_before_submitting() {
     let evidence = finding["evidence"].to_string();
     assert!(
         evidence.contains(&format!(
-            "e2e-no-image.yaml:15: {missing} is not in the registry"
+            "e2e-no-image.yaml:14: {missing} is not in the registry; closest pushed image: "
         )),
         "{evidence}"
     );

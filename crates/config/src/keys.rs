@@ -39,6 +39,7 @@ pub(crate) enum Key {
     ResultsDir,
     PvcMountPath,
     BuildParallelism,
+    PullBaseImages,
     StallGrace,
     ControllerGrace,
     RunTimeout,
@@ -67,7 +68,7 @@ impl Key {
     pub(crate) fn kind(self) -> Kind {
         match self {
             Key::Kubeconfig | Key::RegistryCa | Key::ResultsDir => Kind::Path,
-            Key::ArgoInsecure | Key::RegistryPlainHttp => Kind::Bool,
+            Key::ArgoInsecure | Key::RegistryPlainHttp | Key::PullBaseImages => Kind::Bool,
             Key::BuildParallelism => Kind::Count,
             Key::StallGrace | Key::ControllerGrace | Key::RunTimeout => Kind::Seconds,
             _ => Kind::Text,
@@ -97,7 +98,7 @@ const fn s(
 }
 
 /// Every setting that can come from flags, environment or files.
-pub const SETTINGS: [SettingInfo; 20] = [
+pub const SETTINGS: [SettingInfo; 21] = [
     s(
         Key::Kubeconfig,
         "kubeconfig",
@@ -250,6 +251,15 @@ pub const SETTINGS: [SettingInfo; 20] = [
         None,
         Some("images.parallelism"),
         "image builds run at once",
+    ),
+    s(
+        Key::PullBaseImages,
+        "pull_base_images",
+        "--pull-base-images",
+        Some("XTASK_PULL_BASE_IMAGES"),
+        None,
+        Some("images.pull_base_images"),
+        "pull the base images the Docker engine lacks; false skips the images that need one (a machine that cannot pull)",
     ),
     s(
         Key::StallGrace,

@@ -96,6 +96,7 @@ pub(crate) fn rows(s: &Settings) -> Vec<Row<'_>> {
         set("build_parallelism", &s.build_parallelism, |n| {
             (n.to_string(), json!(n))
         }),
+        set("pull_base_images", &s.pull_base_images, boolean),
         set(
             "timeouts.stall_grace_secs",
             &s.timeouts.stall_grace_secs,

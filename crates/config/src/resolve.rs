@@ -127,6 +127,7 @@ fn flag_raw(flags: &FlagOverrides, key: Key) -> Option<Raw> {
         Key::ResultsDir => path(&flags.results_dir),
         Key::PvcMountPath => text(&flags.pvc_mount_path),
         Key::BuildParallelism => count(flags.build_parallelism.map(|n| n as u64)),
+        Key::PullBaseImages => flags.pull_base_images.map(Raw::Bool),
         Key::StallGrace => count(flags.stall_grace_secs),
         Key::ControllerGrace => count(flags.controller_grace_secs),
         Key::RunTimeout => count(flags.run_timeout_secs),
@@ -831,6 +832,12 @@ fn build(
             Key::RegistryPlainHttp,
             |c| boolean(Key::RegistryPlainHttp, c),
             false,
+        )?,
+        pull_base_images: or_default(
+            layers,
+            Key::PullBaseImages,
+            |c| boolean(Key::PullBaseImages, c),
+            true,
         )?,
         results_dir: or_default(
             layers,

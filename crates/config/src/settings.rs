@@ -31,6 +31,7 @@ pub struct FlagOverrides {
     pub results_dir: Option<PathBuf>,
     pub pvc_mount_path: Option<String>,
     pub build_parallelism: Option<usize>,
+    pub pull_base_images: Option<bool>,
     pub stall_grace_secs: Option<u64>,
     pub controller_grace_secs: Option<u64>,
     pub run_timeout_secs: Option<u64>,
@@ -194,6 +195,8 @@ pub struct Settings {
     pub pvc_mount_path: Sourced<String>,
     /// At least 1. Default 2.
     pub build_parallelism: Sourced<usize>,
+    /// Default true; false on a machine that cannot pull (the local stack).
+    pub pull_base_images: Sourced<bool>,
     pub timeouts: Timeouts,
     /// From the workspace TOML only; default empty.
     pub mirrors: Sourced<Vec<Mirror>>,

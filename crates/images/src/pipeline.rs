@@ -498,6 +498,15 @@ pub struct ImagePlan {
 }
 
 impl ImagePlan {
+    /// Base images (FROM) that neither the Docker engine nor this workspace has: building
+    /// would pull them.
+    pub fn missing_bases(&self) -> Vec<String> {
+        self.prepared
+            .as_ref()
+            .map(|p| p.unresolved.iter().map(|b| b.reference.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// A one-line summary: "must build: containers/x/a.py changed, never built".
     pub fn summary(&self) -> String {
         match &self.state {

@@ -110,6 +110,9 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     }
     let mut lock = Lock::load(&images.workspace().lock_path)?;
     let mut plans = images.plan(&specs, &lock).await?;
+    if !resolved.settings.pull_base_images.value {
+        skip_unpullable(&mut plans, &resolved.settings.pull_base_images.origin, ui);
+    }
     let build = BuildOptions {
         parallelism: resolved.settings.build_parallelism.value,
         keep_going: args.keep_going,
@@ -285,25 +288,117 @@ fn summary_line(
     built: &kit_images::BuildReport,
     pushed: Option<&kit_images::PushReport>,
 ) -> String {
-    let up_to_date = match pushed {
-        Some(p) => p.up_to_date.len(),
+    let planned_up_to_date = plans
+        .iter()
+        .filter(|p| matches!(p.state, PlanState::UpToDate))
+        .count();
+    Counts {
+        images: plans.len(),
         // Nothing was pushed: what the plan found in the registry is still up to date.
-        None => plans
+        up_to_date: pushed.map_or(planned_up_to_date, |p| p.up_to_date.len()),
+        built: built.built.len(),
+        pushed: pushed.map_or(0, |p| p.pushed.len()),
+        failed: built.failed.len() + pushed.map_or(0, |p| p.failed.len()),
+        not_built: built.not_started.len(),
+    }
+    .line()
+}
+
+struct Counts {
+    images: usize,
+    up_to_date: usize,
+    built: usize,
+    pushed: usize,
+    failed: usize,
+    not_built: usize,
+}
+
+impl Counts {
+    fn line(&self) -> String {
+        let mut parts = vec![
+            format!("{} already up to date", self.up_to_date),
+            format!("{} built", self.built),
+            format!("{} pushed", self.pushed),
+        ];
+        if self.failed > 0 {
+            parts.push(format!("{} failed", self.failed));
+        }
+        if self.not_built > 0 {
+            parts.push(format!("{} not built", self.not_built));
+        }
+        format!("{} images: {}", self.images, parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn a_failed_build_still_counts_the_images_already_up_to_date() {
+        let c = Counts {
+            images: 11,
+            up_to_date: 4,
+            built: 0,
+            pushed: 0,
+            failed: 2,
+            not_built: 5,
+        };
+        assert_eq!(
+            c.line(),
+            "11 images: 4 already up to date, 0 built, 0 pushed, 2 failed, 5 not built"
+        );
+    }
+}
+
+/// On a machine that cannot pull (`pull_base_images = false`, the local stack), leaves out
+/// each image whose base image the Docker engine lacks, and the images built FROM it, with
+/// one line each, instead of failing on the pull.
+fn skip_unpullable(
+    plans: &mut Vec<kit_images::ImagePlan>,
+    origin: &impl std::fmt::Display,
+    ui: Ui,
+) {
+    let mut skipped: BTreeMap<String, String> = BTreeMap::new();
+    for plan in plans.iter() {
+        let missing = plan.missing_bases();
+        if !missing.is_empty() && !matches!(plan.state, PlanState::UpToDate) {
+            skipped.insert(
+                plan.name.clone(),
+                format!(
+                    "its base image {} is not in the Docker engine",
+                    missing.join(", ")
+                ),
+            );
+        }
+    }
+    // Images built FROM a skipped one cannot be built either.
+    loop {
+        let more: Vec<(String, String)> = plans
             .iter()
-            .filter(|p| matches!(p.state, PlanState::UpToDate))
-            .count(),
-    };
-    let mut parts = vec![
-        format!("{up_to_date} already up to date"),
-        format!("{} built", built.built.len()),
-        format!("{} pushed", pushed.map_or(0, |p| p.pushed.len())),
-    ];
-    let failed = built.failed.len() + pushed.map_or(0, |p| p.failed.len());
-    if failed > 0 {
-        parts.push(format!("{failed} failed"));
+            .filter(|p| !skipped.contains_key(&p.name))
+            .filter_map(|p| {
+                p.deps
+                    .iter()
+                    .find(|d| skipped.contains_key(*d))
+                    .map(|d| (p.name.clone(), format!("it is built FROM {d}, skipped")))
+            })
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        skipped.extend(more);
     }
-    if !built.not_started.is_empty() {
-        parts.push(format!("{} not built", built.not_started.len()));
+    for (name, why) in &skipped {
+        let line = format!("skipped {name}: {why}, and pull_base_images is false ({origin})");
+        if ui.json() {
+            eprintln!(
+                "{}",
+                serde_json::json!({"type": "skipped", "image": name, "why": line})
+            );
+        } else {
+            eprintln!("{} {line}", ui.warn("·"));
+        }
     }
-    format!("{} images: {}", plans.len(), parts.join(", "))
+    plans.retain(|p| !skipped.contains_key(&p.name));
 }
