@@ -624,6 +624,7 @@ impl Remote {
                         ExtractEvent::FileDone { path, size } => {
                             progress(FetchEvent::FileDone { path, size })
                         }
+                        ExtractEvent::Warning(text) => progress(FetchEvent::Warning(text)),
                     },
                 )
                 .await;
