@@ -950,3 +950,330 @@ async fn helper_pods_carry_the_cleanup_labels() {
     assert!(session.close().await.unwrap().is_some());
     stack.assert_helpers_gone(&events).await;
 }
+
+/// Remote options whose helper runs on kwok's node, whatever the stack: kwok's exec runs
+/// the commands on the host, with GNU tar (Debian's busybox, the real node's helper
+/// image, writes a time before 1970 as 0; GNU tar writes it in base-256).
+fn gnu_tar_remote(stack: &Stack) -> RemoteOptions {
+    let mut remote = stack.remote();
+    remote.exec_root = ExecRoot::WorkingDirectory;
+    if let PodChoice::Helper(spec) = &mut remote.pod {
+        spec.extra_labels
+            .insert("stack.test/exec".into(), "host".into());
+    }
+    remote
+}
+
+/// Every manifest entry names a local file with that size and SHA-256: what the
+/// manifest says is true, whatever happened to the run that wrote it.
+fn assert_manifest_true(dir: &Path) -> Manifest {
+    let m = read_manifest(dir);
+    for e in &m.files {
+        let data = fs::read(dir.join(&e.path))
+            .unwrap_or_else(|err| panic!("manifest lists {} but: {err}", e.path));
+        assert_eq!(data.len() as u64, e.size, "{}", e.path);
+        assert_eq!(sha(&data), e.sha256, "{}", e.path);
+    }
+    m
+}
+
+/// Temporary files of the extractor left anywhere under `dir`.
+fn partial_files(dir: &Path) -> Vec<String> {
+    tree(dir)
+        .into_keys()
+        .filter(|p| p.contains(".xtask-") && p.ends_with(".part"))
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs tests/stack"]
+async fn a_file_dated_before_1970_is_fetched_through_gnu_tar() {
+    let stack = stack().await;
+    let remote = RemoteDir::new(&stack, "pre1970");
+    remote.write("old/ancient.txt", b"written before the epoch\n");
+    remote.write("new.txt", b"recent\n");
+    let before_epoch = std::time::UNIX_EPOCH - Duration::from_secs(1);
+    remote.set_mtime("old/ancient.txt", before_epoch);
+    let local = tempfile::tempdir().unwrap();
+    let mut options = stack.options(&remote.name, local.path());
+    options.remote = gnu_tar_remote(&stack);
+    let started = std::time::Instant::now();
+    let (report, events) = stack.fetch(&options).await;
+    let report = report.unwrap_or_else(|err| panic!("fetch failed: {err}"));
+    assert_eq!(report.files_fetched, 2);
+    assert_eq!(
+        fs::read(local.path().join("old/ancient.txt")).unwrap(),
+        b"written before the epoch\n"
+    );
+    // The PVC's time came through, and the manifest can vouch for the file with it.
+    let meta = fs::metadata(local.path().join("old/ancient.txt")).unwrap();
+    assert_eq!(meta.modified().unwrap(), before_epoch);
+    let m = assert_manifest_true(local.path());
+    assert!(m.complete);
+    let entry = m.entry("old/ancient.txt").unwrap();
+    assert_eq!(entry.mtime_ns, Some(-1_000_000_000));
+    assert_eq!(entry.remote_mtime, Some(-1));
+    assert!(partial_files(local.path()).is_empty());
+    stack.assert_helpers_gone(&events).await;
+    // Settled on both sides: the next run neither transfers nor hashes it.
+    let (again, _) = stack.fetch(&options).await;
+    let again = again.unwrap();
+    assert_eq!(again.files_fetched, 0);
+    assert!(again.files_unchanged >= 1, "{again:?}");
+    println!("pre-1970 fetch and re-fetch: {:?}", started.elapsed());
+}
+
+/// An old-GNU sparse entry: one 512-byte block at the end of `real` bytes of holes.
+fn sparse_archive(name: &[u8], real: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_size(512);
+    h.set_mode(0o644);
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.sparse[0].set_offset(real - 512);
+    gnu.sparse[0].set_length(512);
+    gnu.set_real_size(real);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &[7u8; 512][..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs tests/stack"]
+async fn a_sparse_entry_served_by_exec_is_refused_before_writing() {
+    let stack = stack().await;
+    let remote = RemoteDir::new(&stack, "sparse");
+    let real: u64 = 256 * 1024 * 1024;
+    let archive = sparse_archive(b"./zeros.bin", real);
+    assert!(archive.len() <= 2048);
+    remote.write("sparse.tar", &archive);
+    let mut events = Vec::new();
+    let session = Remote::open(&stack.client, &stack.remote(), &mut |e| events.push(e))
+        .await
+        .unwrap();
+    // The listing agrees with the header's size: that must not be enough.
+    let listed = vec![RemoteFile {
+        path: "zeros.bin".into(),
+        size: real,
+        mtime: None,
+        sha256: None,
+    }];
+    let cat = vec![
+        "cat".to_string(),
+        stack.in_pod(&format!("{}/sparse.tar", remote.name)),
+    ];
+    let outer = tempfile::tempdir().unwrap();
+    let to = outer.path().join("to");
+    let err = session
+        .receive_archive(cat, &listed, &to)
+        .await
+        .unwrap_err();
+    println!("error shown: {err}");
+    assert!(matches!(err, FetchError::UnsafeEntry { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("./zeros.bin") && text.contains("sparse"),
+        "{text}"
+    );
+    let written: u64 = walk_sizes(outer.path());
+    assert_eq!(written, 0, "bytes written for a refused entry");
+    assert!(tree(outer.path()).is_empty());
+    session.close().await.unwrap();
+    stack.assert_helpers_gone(&events).await;
+}
+
+/// Bytes in regular files under `dir`.
+fn walk_sizes(dir: &Path) -> u64 {
+    tree(dir).values().map(|d| d.len() as u64).sum()
+}
+
+/// A tree of `count` files of `size` bytes each on the PVC, returned as it should arrive.
+fn big_tree(remote: &RemoteDir, count: usize, size: usize) -> BTreeMap<String, Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let rel = format!("part-{i:03}.bin");
+            let d = data(size, 100 + i as u64);
+            remote.write(&rel, &d);
+            (rel, d)
+        })
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs tests/stack"]
+async fn the_helper_pod_deleted_mid_fetch_keeps_the_manifest_true_and_a_rerun_completes() {
+    let stack = stack().await;
+    let remote = RemoteDir::new(&stack, "podgone");
+    // More files than one tar command takes: the transfer runs in two batches.
+    let expected = big_tree(&remote, 2100, 1024);
+    let local = tempfile::tempdir().unwrap();
+    let options = stack.options(&remote.name, local.path());
+    let admin: Api<Pod> = Api::namespaced(stack.admin.clone(), NAMESPACE);
+    // At the first verified file the pod is deleted at once (grace 0, as an admin
+    // cleaning up would): the running tar may finish (on the real node, an exec
+    // outlives its killed container), the next command finds no pod.
+    let mut helper = None;
+    let mut deleter = None;
+    let mut events = Vec::new();
+    let started = std::time::Instant::now();
+    let result = fetch::fetch(&stack.client, &options, |e| {
+        match &e {
+            FetchEvent::HelperCreated { pod } => helper = Some(pod.clone()),
+            FetchEvent::FileDone { .. } if deleter.is_none() => {
+                let (api, pod) = (admin.clone(), helper.clone().unwrap());
+                deleter = Some(tokio::spawn(async move {
+                    let now = DeleteParams::default().grace_period(0);
+                    api.delete(&pod, &now).await.map(|_| ())
+                }));
+            }
+            _ => {}
+        }
+        events.push(e);
+    })
+    .await;
+    let cut_after = started.elapsed();
+    deleter
+        .expect("the transfer should reach a first file")
+        .await
+        .unwrap()
+        .expect("delete the helper pod");
+    let err = result.expect_err("the fetch cannot complete without its pod");
+    println!("error shown after {cut_after:?}: {err}");
+    assert!(matches!(err, FetchError::Interrupted { .. }), "{err}");
+    let text = err.to_string();
+    let pod = helper.unwrap();
+    assert!(text.contains(&format!("pod {pod} was deleted")), "{text}");
+    assert!(text.contains("Run the same command again"), "{text}");
+    // What is there is verified, the manifest says no more than that, nothing partial.
+    let m = assert_manifest_true(local.path());
+    assert!(!m.complete);
+    assert!(m.files.len() < expected.len(), "{} files", m.files.len());
+    assert_eq!(tree(local.path()).len(), m.files.len());
+    assert!(partial_files(local.path()).is_empty());
+    stack.assert_helpers_gone(&events).await;
+
+    let rerun = std::time::Instant::now();
+    let (report, events) = stack.fetch(&options).await;
+    let report = report.unwrap_or_else(|err| panic!("rerun failed: {err}"));
+    assert_eq!(report.files_fetched, expected.len() - m.files.len());
+    assert_eq!(tree(local.path()), expected);
+    assert!(assert_manifest_true(local.path()).complete);
+    stack.assert_helpers_gone(&events).await;
+    println!(
+        "cut after {cut_after:?} with {} file(s) kept, rerun {:?}",
+        m.files.len(),
+        rerun.elapsed()
+    );
+}
+
+/// A tmpfs of `size` mounted on a new folder, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount(8)");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// More room, the files kept.
+    fn grow(&self, size: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount")
+            .arg(self.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.path())
+                .status();
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs tests/stack"]
+async fn a_full_local_disk_is_named_keeps_the_manifest_true_and_a_rerun_completes() {
+    let stack = stack().await;
+    let remote = RemoteDir::new(&stack, "diskfull");
+    let disk = SmallDisk::mount("5m");
+    let to = disk.path().join("results");
+    let options = stack.options(&remote.name, &to);
+    // A first fetch leaves a manifest; then the results grow beyond the disk.
+    remote.write("first.txt", b"first results\n");
+    stack.fetch(&options).await.0.unwrap();
+    let first = read_manifest(&to);
+    let mut expected = big_tree(&remote, 12, 1024 * 1024);
+    expected.insert("first.txt".into(), b"first results\n".to_vec());
+    let started = std::time::Instant::now();
+    let (result, events) = stack.fetch(&options).await;
+    let err = result.expect_err("12 MiB cannot fit in 5 MiB");
+    println!("error shown after {:?}: {err}", started.elapsed());
+    assert!(matches!(err, FetchError::LocalWrite { .. }), "{err}");
+    let text = err.to_string();
+    let shown_dir = to.canonicalize().unwrap();
+    assert!(
+        text.contains(&format!("the disk holding {} is full", shown_dir.display())),
+        "{text}"
+    );
+    assert!(text.contains("a re-run fetches only the rest"), "{text}");
+    stack.assert_helpers_gone(&events).await;
+    // What the manifest lists is there and verified (the disk may be too full to
+    // update it: then it is the first run's); no partial file takes room.
+    let m = assert_manifest_true(&to);
+    println!(
+        "manifest after the failure: {} file(s), {}",
+        m.files.len(),
+        if m == first {
+            "the first run's"
+        } else {
+            "updated"
+        }
+    );
+    assert!(m == first || !m.complete, "{m:?}");
+    assert!(partial_files(&to).is_empty());
+    let kept = tree(&to).len();
+    assert!(kept > 1 && kept < expected.len(), "{kept} files kept");
+
+    disk.grow("64m");
+    let rerun = std::time::Instant::now();
+    let (report, events) = stack.fetch(&options).await;
+    let report = report.unwrap_or_else(|err| panic!("rerun failed: {err}"));
+    assert_eq!(report.files_fetched, expected.len() - kept);
+    assert_eq!(tree(&to), expected);
+    assert!(assert_manifest_true(&to).complete);
+    stack.assert_helpers_gone(&events).await;
+    println!("rerun after making room: {:?}", rerun.elapsed());
+}

@@ -66,11 +66,24 @@ pub enum Error {
     /// The registry cannot be reached (down, wrong address, DNS).
     #[error(
         "registry {registry} is not reachable: {message}\n\
-         check that it runs and that the address is right ({origin})"
+         check that it runs and that the address is right ({origin}), then run the same command again \
+         (a push resumes where it stopped)"
     )]
     RegistryUnreachable {
         registry: String,
         origin: String,
+        message: String,
+    },
+
+    /// The connection broke in the middle of a request (registry stopped, network cut).
+    #[error(
+        "the connection to registry {registry} broke while trying to {action}: {message}\n\
+         the registry stopped or the network dropped; layers already uploaded are kept and \
+         containers/images.lock records only complete pushes: run the same command again to resume"
+    )]
+    RegistryConnectionLost {
+        registry: String,
+        action: String,
         message: String,
     },
 

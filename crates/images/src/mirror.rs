@@ -63,7 +63,9 @@ impl Images {
                 Err(e) => {
                     let retry = matches!(
                         e,
-                        Error::RegistryUnreachable { .. } | Error::RegistryCertificate { .. }
+                        Error::RegistryUnreachable { .. }
+                            | Error::RegistryConnectionLost { .. }
+                            | Error::RegistryCertificate { .. }
                     );
                     registry_error = e.to_string();
                     if !retry {

@@ -300,7 +300,7 @@ impl RegistryClient {
 
     /// Turns an oci-client error into one that says what to do.
     pub(crate) fn error(&self, action: &str, err: OciDistributionError) -> Error {
-        let chain = error_chain(&err);
+        let chain = without_urls(&error_chain(&err));
         let auth_error = |status: &str, message: String| Error::RegistryAuth {
             registry: self.host.clone(),
             status: status.to_string(),
@@ -351,6 +351,13 @@ impl RegistryClient {
                     return Error::RegistryUnreachable {
                         registry: self.host.clone(),
                         origin: self.origin.clone(),
+                        message: chain,
+                    };
+                }
+                if connection_lost(&lower) {
+                    return Error::RegistryConnectionLost {
+                        registry: self.host.clone(),
+                        action: action.to_string(),
                         message: chain,
                     };
                 }
@@ -500,6 +507,41 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// Whether an error text (lower case) says an established connection broke.
+fn connection_lost(lower: &str) -> bool {
+    [
+        "connection error",
+        "connection reset",
+        "connection closed",
+        "broken pipe",
+        "unexpected eof",
+        "close_notify",
+    ]
+    .iter()
+    .any(|sign| lower.contains(sign))
+}
+
+/// reqwest puts the whole URL in its messages (`for url (…)`): for an upload it carries
+/// the registry's opaque upload state, longer than the rest, and the action already
+/// names the blob. rustls's links to its manual go too.
+fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" for url (") {
+        out.push_str(&rest[..at]);
+        let url = &rest[at + " for url (".len()..];
+        rest = url.find(')').map_or("", |end| &url[end + 1..]);
+    }
+    out.push_str(rest);
+    while let Some(at) = out.find(": https://docs.rs/") {
+        let end = out[at + 2..]
+            .find(char::is_whitespace)
+            .map_or(out.len(), |e| at + 2 + e);
+        out.replace_range(at..end, "");
+    }
+    out
+}
+
 /// The media type of a raw manifest (its `mediaType`, or guessed for bare OCI ones).
 pub(crate) fn manifest_media_type(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -540,6 +582,21 @@ mod tests {
         );
         assert_eq!(manifest_media_type(br#"{"schemaVersion":1}"#), None);
         assert_eq!(manifest_media_type(b"nope"), None);
+    }
+
+    #[test]
+    fn messages_lose_urls_and_broken_connections_are_told() {
+        let raw = "error sending request for url (https://r:5443/v2/p/blobs/uploads/u?_state=AbC&digest=sha256%3A00): client error (SendRequest): connection error: peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof";
+        let short = without_urls(raw);
+        assert_eq!(
+            short,
+            "error sending request: client error (SendRequest): connection error: peer closed connection without sending TLS close_notify"
+        );
+        assert!(connection_lost(&short.to_lowercase()));
+        assert!(!connection_lost(
+            "tcp connect error: connection refused (os error 111)"
+        ));
+        assert_eq!(without_urls("no url here"), "no url here");
     }
 
     #[test]

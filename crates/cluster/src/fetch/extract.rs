@@ -100,6 +100,8 @@ pub(crate) enum ExtractEvent {
     Bytes(u64),
     /// A file was verified and renamed to its final name.
     FileDone { path: String, size: u64 },
+    /// Something the user should know that did not stop the file, naming it.
+    Warning(String),
 }
 
 /// A file whose content in the stream did not match the listing.
@@ -243,7 +245,7 @@ impl FsStore {
         temp: &Path,
         file: TempFile,
         rel: &str,
-        mtime: Option<u64>,
+        mtime: Option<SystemTime>,
         mode: Option<u32>,
     ) -> Result<Option<i64>, ExtractError> {
         let local = |source| ExtractError::Local {
@@ -251,9 +253,9 @@ impl FsStore {
             source,
         };
         let file = file.file;
-        if let Some(secs) = mtime {
+        if let Some(time) = mtime {
             // Keep the PVC's time: it tells when the step wrote the file.
-            let _ = file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+            let _ = file.set_modified(time);
         }
         #[cfg(unix)]
         if let Some(mode) = mode {
@@ -396,7 +398,7 @@ fn extract_into<R: Read>(
         if !seen.insert(path.clone()) {
             return Err(ExtractError::Duplicate { entry: shown() });
         }
-        let mtime = entry.header().mtime().ok();
+        let mtime = entry_time(entry.header());
         let mode = entry.header().mode().ok();
         let received = match &link_target {
             // GNU and busybox tar send a second name of the same inode as a link to the
@@ -470,13 +472,19 @@ fn extract_into<R: Read>(
             });
             continue;
         }
-        let committed_time = match store.commit(&temp, file, &path, mtime, mode) {
-            Ok(t) => t,
-            Err(err) => {
-                store.discard(&temp);
-                return Err(err);
-            }
-        };
+        let committed_time =
+            match store.commit(&temp, file, &path, mtime.as_ref().ok().copied(), mode) {
+                Ok(t) => t,
+                Err(err) => {
+                    store.discard(&temp);
+                    return Err(err);
+                }
+            };
+        if let Err(why) = &mtime {
+            on_event(ExtractEvent::Warning(format!(
+                "{path}: {why}; the local copy has the time of the fetch"
+            )));
+        }
         on_event(ExtractEvent::FileDone {
             path: path.clone(),
             size: got_size,
@@ -492,6 +500,52 @@ fn extract_into<R: Read>(
         });
     }
     Ok(())
+}
+
+/// An entry's modification time. GNU tar writes times before 1970 in base-256 (two's
+/// complement), which `Header::mtime` reads as a huge unsigned number: adding that to
+/// the epoch would panic. A time that cannot be read or stored is an `Err` saying why.
+fn entry_time(header: &tar::Header) -> Result<SystemTime, String> {
+    let field = &header.as_old().mtime;
+    let value = tar_number(field).ok_or_else(|| {
+        format!(
+            "its time in the tar header ({:?}) is not a number",
+            String::from_utf8_lossy(field)
+        )
+    })?;
+    let beyond = || format!("its time in the tar header ({value} s from 1970) is beyond any date");
+    let secs = i64::try_from(value).map_err(|_| beyond())?;
+    let offset = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(offset)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(offset)
+    }
+    .ok_or_else(beyond)
+}
+
+/// A numeric tar field, signed: octal text, or base-256 when the first byte is 0x80
+/// (positive) or 0xff (negative, two's complement over the whole field).
+fn tar_number(field: &[u8]) -> Option<i128> {
+    match *field.first()? {
+        first @ (0x80 | 0xff) => {
+            let rest = &field[1..];
+            let mut value: i128 = 0;
+            for byte in rest {
+                value = value.checked_mul(256)? + i128::from(*byte);
+            }
+            if first == 0xff {
+                value -= 1i128.checked_shl(8 * rest.len() as u32)?;
+            }
+            Some(value)
+        }
+        first if first & 0x80 != 0 => None,
+        _ => {
+            let end = field.iter().position(|b| *b == 0).unwrap_or(field.len());
+            let text = std::str::from_utf8(&field[..end]).ok()?.trim_matches(' ');
+            i128::from_str_radix(text, 8).ok()
+        }
+    }
 }
 
 struct Received {
@@ -933,6 +987,121 @@ mod tests {
             other => panic!("expected a missing remote checksum, got {other:?}"),
         }
         assert_eq!(files_under(&t.root), vec!["a", "c"]);
+    }
+
+    /// One regular file `./old` holding `data`, whose 12-byte mtime field is `mtime`
+    /// as written raw (GNU tar uses base-256 for times before 1970).
+    fn archive_with_mtime(data: &[u8], mtime: [u8; 12]) -> Vec<u8> {
+        let mut h = raw_header(b"./old", EntryType::Regular, data.len() as u64, None);
+        h.as_old_mut().mtime = mtime;
+        h.set_cksum();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&h, data).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_time_before_1970_is_kept() {
+        let t = target();
+        // GNU tar's -1 (1969-12-31 23:59:59): base-256, two's complement.
+        let bytes = archive_with_mtime(b"old data", [0xff; 12]);
+        let (out, events) = run(&t, &bytes, &expect(&[("old", b"old data")]));
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert_eq!(fs::read(t.root.join("old")).unwrap(), b"old data");
+        let meta = fs::metadata(t.root.join("old")).unwrap();
+        assert_eq!(
+            meta.modified().unwrap(),
+            SystemTime::UNIX_EPOCH - Duration::from_secs(1)
+        );
+        // The manifest can record it, so that the next run trusts the file.
+        assert_eq!(out.written[0].mtime_ns, Some(-1_000_000_000));
+        assert!(
+            !events.iter().any(|e| matches!(e, ExtractEvent::Warning(_))),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn an_impossible_time_keeps_the_file_and_names_it() {
+        // Base-256 values beyond any clock, and an octal field that is not a number.
+        let mut huge = [0xff; 12];
+        huge[0] = 0x80;
+        let mut not_octal = [b'9'; 12];
+        not_octal[11] = 0;
+        for field in [huge, not_octal] {
+            let t = target();
+            let bytes = archive_with_mtime(b"x", field);
+            let (out, events) = run(&t, &bytes, &expect(&[("old", b"x")]));
+            assert!(out.error.is_none(), "{field:?}: {:?}", out.error);
+            assert_eq!(files_under(&t.root), vec!["old"]);
+            let warned: Vec<&String> = events
+                .iter()
+                .filter_map(|e| match e {
+                    ExtractEvent::Warning(w) => Some(w),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(warned.len(), 1, "{field:?}: {events:?}");
+            assert!(warned[0].starts_with("old: "), "{}", warned[0]);
+            assert!(warned[0].contains("time of the fetch"), "{}", warned[0]);
+        }
+    }
+
+    #[test]
+    fn tar_numbers_are_read_signed() {
+        assert_eq!(tar_number(b"00000000017\0"), Some(15));
+        assert_eq!(tar_number(b"    17 \0\0\0\0\0"), Some(15));
+        let mut positive = [0u8; 12];
+        positive[0] = 0x80;
+        positive[11] = 0x10;
+        assert_eq!(tar_number(&positive), Some(16));
+        let mut minus_two = [0xff; 12];
+        minus_two[11] = 0xfe;
+        assert_eq!(tar_number(&minus_two), Some(-2));
+        // Neither octal text nor a base-256 marker.
+        assert_eq!(tar_number(&[0x81; 12]), None);
+        assert_eq!(tar_number(b"12x\0"), None);
+    }
+
+    /// An old-GNU sparse entry: 512 bytes of data at the end of a file whose header
+    /// claims `real` bytes; the rest would be unpacked as zeros.
+    fn sparse_archive(real: u64) -> Vec<u8> {
+        let mut h = raw_header(b"./big", EntryType::GNUSparse, 512, None);
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.sparse[0].set_offset(real - 512);
+        gnu.sparse[0].set_length(512);
+        gnu.set_real_size(real);
+        h.set_cksum();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&h, &[7u8; 512][..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_sparse_entry_is_refused_before_writing_anything() {
+        let t = target();
+        let real = 256 * 1024 * 1024;
+        let bytes = sparse_archive(real);
+        assert!(bytes.len() <= 2048, "{} bytes", bytes.len());
+        // The listing agrees with the header: it must not authorise the entry.
+        let mut exp = Expected::new();
+        exp.insert("big".into(), (real, None));
+        let (out, events) = run(&t, &bytes, &exp);
+        match &out.error {
+            Some(ExtractError::Unsafe { entry, reason }) => {
+                assert_eq!(entry, "./big");
+                assert_eq!(*reason, Unsafe::Sparse);
+            }
+            other => panic!("expected a refused sparse entry, got {other:?}"),
+        }
+        let text = out.error.as_ref().unwrap().to_string();
+        assert!(text.contains("./big") && text.contains("sparse"), "{text}");
+        assert!(files_under(t.root.parent().unwrap()).is_empty());
+        assert!(
+            !events.iter().any(|e| matches!(e, ExtractEvent::Bytes(_))),
+            "{events:?}"
+        );
+        assert!(out.written.is_empty());
     }
 
     #[test]

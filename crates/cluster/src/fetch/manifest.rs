@@ -131,11 +131,14 @@ pub fn write(dir: &Path, manifest: &Manifest) -> Result<(), (PathBuf, io::Error)
     })
 }
 
-/// A file's modification time in ns since the epoch, when the system gives one.
+/// A file's modification time in ns since the epoch (negative before 1970), when the
+/// system gives one that fits.
 pub fn mtime_ns(meta: &fs::Metadata) -> Option<i64> {
     let t = meta.modified().ok()?;
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-    i64::try_from(d.as_nanos()).ok()
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).ok(),
+        Err(before) => i64::try_from(before.duration().as_nanos()).ok().map(|n| -n),
+    }
 }
 
 #[cfg(test)]

@@ -624,6 +624,7 @@ impl Remote {
                         ExtractEvent::FileDone { path, size } => {
                             progress(FetchEvent::FileDone { path, size })
                         }
+                        ExtractEvent::Warning(text) => progress(FetchEvent::Warning(text)),
                     },
                 )
                 .await;
@@ -634,7 +635,10 @@ impl Remote {
             let streamed = match streamed {
                 Ok(s) => s,
                 Err(err) => {
-                    failure = Some(err);
+                    failure = Some(
+                        self.if_deleted(err, report.files_fetched, to_fetch.len())
+                            .await,
+                    );
                     break;
                 }
             };
@@ -650,14 +654,18 @@ impl Remote {
             }));
             mismatches.extend(outcome.mismatched);
             if let Some(err) = outcome.error {
-                failure = Some(self.extract_failure(
+                let err = self.extract_failure(
                     err,
                     &target,
                     &streamed.stderr,
                     &streamed.end,
                     report.files_fetched,
                     to_fetch.len(),
-                ));
+                );
+                failure = Some(
+                    self.if_deleted(err, report.files_fetched, to_fetch.len())
+                        .await,
+                );
                 break;
             }
             let mismatched: BTreeSet<&str> = mismatches.iter().map(|m| m.path.as_str()).collect();
@@ -676,12 +684,16 @@ impl Remote {
                         exec_detail(&streamed.stderr, status.as_ref())
                     ),
                 };
-                failure = Some(FetchError::Interrupted {
+                let err = FetchError::Interrupted {
                     pod: self.exec.pod.clone(),
                     detail,
                     received: report.files_fetched,
                     missing: to_fetch.len() - report.files_fetched,
-                });
+                };
+                failure = Some(
+                    self.if_deleted(err, report.files_fetched, to_fetch.len())
+                        .await,
+                );
                 break;
             }
         }
@@ -701,6 +713,39 @@ impl Remote {
         match failure {
             Some(err) => Err(err),
             None => Ok(report),
+        }
+    }
+
+    /// A failure of the pod's commands, told as an interrupted transfer when the pod was
+    /// deleted meanwhile: otherwise the user sees a bare "not found" or a cut
+    /// connection, with no hint that a re-run resumes.
+    async fn if_deleted(&self, err: FetchError, received: usize, planned: usize) -> FetchError {
+        let pod_failed = match &err {
+            FetchError::Interrupted { .. } | FetchError::Exec { .. } => true,
+            FetchError::Kube { source, .. } => error::is_not_found(source),
+            _ => false,
+        };
+        if !pod_failed {
+            return err;
+        }
+        let gone = match self.exec.api.get_opt(&self.exec.pod).await {
+            Ok(None) => "was deleted",
+            Ok(Some(pod)) if pod.metadata.deletion_timestamp.is_some() => "is being deleted",
+            // Still there, or unknown: the error says what happened.
+            _ => return err,
+        };
+        let cause = match err {
+            FetchError::Interrupted { detail, .. } => detail,
+            other => other.to_string(),
+        };
+        FetchError::Interrupted {
+            pod: self.exec.pod.clone(),
+            detail: format!(
+                "pod {} {gone} during the fetch (by someone, an eviction or its node): {cause}",
+                self.exec.pod
+            ),
+            received,
+            missing: planned.saturating_sub(received),
         }
     }
 
