@@ -248,9 +248,8 @@ async fn check_unpinned_images(
         );
     } else {
         eprintln!(
-            "{} {} · image-not-found: {}",
+            "{} user · image-not-found: {}",
             ui.bad("✗"),
-            "user",
             finding["summary"].as_str().unwrap_or("")
         );
         for e in &evidence {

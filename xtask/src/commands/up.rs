@@ -330,27 +330,6 @@ impl Counts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Counts;
-
-    #[test]
-    fn a_failed_build_still_counts_the_images_already_up_to_date() {
-        let c = Counts {
-            images: 11,
-            up_to_date: 4,
-            built: 0,
-            pushed: 0,
-            failed: 2,
-            not_built: 5,
-        };
-        assert_eq!(
-            c.line(),
-            "11 images: 4 already up to date, 0 built, 0 pushed, 2 failed, 5 not built"
-        );
-    }
-}
-
 /// On a machine that cannot pull (`pull_base_images = false`, the local stack), leaves out
 /// each image whose base image the Docker engine lacks, and the images built FROM it, with
 /// one line each, instead of failing on the pull.
@@ -401,4 +380,25 @@ fn skip_unpullable(
         }
     }
     plans.retain(|p| !skipped.contains_key(&p.name));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn a_failed_build_still_counts_the_images_already_up_to_date() {
+        let c = Counts {
+            images: 11,
+            up_to_date: 4,
+            built: 0,
+            pushed: 0,
+            failed: 2,
+            not_built: 5,
+        };
+        assert_eq!(
+            c.line(),
+            "11 images: 4 already up to date, 0 built, 0 pushed, 2 failed, 5 not built"
+        );
+    }
 }
