@@ -276,12 +276,13 @@ async fn a_second_fetch_transfers_nothing_and_a_changed_file_only_itself() {
     let local = tempfile::tempdir().unwrap();
     let mut options = stack.options(&remote.name, local.path());
     // Files written in the second of the listing are hashed again next time: their
-    // time cannot tell a later write in the same second.
+    // time cannot tell a later write in the same second. (On a loaded machine the first
+    // listing may come later than that second for some files: at most all are hashed.)
     stack.fetch(&options).await.0.unwrap();
     let (fresh, _) = stack.fetch(&options).await;
     let fresh = fresh.unwrap();
     assert_eq!(fresh.files_fetched, 0);
-    assert_eq!(fresh.files_hashed_remote, expected.len());
+    assert!(fresh.files_hashed_remote <= expected.len());
 
     // Settled files are trusted by size and time: no hashing anywhere.
     let old = std::time::SystemTime::now() - Duration::from_secs(600);
