@@ -8,17 +8,14 @@ use tempfile::TempDir;
 const TOKEN: &str = "v2:s3cr3t-t0ken-value";
 const PASSWORD: &str = "hunter2-registry-password";
 
-/// `cargo xtask` run in an empty folder with a clean environment.
+mod common;
+
 fn xtask(dir: &TempDir) -> Command {
-    let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
-    cmd.current_dir(dir.path())
-        .env_clear()
-        .env("HOME", dir.path());
-    cmd
+    common::offline_xtask(dir)
 }
 
 fn write(dir: &TempDir, name: &str, text: &str) {
-    std::fs::write(dir.path().join(name), text).expect("write fixture");
+    common::write_file(dir, name, text)
 }
 
 #[test]

@@ -3,17 +3,14 @@
 
 use assert_cmd::Command;
 use tempfile::TempDir;
+mod common;
 
 fn xtask(dir: &TempDir) -> Command {
-    let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
-    cmd.current_dir(dir.path())
-        .env_clear()
-        .env("HOME", dir.path());
-    cmd
+    common::offline_xtask(dir)
 }
 
 fn write(dir: &TempDir, name: &str, text: &str) {
-    std::fs::write(dir.path().join(name), text).expect("write fixture");
+    common::write_file(dir, name, text)
 }
 
 const GOOD: &str = "apiVersion: argoproj.io/v1alpha1

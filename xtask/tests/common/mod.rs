@@ -140,3 +140,18 @@ spec:
     std::fs::write(&path, yaml).expect("write workflow");
     path
 }
+
+/// `cargo xtask` run in DIR with a clean environment and HOME there: no stack, no user
+/// files, for the tests of the command line alone.
+pub fn offline_xtask(dir: &tempfile::TempDir) -> Command {
+    let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
+    cmd.current_dir(dir.path())
+        .env_clear()
+        .env("HOME", dir.path());
+    cmd
+}
+
+/// Writes DIR/NAME.
+pub fn write_file(dir: &tempfile::TempDir, name: &str, text: &str) {
+    std::fs::write(dir.path().join(name), text).expect("write fixture");
+}
