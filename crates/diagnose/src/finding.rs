@@ -114,7 +114,9 @@ impl Reason {
     /// Whether the step waits on this cause without end: its pod never starts (or its
     /// node never answers) until someone acts, so Argo does not end the workflow by
     /// itself. A failed program, by contrast, ends its step and the workflow goes on to
-    /// its own end.
+    /// its own end. A pod failure the workflow has not recorded yet is not a stall: a
+    /// busy controller records it late (seen on a loaded machine), and a stopped one is
+    /// its own finding.
     pub fn stalls(self) -> bool {
         use Reason::*;
         matches!(
@@ -136,7 +138,6 @@ impl Reason {
                 | QuotaExceeded
                 | UnschedulableResources
                 | PodNotCreated
-                | PodErrorWorkflowSilent
                 | PodSandboxFailed
                 | NodeNotReady
                 | VolumeAttachFailed
@@ -276,6 +277,7 @@ mod tests {
             Reason::OomKilled,
             Reason::InvalidSpec,
             Reason::Evicted,
+            Reason::PodErrorWorkflowSilent,
         ] {
             assert!(!r.stalls(), "{r}");
         }
