@@ -1,0 +1,82 @@
+//! Checks shared by the fuzz targets.
+
+use std::collections::HashSet;
+
+/// Number of lines a parser may name in `text` (a last line without `\n` counts).
+pub fn line_count(text: &[u8]) -> usize {
+    text.iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Runs of ASCII letters and digits (`_` splits), as message words are compared.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// Words of the parsers' own sources: the message templates are made of these, so a
+/// message word found here cannot be a leak.
+const VOCABULARY: &[&str] = &[
+    include_str!("../../crates/config/src/env_file.rs"),
+    include_str!("../../crates/config/src/hera_config.rs"),
+    include_str!("../../crates/config/src/text.rs"),
+    include_str!("../../crates/config/src/error.rs"),
+    include_str!("../../crates/config/src/keys.rs"),
+    include_str!("../../crates/config/src/workspace.rs"),
+    include_str!("../../crates/config/src/resolve.rs"),
+];
+
+/// The words of the secret values of `text` that appear nowhere else: in no other line,
+/// no key, no message template. `secret_value` returns the raw value text of a line
+/// that assigns a secret (everything after the separator), `None` for other lines.
+/// A message containing one of these words leaked (part of) a secret.
+pub fn secret_words(text: &str, secret_value: impl Fn(&str) -> Option<&str>) -> HashSet<String> {
+    let mut secret: HashSet<&str> = HashSet::new();
+    let mut elsewhere: HashSet<&str> = HashSet::new();
+    for line in text.split(['\n', '\r']) {
+        match secret_value(line) {
+            Some(value) => {
+                secret.extend(words(value));
+                elsewhere.extend(words(&line[..line.len() - value.len()]));
+            }
+            None => elsewhere.extend(words(line)),
+        }
+    }
+    for source in VOCABULARY {
+        elsewhere.extend(words(source));
+    }
+    secret
+        .into_iter()
+        // Short words (`v2`, `abc`) are too common to tell a leak from a coincidence.
+        .filter(|w| w.len() >= 4 && !elsewhere.contains(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Fails when `message` holds one of the `secret` words.
+pub fn assert_no_leak(message: &str, secret: &HashSet<String>) {
+    for word in words(message) {
+        assert!(
+            !secret.contains(word),
+            "a message shows `{word}`, part of a secret value: {message:?}"
+        );
+    }
+}
+
+/// The value text of `line` when it assigns one of `keys` (optionally after `export`),
+/// with any of `separators` between key and value (blanks around them allowed).
+pub fn assigned_value<'a>(line: &'a str, keys: &[&str], separators: &[char]) -> Option<&'a str> {
+    let t = line.trim_start();
+    let t = t
+        .strip_prefix("export")
+        .filter(|r| r.starts_with([' ', '\t']))
+        .map_or(t, str::trim_start);
+    let key = keys.iter().find(|k| t.starts_with(**k))?;
+    let rest = &t[key.len()..];
+    let after = rest.trim_start();
+    match after.chars().next() {
+        Some(c) if separators.contains(&c) => Some(&after[c.len_utf8()..]),
+        // `key value`: a blank is the separator.
+        Some(_) if separators.contains(&' ') && after.len() < rest.len() => Some(after),
+        _ => None,
+    }
+}
