@@ -143,9 +143,9 @@ two = [("a.txt", 5), ("d/b.bin", 3)]
 put("fetch_extract", "plain", listing(two) + tar_of([member("a.txt", b"hello"), member("d/b.bin", b"\0\1\2")]))
 put("fetch_extract", "gnu-mtime-minus-one",
     listing([("m.txt", 4)]) + header(b"m.txt", 4, b"0", b"\xff" * 12) + b"data".ljust(512, b"\0") + b"\0" * 1024)
-# Old-GNU sparse ('S'): one 4-byte data region, real size 256 MiB.
+# Old-GNU sparse ('S'): 4 bytes of data at the end of a 256 MiB file of zeros.
 sparse = bytearray(header(b"s.bin", 4, b"S", b"%011o\0" % 1700000000))
-sparse[386:398] = b"%011o\0" % 0            # offset of the region
+sparse[386:398] = b"%011o\0" % ((256 << 20) - 4)  # offset of the region
 sparse[398:410] = b"%011o\0" % 4            # its length
 sparse[483:495] = b"%011o\0" % (256 << 20)  # real size
 sparse[148:156] = b" " * 8

@@ -35,8 +35,17 @@ fuzz_target!(|data: &[u8]| {
     };
     let findings = diagnose(&snapshot);
     for f in &findings {
-        assert_eq!(f.level, f.reason.level(), "{:?} at the wrong level", f.reason);
-        assert!(!f.summary.trim().is_empty(), "{:?} without a summary", f.reason);
+        assert_eq!(
+            f.level,
+            f.reason.level(),
+            "{:?} at the wrong level",
+            f.reason
+        );
+        assert!(
+            !f.summary.trim().is_empty(),
+            "{:?} without a summary",
+            f.reason
+        );
         assert!(!f.fix.trim().is_empty(), "{:?} without a fix", f.reason);
         assert!(!f.to_string().is_empty());
         serde_json::to_string(f).expect("a finding serialises");

@@ -21,20 +21,34 @@ fuzz_target!(|data: &[u8]| {
         Ok(ignore) => ignore,
         Err(e) => {
             let m = e.to_string();
-            assert!(m.contains(".dockerignore") && m.contains("line "), "unlocated error: {m}");
+            assert!(
+                m.contains(".dockerignore") && m.contains("line "),
+                "unlocated error: {m}"
+            );
             return;
         }
     };
-    for path in paths.split('\n').take(64) {
+    for (i, path) in paths.split('\n').take(64).enumerate() {
         let excluded = ignore.is_excluded(path);
         let _ = ignore.walks_into_excluded_dir(path);
         if !is_plain(path) {
             continue;
         }
-        assert_eq!(excluded, ignore.is_excluded(&format!("./{path}")), "./{path}");
+        assert_eq!(
+            excluded,
+            ignore.is_excluded(&format!("./{path}")),
+            "./{path}"
+        );
         assert_eq!(excluded, ignore.is_excluded(&format!("{path}/")), "{path}/");
+        // Each call compiles a pattern: the first few paths are enough.
+        if i >= 8 {
+            continue;
+        }
         let mut forced = ignore.clone();
         assert_eq!(forced.force_include(path), excluded);
-        assert!(!forced.is_excluded(path), "force_include({path:?}) left it excluded");
+        assert!(
+            !forced.is_excluded(path),
+            "force_include({path:?}) left it excluded"
+        );
     }
 });

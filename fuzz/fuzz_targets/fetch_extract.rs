@@ -10,9 +10,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use kit_cluster::fetch::RemotePath;
 use kit_cluster::fetch::listing::parse_listing;
 use kit_cluster::fetch::offline::extract_listed;
-use kit_cluster::fetch::RemotePath;
 use libfuzzer_sys::fuzz_target;
 
 const END: &[u8] = b"@@end\n";
@@ -24,7 +24,11 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, fs::Metadata)>) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let rel = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
         let meta = fs::symlink_metadata(entry.path()).expect("metadata");
         if meta.is_dir() {
             walk(&entry.path(), &rel, out);
@@ -78,7 +82,10 @@ fuzz_target!(|data: &[u8]| {
         let Some(inner) = rel.strip_prefix("target/") else {
             continue;
         };
-        assert!(!meta.file_type().is_symlink(), "a link was created: {inner}");
+        assert!(
+            !meta.file_type().is_symlink(),
+            "a link was created: {inner}"
+        );
         if meta.is_dir() {
             continue;
         }
@@ -93,8 +100,15 @@ fuzz_target!(|data: &[u8]| {
             .iter()
             .find(|w| w.path == inner)
             .unwrap_or_else(|| panic!("{inner} is on disk but not reported as verified"));
-        assert_eq!(meta.len(), listed.size, "{inner}: size on disk differs from the listing");
-        assert_eq!(written.size, listed.size, "{inner}: reported size differs from the listing");
+        assert_eq!(
+            meta.len(),
+            listed.size,
+            "{inner}: size on disk differs from the listing"
+        );
+        assert_eq!(
+            written.size, listed.size,
+            "{inner}: reported size differs from the listing"
+        );
         if let Some(sha) = &listed.sha256 {
             assert_eq!(&written.sha256, sha, "{inner}: kept with another SHA-256");
         }

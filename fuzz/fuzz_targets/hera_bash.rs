@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(parsed) => {
             for e in &parsed.entries {
                 assert!(!e.key.is_empty(), "an entry without a name");
-                assert!((1..=lines).contains(&e.line), "entry on line {} of {lines}", e.line);
+                assert!(
+                    (1..=lines).contains(&e.line),
+                    "entry on line {} of {lines}",
+                    e.line
+                );
             }
             for w in &parsed.warnings {
                 let m = w.to_string();
@@ -39,9 +43,15 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             let m = e.to_string();
-            assert!(m.contains("hera.bash"), "the error does not name the file: {m}");
+            assert!(
+                m.contains("hera.bash"),
+                "the error does not name the file: {m}"
+            );
             if let ConfigError::Syntax { line, message, .. } = &e {
-                assert!((1..=lines).contains(line), "error on line {line} of {lines}: {m}");
+                assert!(
+                    (1..=lines).contains(line),
+                    "error on line {line} of {lines}: {m}"
+                );
                 assert!(!message.is_empty());
             }
             assert_no_leak(&m, &secret);

@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(loaded) => loaded,
         Err(e) => {
             let m = e.to_string();
-            assert!(m.contains("fuzz.yaml"), "the error does not name the file: {m}");
+            assert!(
+                m.contains("fuzz.yaml"),
+                "the error does not name the file: {m}"
+            );
             let line = match &e {
                 LoadError::Yaml { line, .. }
                 | LoadError::NotAMapping { line, .. }
@@ -29,18 +32,35 @@ fuzz_target!(|data: &[u8]| {
                 | LoadError::Shape { line, .. } => *line,
                 _ => None,
             };
-            assert!(line.is_none_or(|l| (1..=lines).contains(&l)), "line {line:?} of {lines}: {m}");
+            assert!(
+                line.is_none_or(|l| (1..=lines).contains(&l)),
+                "line {line:?} of {lines}: {m}"
+            );
             return;
         }
     };
     // Images: none known (as with an empty lock file), and no lock file at all.
     let unknown = |_: &str| None;
-    for (lint, images) in [(true, None), (false, Some(&unknown as &dyn Fn(&str) -> Option<String>))] {
+    for (lint, images) in [
+        (true, None),
+        (false, Some(&unknown as &dyn Fn(&str) -> Option<String>)),
+    ] {
         for d in validate(&loaded, &ValidateOptions { lint, images }) {
             let m = d.to_string();
-            assert!(!d.message.trim().is_empty(), "a diagnostic without a message at {}", d.path);
-            assert!(m.contains("fuzz.yaml"), "the diagnostic does not name the file: {m}");
-            assert!(d.line.is_none_or(|l| (1..=lines).contains(&l)), "line {:?} of {lines}: {m}", d.line);
+            assert!(
+                !d.message.trim().is_empty(),
+                "a diagnostic without a message at {}",
+                d.path
+            );
+            assert!(
+                m.contains("fuzz.yaml"),
+                "the diagnostic does not name the file: {m}"
+            );
+            assert!(
+                d.line.is_none_or(|l| (1..=lines).contains(&l)),
+                "line {:?} of {lines}: {m}",
+                d.line
+            );
         }
     }
 });

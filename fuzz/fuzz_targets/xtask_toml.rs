@@ -49,8 +49,14 @@ fuzz_target!(|data: &[u8]| {
                 ConfigError::TomlSyntax { line, .. }
                 | ConfigError::TomlType { line, .. }
                 | ConfigError::SecretInToml { line, .. } => {
-                    assert!(m.contains(WORKSPACE_TOML), "the error does not name the file: {m}");
-                    assert!((1..=lines).contains(line), "error on line {line} of {lines}: {m}");
+                    assert!(
+                        m.contains(WORKSPACE_TOML),
+                        "the error does not name the file: {m}"
+                    );
+                    assert!(
+                        (1..=lines).contains(line),
+                        "error on line {line} of {lines}: {m}"
+                    );
                 }
                 _ => {}
             }

@@ -125,7 +125,7 @@ impl DockerIgnore {
         if !self.is_excluded(rel) {
             return false;
         }
-        if let Ok(p) = Pattern::new(&format!("!{}", escape_literal(rel))) {
+        if let Ok(p) = Pattern::new(&format!("!{}", escape_path(rel))) {
             self.patterns.push(p);
         }
         true
@@ -156,6 +156,21 @@ fn escape_literal(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A path as a pattern that matches only it. Blanks go in a one-character class: a
+/// pattern is trimmed, so `! Dockerfile` would otherwise name `Dockerfile` (found by
+/// fuzzing).
+fn escape_path(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_whitespace() {
+                format!("[{c}]")
+            } else {
+                escape_literal(&c.to_string())
+            }
+        })
+        .collect()
 }
 
 impl Pattern {
@@ -557,6 +572,20 @@ mod tests {
         assert!(d.is_excluded("docker/other"));
         let mut d = ign(&["we[ird]"]);
         assert!(!d.force_include("we[ird]"));
+    }
+
+    #[test]
+    fn force_include_keeps_names_with_surrounding_blanks() {
+        for name in [" Dockerfile", "Dockerfile ", "dir/ a\t", "\u{a0}x\u{2003}"] {
+            let mut d = ign(&["*"]);
+            assert!(d.force_include(name), "{name:?}");
+            assert!(!d.is_excluded(name), "{name:?} is still excluded");
+            assert!(
+                d.is_excluded(name.trim()),
+                "{name:?} included {:?} too",
+                name.trim()
+            );
+        }
     }
 
     #[test]
