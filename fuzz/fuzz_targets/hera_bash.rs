@@ -10,6 +10,14 @@ use kit_config::{ConfigError, SETTINGS, env_file};
 use kit_fuzz::{assert_no_leak, assigned_value, line_count, secret_words};
 use libfuzzer_sys::fuzz_target;
 
+/// The line an error is about, if it names one.
+fn e_line(e: &ConfigError) -> Option<usize> {
+    match e {
+        ConfigError::Syntax { line, .. } => Some(*line),
+        _ => None,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("hera.bash");
     let lines = line_count(data);
@@ -38,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
                 let m = w.to_string();
                 assert!(!w.message.is_empty(), "an empty warning");
                 assert!(w.line.is_none_or(|l| (1..=lines).contains(&l)), "{m}");
-                assert_no_leak(&m, &secret);
+                assert_no_leak(&m, w.line, &secret);
             }
         }
         Err(e) => {
@@ -54,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
                 );
                 assert!(!message.is_empty());
             }
-            assert_no_leak(&m, &secret);
+            assert_no_leak(&m, e_line(&e), &secret);
         }
     }
 });

@@ -8,6 +8,14 @@ use kit_config::{ConfigError, SETTINGS, hera_config};
 use kit_fuzz::{assert_no_leak, assigned_value, line_count, secret_words};
 use libfuzzer_sys::fuzz_target;
 
+/// The line an error is about, if it names one.
+fn e_line(e: &ConfigError) -> Option<usize> {
+    match e {
+        ConfigError::Syntax { line, .. } => Some(*line),
+        _ => None,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("hera.config");
     let lines = line_count(data);
@@ -32,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
                 let m = w.to_string();
                 assert!(!w.message.is_empty(), "an empty warning");
                 assert!(w.line.is_none_or(|l| (1..=lines).contains(&l)), "{m}");
-                assert_no_leak(&m, &secret);
+                assert_no_leak(&m, w.line, &secret);
             }
         }
         Err(e) => {
@@ -48,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
                 );
                 assert!(!message.is_empty());
             }
-            assert_no_leak(&m, &secret);
+            assert_no_leak(&m, e_line(&e), &secret);
         }
     }
 });

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use kit_argo::{LoadError, ValidateOptions, load_workflow_str, validate};
-use kit_fuzz::line_count;
+use kit_fuzz::yaml_line_count;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let file = Path::new("workflows/fuzz.yaml");
     // A parser may point just past the last line (an unexpected end of file).
-    let lines = line_count(data) + 1;
+    let lines = yaml_line_count(data) + 1;
     let loaded = match load_workflow_str(text, file) {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -34,12 +34,12 @@ fuzz_target!(|data: &[u8]| {
         Ok(resolved) => {
             let table = render_table(&resolved);
             assert!(!table.is_empty(), "an empty report");
-            assert_no_leak(&table, &secret);
+            assert_no_leak(&table, None, &secret);
             let _ = to_json(&resolved);
             for w in &resolved.warnings {
                 let m = w.to_string();
                 assert!(!w.message.is_empty(), "an empty warning");
-                assert_no_leak(&m, &secret);
+                assert_no_leak(&m, w.line, &secret);
             }
         }
         Err(e) => {
@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 _ => {}
             }
-            assert_no_leak(&m, &secret);
+            assert_no_leak(&m, None, &secret);
         }
     }
 });

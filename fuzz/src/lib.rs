@@ -8,6 +8,24 @@ pub fn line_count(text: &[u8]) -> usize {
     text.iter().filter(|b| **b == b'\n').count() + 1
 }
 
+/// Number of lines a YAML parser may name: `\r\n`, a lone `\r` and `\n` each end one
+/// (editors count a lone `\r` as a line end too).
+pub fn yaml_line_count(text: &[u8]) -> usize {
+    let mut lines = 1;
+    let mut bytes = text.iter().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\n' => lines += 1,
+            b'\r' => {
+                bytes.next_if_eq(&&b'\n');
+                lines += 1;
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
 /// Runs of ASCII letters and digits (`_` splits), as message words are compared.
 fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_ascii_alphanumeric())
@@ -32,17 +50,21 @@ fn vocabulary() -> &'static HashSet<&'static str> {
     WORDS.get_or_init(|| SOURCES.iter().flat_map(|s| words(s)).collect())
 }
 
+/// Words of secret values, by the line (1-based, `\n`-separated) that assigns them.
+pub type SecretWords = Vec<(usize, HashSet<String>)>;
+
 /// The words of the secret values of `text` that appear nowhere else: in no other line,
 /// no key, no message template. `secret_value` returns the raw value text of a line
 /// that assigns a secret (everything after the separator), `None` for other lines.
-/// A message containing one of these words leaked (part of) a secret.
-pub fn secret_words(text: &str, secret_value: impl Fn(&str) -> Option<&str>) -> HashSet<String> {
-    let mut secret: HashSet<&str> = HashSet::new();
+/// A message about that line containing one of these words leaked (part of) a secret.
+pub fn secret_words(text: &str, secret_value: impl Fn(&str) -> Option<&str>) -> SecretWords {
+    let mut secret: Vec<(usize, Vec<&str>)> = Vec::new();
     let mut elsewhere: HashSet<&str> = HashSet::new();
-    for line in text.split(['\n', '\r']) {
+    for (index, line) in text.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
         match secret_value(line) {
             Some(value) => {
-                secret.extend(words(value));
+                secret.push((index + 1, words(value).collect()));
                 elsewhere.extend(words(&line[..line.len() - value.len()]));
             }
             None => elsewhere.extend(words(line)),
@@ -51,19 +73,32 @@ pub fn secret_words(text: &str, secret_value: impl Fn(&str) -> Option<&str>) -> 
     let known = vocabulary();
     secret
         .into_iter()
-        // Short words (`v2`, `abc`) are too common to tell a leak from a coincidence.
-        .filter(|w| w.len() >= 4 && !elsewhere.contains(w) && !known.contains(w))
-        .map(str::to_string)
+        .map(|(line, ws)| {
+            let ws = ws
+                .into_iter()
+                // Short words (`v2`, `abc`) are too common to tell a leak from a coincidence.
+                .filter(|w| w.len() >= 4 && !elsewhere.contains(w) && !known.contains(w))
+                .map(str::to_string)
+                .collect();
+            (line, ws)
+        })
         .collect()
 }
 
-/// Fails when `message` holds one of the `secret` words.
-pub fn assert_no_leak(message: &str, secret: &HashSet<String>) {
-    for word in words(message) {
-        assert!(
-            !secret.contains(word),
-            "a message shows `{word}`, part of a secret value: {message:?}"
-        );
+/// Fails when `message`, about `line` (or the whole file), holds a word of a secret
+/// assigned on that line. A line that only looks like an assignment (inside another
+/// value's quotes) gets no message of its own, so it cannot cause a false alarm.
+pub fn assert_no_leak(message: &str, line: Option<usize>, secret: &SecretWords) {
+    for (secret_line, ws) in secret {
+        if line.is_some_and(|l| l != *secret_line) {
+            continue;
+        }
+        for word in words(message) {
+            assert!(
+                !ws.contains(word),
+                "a message shows `{word}`, part of the secret value on line {secret_line}: {message:?}"
+            );
+        }
     }
 }
 
