@@ -125,7 +125,7 @@ impl DockerIgnore {
         if !self.is_excluded(rel) {
             return false;
         }
-        if let Ok(p) = Pattern::new(&format!("!{}", escape_path(rel))) {
+        if let Ok(p) = Pattern::reinclude(rel) {
             self.patterns.push(p);
         }
         true
@@ -158,22 +158,27 @@ fn escape_literal(s: &str) -> String {
     out
 }
 
-/// A path as a pattern that matches only it. Blanks go in a one-character class: a
-/// pattern is trimmed, so `! Dockerfile` would otherwise name `Dockerfile` (found by
-/// fuzzing).
-fn escape_path(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_whitespace() {
-                format!("[{c}]")
-            } else {
-                escape_literal(&c.to_string())
-            }
-        })
-        .collect()
-}
-
 impl Pattern {
+    /// A `!` pattern for exactly `path`, built without going through pattern text: a
+    /// pattern line is trimmed, so `! Dockerfile` would name `Dockerfile` (found by
+    /// fuzzing).
+    fn reinclude(path: &str) -> std::result::Result<Pattern, String> {
+        let mut cleaned = clean(path);
+        if cleaned.len() > 1 && cleaned.starts_with('/') {
+            cleaned.remove(0);
+        }
+        let glob = GlobBuilder::new(&escape_literal(&cleaned))
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("{e}"))?;
+        Ok(Pattern {
+            cleaned,
+            exclusion: true,
+            globs: vec![glob.compile_matcher()],
+        })
+    }
+
     fn new(line: &str) -> std::result::Result<Pattern, String> {
         let (exclusion, body) = match line.strip_prefix('!') {
             Some(rest) => (true, rest.trim()),
@@ -572,6 +577,12 @@ mod tests {
         assert!(d.is_excluded("docker/other"));
         let mut d = ign(&["we[ird]"]);
         assert!(!d.force_include("we[ird]"));
+        // A folder whose name holds glob characters is still walked into.
+        let mut d = ign(&["a\\[1\\]"]);
+        assert!(d.force_include("a[1]/Dockerfile"));
+        assert!(d.walks_into_excluded_dir("a[1]"));
+        assert!(!d.is_excluded("a[1]/Dockerfile"));
+        assert!(d.is_excluded("a[1]/other"));
     }
 
     #[test]
