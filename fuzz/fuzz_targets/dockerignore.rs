@@ -1,7 +1,8 @@
 //! .dockerignore: the input up to the first NUL is the file, the rest holds paths, one
 //! a line. Never a panic; a refused pattern is named by file and line; a path is judged
 //! the same however it is spelled (`./a`, `a/`); and `force_include` (how the Dockerfile
-//! and .dockerignore are always sent) really includes any plain relative path.
+//! and .dockerignore are always sent) really includes any plain relative path, and
+//! makes the context walk enter the excluded folders above it.
 #![no_main]
 
 use std::path::Path;
@@ -50,5 +51,15 @@ fuzz_target!(|data: &[u8]| {
             !forced.is_excluded(path),
             "force_include({path:?}) left it excluded"
         );
+        // The context walk must enter every excluded folder on the way to it.
+        for (end, _) in path.match_indices('/') {
+            let dir = &path[..end];
+            if forced.is_excluded(dir) {
+                assert!(
+                    forced.walks_into_excluded_dir(dir),
+                    "force_include({path:?}), but {dir:?} is not walked into"
+                );
+            }
+        }
     }
 });
