@@ -167,3 +167,7 @@ import hashlib
 put("fetch_extract", "hashed",
     listing([("h", 2)], [("h", hashlib.sha256(b"no").hexdigest())]) + tar_of([member("h", b"ok")]))
 put("fetch_extract", "listing-only", listing(two)[:-7] + b"@@links\n./l\n@@end\n")
+
+# Each `**` glued to other characters doubles the globs of a pattern.
+put("dockerignore", "glued-double-stars-22", "a" + "x**" * 22 + "y\n\0axy")
+put("dockerignore", "glued-double-stars-8", "b" + "x**" * 8 + "y\n!bx*/k\n\0bxxy\nbxq/k/Dockerfile")
