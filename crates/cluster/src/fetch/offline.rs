@@ -49,3 +49,56 @@ pub fn extract_listed<R: Read>(
         bytes_written,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::RemotePath;
+    use crate::fetch::listing::parse_listing;
+
+    fn listing(files: &[(&str, usize)]) -> Listing {
+        let mut out = String::from("@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@sizes\n");
+        for (name, size) in files {
+            out.push_str(&format!("{size} 1700000000 ./{name}\n"));
+        }
+        out.push_str("@@links\n@@end\n");
+        parse_listing(&RemotePath::root(), out.as_bytes()).unwrap()
+    }
+
+    fn tar(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn listed_files_are_extracted_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("out");
+        let stream = tar(&[(b"a.txt", b"hello"), (b"d/b", b"xyz")]);
+        let done = extract_listed(&stream[..], &listing(&[("a.txt", 5), ("d/b", 3)]), &to).unwrap();
+        assert_eq!(done.error, None);
+        assert_eq!(done.written.len(), 2);
+        assert_eq!(done.bytes_written, 8);
+        assert_eq!(std::fs::read(to.join("d/b")).unwrap(), b"xyz");
+    }
+
+    #[test]
+    fn an_entry_leaving_the_folder_stops_the_extraction() {
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("out");
+        let stream = tar(&[(b"../x", b"1")]);
+        let done = extract_listed(&stream[..], &listing(&[("x", 1)]), &to).unwrap();
+        let error = done.error.expect("refused");
+        assert!(error.contains("../x"), "{error}");
+        assert!(!dir.path().join("x").exists());
+        assert_eq!(done.bytes_written, 0);
+    }
+}
