@@ -40,10 +40,10 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, fs::Metadata)>) {
 /// In memory when possible: a runaway write fills RAM for a moment, not the disk.
 fn sandbox() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = tempfile::tempdir_in(shm) {
-            return dir;
-        }
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
     }
     tempfile::tempdir().expect("temporary folder")
 }
