@@ -125,7 +125,7 @@ impl DockerIgnore {
         if !self.is_excluded(rel) {
             return false;
         }
-        if let Ok(p) = Pattern::new(&format!("!{}", escape_literal(rel))) {
+        if let Ok(p) = Pattern::reinclude(rel) {
             self.patterns.push(p);
         }
         true
@@ -159,6 +159,26 @@ fn escape_literal(s: &str) -> String {
 }
 
 impl Pattern {
+    /// A `!` pattern for exactly `path`, built without going through pattern text: a
+    /// pattern line is trimmed, so `! Dockerfile` would name `Dockerfile` (found by
+    /// fuzzing).
+    fn reinclude(path: &str) -> std::result::Result<Pattern, String> {
+        let mut cleaned = clean(path);
+        if cleaned.len() > 1 && cleaned.starts_with('/') {
+            cleaned.remove(0);
+        }
+        let glob = GlobBuilder::new(&escape_literal(&cleaned))
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("{e}"))?;
+        Ok(Pattern {
+            cleaned,
+            exclusion: true,
+            globs: vec![glob.compile_matcher()],
+        })
+    }
+
     fn new(line: &str) -> std::result::Result<Pattern, String> {
         let (exclusion, body) = match line.strip_prefix('!') {
             Some(rest) => (true, rest.trim()),
@@ -172,7 +192,7 @@ impl Pattern {
             cleaned.remove(0);
         }
         let toks = tokenize(&cleaned)?;
-        let globs = to_globs(&toks)
+        let globs = to_globs(&toks)?
             .into_iter()
             .map(|g| {
                 GlobBuilder::new(&g)
@@ -258,36 +278,41 @@ fn lit_text(toks: &[Tok]) -> Option<String> {
         .collect()
 }
 
+/// Globs one pattern may expand to. Each `**` glued to other characters doubles them,
+/// so a short line could otherwise ask for millions (found by fuzzing: 22 of them took
+/// over 2 GB); 256 is eight glued `**`, more than any real pattern has.
+const MAX_GLOBS: usize = 256;
+
 /// Docker's three literal modes first, then the general (regex) mode.
-fn to_globs(toks: &[Tok]) -> Vec<String> {
+fn to_globs(toks: &[Tok]) -> std::result::Result<Vec<String>, String> {
     // exact: nothing special at all
     if let Some(lit) = lit_text(toks) {
-        return vec![escape_literal(&lit)];
+        return Ok(vec![escape_literal(&lit)]);
     }
     // prefix: literal followed by a final `**`: "path starts with the literal"
     if let Some((Tok::DoubleStar { .. }, head)) = toks.split_last()
         && let Some(lit) = lit_text(head)
         && !lit.is_empty()
     {
-        return vec![if lit.ends_with('/') {
+        return Ok(vec![if lit.ends_with('/') {
             format!("{}**", escape_literal(&lit))
         } else {
             // HasPrefix("foo") = first differing component starts with "foo"; with the
             // parent-folder rule `foo*` is the same set.
             format!("{}*", escape_literal(&lit))
-        }];
+        }]);
     }
     // suffix: a first `**` followed by a literal: "path ends with the rest"
     if let Some((Tok::DoubleStar { ate_slash }, tail)) = toks.split_first()
         && let Some(lit) = lit_text(tail)
     {
-        return vec![if lit.is_empty() {
+        return Ok(vec![if lit.is_empty() {
             "**".to_string()
         } else if *ate_slash {
             format!("**/{}", escape_literal(&lit))
         } else {
             format!("**/*{}", escape_literal(&lit))
-        }];
+        }]);
     }
     // regex mode: expand each `**` glued to a non-separator into its two readings
     let mut variants = vec![String::new()];
@@ -316,12 +341,18 @@ fn to_globs(toks: &[Tok]) -> Vec<String> {
                 }
             }
         };
+        if variants.len() * piece.len() > MAX_GLOBS {
+            return Err(format!(
+                "too many `**` joined to other characters (at most {}); separate them with `/`",
+                MAX_GLOBS.ilog2()
+            ));
+        }
         variants = variants
             .iter()
             .flat_map(|v| piece.iter().map(move |p| format!("{v}{p}")))
             .collect();
     }
-    variants
+    Ok(variants)
 }
 
 /// Go regexp reads `[!a]` as '!' or 'a'; globset would negate, so move the '!' last.
@@ -557,6 +588,37 @@ mod tests {
         assert!(d.is_excluded("docker/other"));
         let mut d = ign(&["we[ird]"]);
         assert!(!d.force_include("we[ird]"));
+        // A folder whose name holds glob characters is still walked into.
+        let mut d = ign(&["a\\[1\\]"]);
+        assert!(d.force_include("a[1]/Dockerfile"));
+        assert!(d.walks_into_excluded_dir("a[1]"));
+        assert!(!d.is_excluded("a[1]/Dockerfile"));
+        assert!(d.is_excluded("a[1]/other"));
+    }
+
+    #[test]
+    fn force_include_keeps_names_with_surrounding_blanks() {
+        for name in [" Dockerfile", "Dockerfile ", "dir/ a\t", "\u{a0}x\u{2003}"] {
+            let mut d = ign(&["*"]);
+            assert!(d.force_include(name), "{name:?}");
+            assert!(!d.is_excluded(name), "{name:?} is still excluded");
+            assert!(
+                d.is_excluded(name.trim()),
+                "{name:?} included {:?} too",
+                name.trim()
+            );
+        }
+    }
+
+    #[test]
+    fn many_glued_double_stars_are_refused_not_expanded() {
+        let eight = format!("a{}z", "x**".repeat(8));
+        assert!(ign(&[eight.as_str()]).is_excluded("axxxxxxxxz"));
+        let line = format!("a{}z", "x**".repeat(22));
+        let err = DockerIgnore::from_lines(&["ok", line.as_str()]).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("line 2"), "{message}");
+        assert!(message.contains("too many `**`"), "{message}");
     }
 
     #[test]

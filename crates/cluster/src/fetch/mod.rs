@@ -27,6 +27,7 @@ mod extract;
 pub mod helper_pod;
 pub mod listing;
 pub mod manifest;
+pub mod offline;
 pub mod plan;
 pub mod tar_safety;
 mod transfer;
