@@ -535,9 +535,24 @@ fn is_emissary_exit_line(line: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Whether a refusal comes from the node authorizer not yet knowing that an object
+/// belongs to a pod of the node: it lags the scheduler, and the kubelet's retry passes.
+pub fn node_authorizer_lag(text: &str) -> bool {
+    text.contains("system:node:") && text.contains("no relationship found between node")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_node_authorizers_lag_is_told_from_a_real_refusal() {
+        let lag = "failed to fetch PVC from API server: persistentvolumeclaims \"vcity-pvc\" is forbidden: User \"system:node:pagoda-real-0\" cannot get resource \"persistentvolumeclaims\" in API group \"\" in the namespace \"argo\": no relationship found between node 'pagoda-real-0' and this object";
+        assert!(node_authorizer_lag(lag));
+        assert!(!node_authorizer_lag(
+            "pods is forbidden: User \"system:serviceaccount:argo:x\" cannot create resource \"pods\""
+        ));
+    }
 
     #[test]
     fn executor_lines_are_told_from_the_programs() {

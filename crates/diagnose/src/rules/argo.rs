@@ -161,6 +161,9 @@ pub(super) fn refusals(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
             } else {
                 ""
             };
+            // The node authorizer refuses a kubelet what its graph does not link to the
+            // node yet: a pod just scheduled, seen under load. It passes on a retry.
+            let graph_lag = parse::node_authorizer_lag(t.text);
             out.push(Raw {
                 reason: Reason::Forbidden,
                 key: format!("{} {} {resource}", f.user, f.verb),
@@ -173,8 +176,12 @@ pub(super) fn refusals(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
                 evidence: vec![t.text.to_string()],
                 fix,
                 since: t.at,
-                grace: TimeDelta::zero(),
-                definitive: !succeeded,
+                grace: if graph_lag {
+                    ctx.grace(ctx.s.config.pending_grace)
+                } else {
+                    TimeDelta::zero()
+                },
+                definitive: !succeeded && !graph_lag,
             });
         } else if let Some((sa_ns, sa)) = parse::parse_missing_service_account(t.text) {
             out.push(Raw {

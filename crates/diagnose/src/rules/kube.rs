@@ -411,6 +411,8 @@ pub(super) fn volume_attach(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) 
         return;
     }
     let evidence = last_messages(&events, 3);
+    // A kubelet refused the claim by the node authorizer's lagging graph retries.
+    let graph_lag = evidence.iter().any(|m| parse::node_authorizer_lag(m));
     let volume = evidence
         .iter()
         .find_map(|m| parse::volume_in(m))
@@ -445,7 +447,7 @@ pub(super) fn volume_attach(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) 
         fix,
         since: earliest(events.iter().map(|e| event_first(e))),
         grace: ctx.grace(ctx.s.config.pending_grace),
-        definitive: true,
+        definitive: !graph_lag,
     });
 }
 
