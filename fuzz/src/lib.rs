@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-/// Number of lines a parser may name in `text` (a last line without `\n` counts).
+/// Number of lines a configuration parser may name in `text`: they count `\r\n`, a
+/// lone `\r` and `\n` each as a line end, as YAML does (a last line without one counts).
 pub fn line_count(text: &[u8]) -> usize {
-    text.iter().filter(|b| **b == b'\n').count() + 1
+    yaml_line_count(text)
 }
 
 /// Number of lines a YAML parser may name: `\r\n`, a lone `\r` and `\n` each end one

@@ -635,6 +635,7 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); dag.tasks.len()];
     let mut dep_path: Vec<String> = vec![String::new(); dag.tasks.len()];
     let task_names: Vec<&str> = index.keys().copied().collect();
+    let mut unknown = UnknownTasks::default();
     for (k, task) in dag.tasks.iter().enumerate() {
         let kpath = format!("{dpath}.tasks[{k}]");
         dep_path[k] = kpath.clone();
@@ -643,14 +644,7 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
             for (j, dep) in deps.iter().enumerate() {
                 match index.get(dep.as_str()) {
                     Some(&d) => edges[k].push(d),
-                    None => cx.error(
-                        &format!("{kpath}.dependencies[{j}]"),
-                        format!(
-                            "task `{}` depends on `{dep}`, which is not a task of this DAG",
-                            task.name
-                        ),
-                        unknown_task_hint(dep, &task_names),
-                    ),
+                    None => unknown.note(dep, &task.name, format!("{kpath}.dependencies[{j}]")),
                 }
             }
         }
@@ -689,14 +683,7 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
                                     );
                                 }
                             }
-                            None => cx.error(
-                                &path,
-                                format!(
-                                    "task `{}` depends on `{}`, which is not a task of this DAG",
-                                    task.name, term.task
-                                ),
-                                unknown_task_hint(&term.task, &task_names),
-                            ),
+                            None => unknown.note(&term.task, &task.name, path.clone()),
                         }
                         if let Some(r) = term.result.as_deref()
                             && !RESULTS.contains(&r)
@@ -732,6 +719,7 @@ fn check_dag(cx: &mut Ctx<'_>, names: &HashMap<&str, usize>, dag: &DagTemplate, 
         check_call(cx, names, &call, &kpath);
     }
 
+    unknown.report(cx, &task_names, dpath);
     for cycle in find_cycles(&edges) {
         let Some(&first) = cycle.members.first() else {
             continue;
@@ -784,12 +772,71 @@ const CYCLE_NAMES_SHOWN: usize = 8;
 /// How many tasks an example cycle shows at each end.
 const CYCLE_EXAMPLE_END: usize = 5;
 
+/// Names a DAG's tasks depend on that are not tasks of it: one error per name, not per
+/// mention (a generated DAG can name thousands), and at most [`UNKNOWN_NAMES_SHOWN`].
+#[derive(Default)]
+struct UnknownTasks {
+    /// Name → (first task naming it, its path, how many tasks name it), in file order.
+    seen: Vec<(String, String, String, usize)>,
+    index: HashMap<String, usize>,
+}
+
+/// How many unknown task names get an error of their own.
+const UNKNOWN_NAMES_SHOWN: usize = 20;
+
+impl UnknownTasks {
+    fn note(&mut self, name: &str, by: &str, path: String) {
+        match self.index.get(name) {
+            Some(&i) => self.seen[i].3 += 1,
+            None => {
+                self.index.insert(name.to_string(), self.seen.len());
+                self.seen.push((name.to_string(), by.to_string(), path, 1));
+            }
+        }
+    }
+
+    fn report(self, cx: &mut Ctx<'_>, task_names: &[&str], dag_path: &str) {
+        let total = self.seen.len();
+        for (name, by, path, count) in self.seen.into_iter().take(UNKNOWN_NAMES_SHOWN) {
+            let others = match count {
+                1 => String::new(),
+                2 => " (so does 1 other task)".to_string(),
+                n => format!(" (so do {} other tasks)", n - 1),
+            };
+            cx.error(
+                &path,
+                format!("task `{by}` depends on `{name}`, which is not a task of this DAG{others}"),
+                unknown_task_hint(&name, task_names),
+            );
+        }
+        if total > UNKNOWN_NAMES_SHOWN {
+            cx.error(
+                dag_path,
+                format!(
+                    "and {} more names that are not tasks of this DAG",
+                    total - UNKNOWN_NAMES_SHOWN
+                ),
+                None,
+            );
+        }
+    }
+}
+
+/// "did you mean" for a close name, else the closest few names of the DAG.
 fn unknown_task_hint(wanted: &str, names: &[&str]) -> Option<String> {
     let sorted = closest_first(wanted, names.iter().copied());
     match sorted.first() {
         None => None,
         Some(best) if closeness(wanted, best) > 0.8 => Some(format!("did you mean `{best}`?")),
-        Some(_) => Some(format!("tasks: {}", list(&sorted))),
+        Some(_) => {
+            let more = sorted.len().saturating_sub(CYCLE_NAMES_SHOWN);
+            let shown = list(&sorted[..sorted.len().min(CYCLE_NAMES_SHOWN)]);
+            Some(if more > 0 {
+                format!("closest tasks: {shown} and {more} more")
+            } else {
+                format!("tasks: {shown}")
+            })
+        }
     }
 }
 
