@@ -1168,3 +1168,113 @@ async fn the_helper_pod_deleted_mid_fetch_keeps_the_manifest_true_and_a_rerun_co
         rerun.elapsed()
     );
 }
+
+/// A tmpfs of `size` mounted on a new folder, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount(8)");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// More room, the files kept.
+    fn grow(&self, size: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount")
+            .arg(self.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.path())
+                .status();
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs tests/stack"]
+async fn a_full_local_disk_is_named_keeps_the_manifest_true_and_a_rerun_completes() {
+    let stack = stack().await;
+    let remote = RemoteDir::new(&stack, "diskfull");
+    let disk = SmallDisk::mount("5m");
+    let to = disk.path().join("results");
+    let options = stack.options(&remote.name, &to);
+    // A first fetch leaves a manifest; then the results grow beyond the disk.
+    remote.write("first.txt", b"first results\n");
+    stack.fetch(&options).await.0.unwrap();
+    let first = read_manifest(&to);
+    let mut expected = big_tree(&remote, 12, 1024 * 1024);
+    expected.insert("first.txt".into(), b"first results\n".to_vec());
+    let started = std::time::Instant::now();
+    let (result, events) = stack.fetch(&options).await;
+    let err = result.expect_err("12 MiB cannot fit in 5 MiB");
+    println!("error shown after {:?}: {err}", started.elapsed());
+    assert!(matches!(err, FetchError::LocalWrite { .. }), "{err}");
+    let text = err.to_string();
+    let shown_dir = to.canonicalize().unwrap();
+    assert!(
+        text.contains(&format!("the disk holding {} is full", shown_dir.display())),
+        "{text}"
+    );
+    assert!(text.contains("a re-run fetches only the rest"), "{text}");
+    stack.assert_helpers_gone(&events).await;
+    // What the manifest lists is there and verified (the disk may be too full to
+    // update it: then it is the first run's); no partial file takes room.
+    let m = assert_manifest_true(&to);
+    println!(
+        "manifest after the failure: {} file(s), {}",
+        m.files.len(),
+        if m == first {
+            "the first run's"
+        } else {
+            "updated"
+        }
+    );
+    assert!(m == first || !m.complete, "{m:?}");
+    assert!(partial_files(&to).is_empty());
+    let kept = tree(&to).len();
+    assert!(kept > 1 && kept < expected.len(), "{kept} files kept");
+
+    disk.grow("64m");
+    let rerun = std::time::Instant::now();
+    let (report, events) = stack.fetch(&options).await;
+    let report = report.unwrap_or_else(|err| panic!("rerun failed: {err}"));
+    assert_eq!(report.files_fetched, expected.len() - kept);
+    assert_eq!(tree(&to), expected);
+    assert!(assert_manifest_true(&to).complete);
+    stack.assert_helpers_gone(&events).await;
+    println!("rerun after making room: {:?}", rerun.elapsed());
+}

@@ -114,6 +114,7 @@ impl PodExec {
         }
         let status = output.status().await;
         let stderr = stderr.finish().await;
+        drop(output);
         if let Err(err) = process.join().await
             && stdout.is_empty()
         {
@@ -174,7 +175,7 @@ impl PodExec {
             }
         });
 
-        let mut pumped: Option<io::Result<u64>> = None;
+        let mut pumped: Option<io::Result<Pumped>> = None;
         {
             let pump = pump(&mut output, chunk_tx);
             tokio::pin!(pump);
@@ -197,23 +198,32 @@ impl PodExec {
         })?;
         let (wire_bytes, end) = match pumped {
             // The extractor stopped before the stream ended (refused entry, local
-            // error): stop the remote command.
-            None => {
+            // error, a full disk): stop the remote command. Waiting for it instead
+            // would wait forever: nobody reads what it still writes.
+            None | Some(Ok(Pumped::ExtractorGone)) => {
                 process.abort();
                 (0, Ok(None))
             }
             Some(Err(err)) => (0, Err(err.to_string())),
-            Some(Ok(n)) => {
+            Some(Ok(Pumped::End(n))) => {
                 let status = output.status().await;
-                // Without a status the connection ended early; the message loop's
-                // result says why.
-                match process.join().await {
-                    Err(err) => (n, Err(crate::doctor::error_chain(&err))),
-                    Ok(()) if status.is_none() => (
+                // The message loop may be blocked writing into our stdout pipe:
+                // closing it lets the loop end. Without a status the connection
+                // ended early; the loop's result says why. Bounded, so that a
+                // connection left half-open cannot hold the fetch (the helper pod's
+                // deletion ends it).
+                drop(output);
+                match tokio::time::timeout(STATUS_WAIT, process.join()).await {
+                    Err(_) => (
+                        n,
+                        Err("the exec connection stayed open after the stream ended".into()),
+                    ),
+                    Ok(Err(err)) => (n, Err(crate::doctor::error_chain(&err))),
+                    Ok(Ok(())) if status.is_none() => (
                         n,
                         Err("the exec connection closed without an exit status".into()),
                     ),
-                    Ok(()) => (n, Ok(status)),
+                    Ok(Ok(())) => (n, Ok(status)),
                 }
             }
         };
@@ -397,18 +407,26 @@ fn format_needed() -> &'static str {
     "run the listing and tar commands in the pod"
 }
 
-/// Copies stdout into the channel; returns the bytes copied.
-async fn pump(output: &mut Output, tx: mpsc::Sender<io::Result<Vec<u8>>>) -> io::Result<u64> {
+/// How the copy from stdout to the extractor ended.
+enum Pumped {
+    /// stdout ended after this many bytes.
+    End(u64),
+    /// The extractor stopped reading (refused entry, local error): the remote command
+    /// may still be writing and must be stopped, not waited for.
+    ExtractorGone,
+}
+
+/// Copies stdout into the channel.
+async fn pump(output: &mut Output, tx: mpsc::Sender<io::Result<Vec<u8>>>) -> io::Result<Pumped> {
     let mut total = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         match output.read(&mut buf).await {
-            Ok(0) => return Ok(total),
+            Ok(0) => return Ok(Pumped::End(total)),
             Ok(n) => {
                 total += n as u64;
                 if tx.send(Ok(buf[..n].to_vec())).await.is_err() {
-                    // The extractor has stopped; it needs no more.
-                    return Ok(total);
+                    return Ok(Pumped::ExtractorGone);
                 }
             }
             Err(err) => {
