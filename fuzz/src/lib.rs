@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use kit_config::{ConfigError, ParsedFile};
+
 /// Number of lines a configuration parser may name in `text`: they count `\r\n`, a
 /// lone `\r` and `\n` each as a line end, as YAML does (a last line without one counts).
 pub fn line_count(text: &[u8]) -> usize {
@@ -119,5 +121,51 @@ pub fn assigned_value<'a>(line: &'a str, keys: &[&str], separators: &[char]) -> 
         // `key value`: a blank is the separator.
         Some(_) if separators.contains(&' ') && after.len() < rest.len() => Some(after),
         _ => None,
+    }
+}
+
+/// What every configuration parser promises about `data` (named `file`), whatever it
+/// holds: entries and warnings on lines that exist, an error that names the file and
+/// an existing line, and no message that shows a word of a secret value.
+pub fn check_config_outcome(
+    file: &str,
+    data: &[u8],
+    outcome: &Result<ParsedFile, ConfigError>,
+    secret: &SecretWords,
+) {
+    let lines = line_count(data);
+    match outcome {
+        Ok(parsed) => {
+            for e in &parsed.entries {
+                assert!(!e.key.is_empty(), "an entry without a key");
+                assert!(
+                    (1..=lines).contains(&e.line),
+                    "entry on line {} of {lines}",
+                    e.line
+                );
+            }
+            for w in &parsed.warnings {
+                let m = w.to_string();
+                assert!(!w.message.is_empty(), "an empty warning");
+                assert!(w.line.is_none_or(|l| (1..=lines).contains(&l)), "{m}");
+                assert_no_leak(&m, w.line, secret);
+            }
+        }
+        Err(e) => {
+            let m = e.to_string();
+            assert!(m.contains(file), "the error does not name the file: {m}");
+            let line = match e {
+                ConfigError::Syntax { line, message, .. } => {
+                    assert!(
+                        (1..=lines).contains(line),
+                        "error on line {line} of {lines}: {m}"
+                    );
+                    assert!(!message.is_empty());
+                    Some(*line)
+                }
+                _ => None,
+            };
+            assert_no_leak(&m, line, secret);
+        }
     }
 }

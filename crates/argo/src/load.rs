@@ -348,10 +348,10 @@ fn describe_kind(kind: Option<&Value>) -> String {
     match kind {
         None | Some(Value::Null) => "(none: the document has no `kind`)".to_string(),
         Some(Value::String(k)) if k.is_empty() => "(empty)".to_string(),
-        Some(Value::String(k)) => format!("`{k}`"),
+        Some(Value::String(k)) => format!("`{}`", kit_config::cut(k)),
         Some(other) => format!(
             "`{}` ({}, not a name)",
-            cut(&other.to_string()),
+            kit_config::cut(&other.to_string()),
             json_kind(other)
         ),
     }
@@ -389,7 +389,7 @@ fn load_document(doc: &Value, lines: LineMap, line: usize, file: &Path) -> Docum
         return DocumentContent::Invalid(LoadError::WrongApiVersion {
             file: file_buf,
             line: lines.exact("apiVersion").or(Some(line)),
-            api_version: api_version.to_string(),
+            api_version: kit_config::cut(api_version),
         });
     }
     match workflow_document(map, source_kind, lines, file) {
@@ -465,7 +465,7 @@ impl LoadedFile {
                 DocumentContent::Invalid(e) => return Err(e),
                 DocumentContent::Workflow(w) => workflows.push((doc.line, *w, doc.raw)),
                 DocumentContent::ConfigMap { name } => {
-                    others.push((doc.line, "ConfigMap".to_string(), name, doc.raw));
+                    others.push(companion(&file, doc.line, "ConfigMap", name, doc.raw));
                 }
             }
         }
@@ -503,29 +503,42 @@ impl LoadedFile {
                 });
             }
             let name = w.template_name.clone().unwrap_or_default();
-            others.push((line, w.kind.as_str().to_string(), name, raw));
+            others.push(companion(&file, line, w.kind.as_str(), name, raw));
         }
-        others.sort_by_key(|o| o.0);
-        main.companions = others
-            .into_iter()
-            .map(|(line, kind, name, manifest)| {
-                if name.is_empty() {
-                    return Err(LoadError::CompanionWithoutName {
-                        file: file.clone(),
-                        line: Some(line),
-                        kind,
-                    });
-                }
-                Ok(Companion {
-                    at: format!("{}:{line}", file.display()),
-                    kind,
-                    name,
-                    manifest,
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        others.sort_by_key(|(line, _)| *line);
+        for (line, c) in &others {
+            if c.name.is_empty() {
+                return Err(LoadError::CompanionWithoutName {
+                    file,
+                    line: Some(*line),
+                    kind: c.kind.clone(),
+                });
+            }
+        }
+        main.companions = others.into_iter().map(|(_, c)| c).collect();
         Ok(main)
     }
+}
+
+/// A companion document and the line it starts on.
+fn companion(
+    file: &Path,
+    line: usize,
+    kind: &str,
+    name: String,
+    manifest: Value,
+) -> (usize, Companion) {
+    let at = format!("{}:{line}", file.display());
+    let kind = kind.to_string();
+    (
+        line,
+        Companion {
+            at,
+            kind,
+            name,
+            manifest,
+        },
+    )
 }
 
 fn display_name(w: &LoadedWorkflow) -> String {
@@ -560,14 +573,6 @@ pub fn workflow_from_template(meta: ObjectMeta, spec: WorkflowSpec) -> Workflow 
 }
 
 /// A value short enough to quote in a message.
-fn cut(s: &str) -> String {
-    const MAX: usize = 60;
-    match s.char_indices().nth(MAX) {
-        Some((at, _)) => format!("{}… ({} bytes)", &s[..at], s.len()),
-        None => s.to_string(),
-    }
-}
-
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").trim().to_string()
 }

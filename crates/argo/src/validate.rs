@@ -776,9 +776,20 @@ const CYCLE_EXAMPLE_END: usize = 5;
 /// mention (a generated DAG can name thousands), and at most [`UNKNOWN_NAMES_SHOWN`].
 #[derive(Default)]
 struct UnknownTasks {
-    /// Name → (first task naming it, its path, how many tasks name it), in file order.
-    seen: Vec<(String, String, String, usize)>,
+    /// In file order of first mention.
+    seen: Vec<UnknownName>,
+    /// Name → its place in `seen`.
     index: HashMap<String, usize>,
+}
+
+/// A name depended on that is not a task.
+struct UnknownName {
+    name: String,
+    /// The first task naming it, and the path of that dependency.
+    first_by: String,
+    path: String,
+    /// How many tasks name it.
+    count: usize,
 }
 
 /// How many unknown task names get an error of their own.
@@ -787,17 +798,28 @@ const UNKNOWN_NAMES_SHOWN: usize = 20;
 impl UnknownTasks {
     fn note(&mut self, name: &str, by: &str, path: String) {
         match self.index.get(name) {
-            Some(&i) => self.seen[i].3 += 1,
+            Some(&i) => self.seen[i].count += 1,
             None => {
                 self.index.insert(name.to_string(), self.seen.len());
-                self.seen.push((name.to_string(), by.to_string(), path, 1));
+                self.seen.push(UnknownName {
+                    name: name.to_string(),
+                    first_by: by.to_string(),
+                    path,
+                    count: 1,
+                });
             }
         }
     }
 
     fn report(self, cx: &mut Ctx<'_>, task_names: &[&str], dag_path: &str) {
         let total = self.seen.len();
-        for (name, by, path, count) in self.seen.into_iter().take(UNKNOWN_NAMES_SHOWN) {
+        for UnknownName {
+            name,
+            first_by: by,
+            path,
+            count,
+        } in self.seen.into_iter().take(UNKNOWN_NAMES_SHOWN)
+        {
             let others = match count {
                 1 => String::new(),
                 2 => " (so does 1 other task)".to_string(),

@@ -183,7 +183,8 @@ fn head(text: &str) -> (String, bool) {
 
 /// `text` as one short line: control characters escaped, cut after [`SHOWN_CHARS`]
 /// characters and then followed by its size, so a huge value is not echoed whole.
-pub(crate) fn cut(text: &str) -> String {
+/// Shared by every crate that quotes input back in a message.
+pub fn cut(text: &str) -> String {
     match head(text) {
         (shown, true) => format!("{shown}… ({} bytes)", text.len()),
         (shown, false) => shown,

@@ -224,6 +224,19 @@ fn limits_duplicates_kinds_and_encodings_say_what_is_wrong() {
     );
     let e = load_err("apiVersion: argoproj.io/v1alpha1\n").to_string();
     assert!(e.contains("kind (none: the document has no `kind`)"), "{e}");
+    // A huge kind or apiVersion is quoted cut, with its size.
+    let long = "W".repeat(100_000);
+    for doc in [
+        format!("apiVersion: argoproj.io/v1alpha1\nkind: {long}\n"),
+        format!("apiVersion: {long}\nkind: Workflow\n"),
+    ] {
+        let e = load_err(&doc).to_string();
+        assert!(
+            e.len() < 1000 && e.contains("(100000 bytes)"),
+            "{}",
+            &e[..200]
+        );
+    }
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let latin1 = dir.path().join("latin1.yaml");
