@@ -110,6 +110,21 @@ pub enum Error {
         message: String,
     },
 
+    /// The registry refused an operation, and a second look told why (a project that
+    /// does not exist, a missing push right, a full quota, credentials refused).
+    #[error(
+        "registry {registry} refused to {action}: {summary}; credentials used: {credentials}\n{fix}"
+    )]
+    RegistryRefused {
+        registry: String,
+        action: String,
+        /// The refusal, one of [`crate::refusal::Refusal`]'s kinds, for scripts.
+        kind: &'static str,
+        summary: String,
+        credentials: String,
+        fix: String,
+    },
+
     /// Any other registry error.
     #[error("registry {registry}: cannot {action}: {message}")]
     Registry {

@@ -38,6 +38,7 @@ mod key;
 mod lock;
 mod mirror;
 mod pipeline;
+pub mod refusal;
 mod push;
 mod reference;
 mod registry;

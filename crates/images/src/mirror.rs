@@ -200,15 +200,18 @@ impl Images {
                 });
                 continue;
             }
-            let stream = src.pull_blob(src_ref, &digest).await?;
-            let upload = progress_stream(
-                stream.stream,
-                self.events.clone(),
-                name.to_string(),
-                digest.clone(),
-                size,
-            );
-            dst.push_blob_stream(target, upload, &digest, size).await?;
+            // Pulled anew for each attempt: a token refused mid-upload starts it over.
+            let open = || async {
+                let stream = src.pull_blob(src_ref, &digest).await?;
+                Ok(progress_stream(
+                    stream.stream,
+                    self.events.clone(),
+                    name.to_string(),
+                    digest.clone(),
+                    size,
+                ))
+            };
+            dst.push_blob_stream(target, open, &digest, size).await?;
             stats.bytes += size;
             stats.uploaded += 1;
             self.emit(ImageEvent::LayerPushed {

@@ -525,28 +525,35 @@ pub(crate) async fn upload_file(
     image: String,
 ) -> Result<u64> {
     let path = file.path().to_path_buf();
-    let f = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| Error::io("read the compressed layer", &path, e))?;
-    let stream = progress_stream(
-        futures::stream::unfold(f, |mut f| async move {
-            use tokio::io::AsyncReadExt;
-            let mut buf = vec![0u8; UPLOAD_CHUNK];
-            match f.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(bytes::Bytes::from(buf)), f))
-                }
-                Err(e) => Some((Err(e), f)),
-            }
-        }),
-        events.clone(),
-        image.clone(),
-        digest.clone(),
-        size,
-    );
-    reg.push_blob_stream(target, stream, &digest, size).await?;
+    // Opened anew for each attempt: a token refused mid-upload starts it over.
+    let open = || {
+        let path = path.clone();
+        let (events, image, digest) = (events.clone(), image.clone(), digest.clone());
+        async move {
+            let f = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| Error::io("read the compressed layer", &path, e))?;
+            Ok(progress_stream(
+                futures::stream::unfold(f, |mut f| async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut buf = vec![0u8; UPLOAD_CHUNK];
+                    match f.read(&mut buf).await {
+                        Ok(0) => None,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            Some((Ok(bytes::Bytes::from(buf)), f))
+                        }
+                        Err(e) => Some((Err(e), f)),
+                    }
+                }),
+                events,
+                image,
+                digest,
+                size,
+            ))
+        }
+    };
+    reg.push_blob_stream(target, open, &digest, size).await?;
     drop(file);
     events.emit(ImageEvent::LayerPushed {
         image,

@@ -13,6 +13,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::config::RegistryConfig;
 use crate::error::{Error, Result};
+use crate::refusal::{self, Refusal, Wanted};
 
 /// Manifest media types this crate reads and writes.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -41,6 +42,9 @@ pub struct RegistryClient {
     origin: String,
     ca: Option<(PathBuf, String)>,
     plain_http: bool,
+    /// Plain requests that explain a refusal (see [`refusal::probe`]): same CA, same
+    /// scheme as oci-client's.
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -91,6 +95,7 @@ impl RegistryClient {
                 .unwrap_or_default(),
             message: format!("cannot set up the HTTPS client: {e}"),
         })?;
+        let http = probe_client(cfg.ca_file.as_ref())?;
         Ok(RegistryClient {
             client,
             host: cfg.host.clone(),
@@ -100,6 +105,7 @@ impl RegistryClient {
             origin: cfg.origin.clone(),
             ca: cfg.ca_file.clone(),
             plain_http: cfg.plain_http,
+            http,
         })
     }
 
@@ -116,6 +122,7 @@ impl RegistryClient {
             action: "set up the HTTPS client".into(),
             message: e.to_string(),
         })?;
+        let http = probe_client(None)?;
         Ok(RegistryClient {
             client,
             host: host.to_string(),
@@ -125,6 +132,7 @@ impl RegistryClient {
             origin: "the image reference".into(),
             ca: None,
             plain_http,
+            http,
         })
     }
 
@@ -149,26 +157,128 @@ impl RegistryClient {
     }
 
     /// Makes sure the credentials work for `repository` before a long transfer: a token
-    /// request (registries with token auth) then an authenticated HEAD in the repository
-    /// (registries with basic auth, where a wrong password only shows there).
+    /// request (registries with token auth: Harbor grants a token even to a robot
+    /// without push, with fewer actions, so the token's own claims are read) then an
+    /// authenticated HEAD in the repository (registries with basic auth, where a wrong
+    /// password only shows there). A refusal is explained (see [`refusal`]).
     pub async fn check_access(&self, repository: &str, push: bool) -> Result<()> {
         let reference = self.reference(repository, "latest");
-        let op = if push {
-            RegistryOperation::Push
+        let (op, wanted) = if push {
+            (RegistryOperation::Push, Wanted::Push)
         } else {
-            RegistryOperation::Pull
+            (RegistryOperation::Pull, Wanted::Pull)
         };
-        self.client
-            .auth(&reference, &self.auth, op)
-            .await
-            .map_err(|e| self.error("authenticate", e))?;
+        let action = format!("{} {repository}", wanted_verb(wanted));
+        let token = match self.client.auth(&reference, &self.auth, op).await {
+            Ok(token) => token,
+            Err(e) => return Err(self.refused(&action, repository, wanted, e).await),
+        };
+        let lacking = token
+            .as_deref()
+            .and_then(|t| refusal::granted_actions(t, repository))
+            .is_some_and(|granted| {
+                !granted.iter().any(|a| a == "pull")
+                    || (push && !granted.iter().any(|a| a == "push"))
+            });
+        if lacking {
+            return Err(self.explain(&action, repository, wanted, None).await);
+        }
         // The digest of an empty blob: almost never there; 404 is the expected answer.
         let probe = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        self.client
-            .blob_exists(&reference, probe)
-            .await
-            .map_err(|e| self.error("check access to the repository", e))?;
+        if let Err(e) = self.client.blob_exists(&reference, probe).await {
+            return Err(self.refused(&action, repository, Wanted::Pull, e).await);
+        }
         Ok(())
+    }
+
+    /// Runs `call`; when the registry refuses the token (it expired early or was
+    /// revoked: Harbor refuses tokens at their expiry, with no leeway), fetches a fresh
+    /// one and runs it once more. A refusal that remains is explained.
+    async fn retried<T, F, Fut>(
+        &self,
+        action: &str,
+        reference: &Reference,
+        wanted: Wanted,
+        mut call: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        self.ensure_auth().await;
+        let first = match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let op = match wanted {
+            Wanted::Pull => RegistryOperation::Pull,
+            Wanted::Push => RegistryOperation::Push,
+        };
+        let err = if unauthorized(&first)
+            && self.client.auth(reference, &self.auth, op).await.is_ok()
+        {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            }
+        } else {
+            first
+        };
+        Err(self
+            .refused(action, reference.repository(), wanted, err)
+            .await)
+    }
+
+    /// The error for a failed operation: a refusal (401, 403) is explained by asking
+    /// the registry again; anything else as [`Self::error`] says.
+    async fn refused(
+        &self,
+        action: &str,
+        repository: &str,
+        wanted: Wanted,
+        err: OciDistributionError,
+    ) -> Error {
+        if let Some(message) = quota_message(&err) {
+            let refusal = Refusal::Quota { detail: message };
+            return self.refusal_error(action, repository, &refusal);
+        }
+        if !unauthorized(&err) && !forbidden(&err) {
+            return self.error(action, err);
+        }
+        self.explain(action, repository, wanted, Some(err)).await
+    }
+
+    async fn explain(
+        &self,
+        action: &str,
+        repository: &str,
+        wanted: Wanted,
+        err: Option<OciDistributionError>,
+    ) -> Error {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let base = format!("{scheme}://{}", self.host);
+        match refusal::probe(&self.http, &base, repository, wanted, &self.auth).await {
+            Ok(refusal) => self.refusal_error(action, repository, &refusal),
+            Err(probe_failed) => match err {
+                Some(err) => self.error(action, err),
+                None => self.generic(action, probe_failed),
+            },
+        }
+    }
+
+    fn refusal_error(&self, action: &str, repository: &str, refusal: &Refusal) -> Error {
+        let user = match &self.auth {
+            RegistryAuth::Basic(u, _) => Some(u.as_str()),
+            _ => None,
+        };
+        Error::RegistryRefused {
+            registry: self.host.clone(),
+            action: action.to_string(),
+            kind: refusal.kind(),
+            summary: refusal.summary(),
+            credentials: self.credentials.clone(),
+            fix: refusal.fix(&self.host, repository, user),
+        }
     }
 
     async fn ensure_auth(&self) {
@@ -179,16 +289,21 @@ impl RegistryClient {
 
     /// The manifest digest of `reference`, `None` when it is not in the registry.
     pub async fn manifest_digest(&self, reference: &Reference) -> Result<Option<String>> {
-        self.ensure_auth().await;
-        match self
-            .client
-            .fetch_manifest_digest(reference, &self.auth)
-            .await
-        {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.error(&format!("look up {reference}"), e)),
-        }
+        let action = format!("look up {reference}");
+        let found = self
+            .retried(&action, reference, Wanted::Pull, || async {
+                match self
+                    .client
+                    .fetch_manifest_digest(reference, &self.auth)
+                    .await
+                {
+                    Ok(d) => Ok(Some(d)),
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(found)
     }
 
     /// Whether a pinned reference (`host/project/name:tag@sha256:…`, as the lock file
@@ -208,12 +323,13 @@ impl RegistryClient {
         &self,
         reference: &Reference,
     ) -> Result<(bytes::Bytes, String, String)> {
-        self.ensure_auth().await;
+        let action = format!("read the manifest of {reference}");
         let (body, digest) = self
-            .client
-            .pull_manifest_raw(reference, &self.auth, ALL_MANIFESTS)
-            .await
-            .map_err(|e| self.error(&format!("read the manifest of {reference}"), e))?;
+            .retried(&action, reference, Wanted::Pull, || {
+                self.client
+                    .pull_manifest_raw(reference, &self.auth, ALL_MANIFESTS)
+            })
+            .await?;
         let media_type = manifest_media_type(&body).ok_or_else(|| Error::Registry {
             registry: self.host.clone(),
             action: format!("read the manifest of {reference}"),
@@ -224,30 +340,57 @@ impl RegistryClient {
 
     /// Whether blob `digest` is in `reference`'s repository.
     pub async fn blob_exists(&self, reference: &Reference, digest: &str) -> Result<bool> {
-        self.ensure_auth().await;
-        self.client
-            .blob_exists(reference, digest)
-            .await
-            .map_err(|e| self.error(&format!("check blob {digest}"), e))
+        self.retried(
+            &format!("check blob {digest}"),
+            reference,
+            Wanted::Pull,
+            || self.client.blob_exists(reference, digest),
+        )
+        .await
     }
 
-    /// Uploads a blob of known size in one streamed request.
-    pub async fn push_blob_stream<S>(
+    /// Uploads a blob of known size in one streamed request. `open` makes the stream,
+    /// again when a refused token makes the upload start over.
+    pub async fn push_blob_stream<S, F, Fut>(
         &self,
         reference: &Reference,
-        stream: S,
+        mut open: F,
         digest: &str,
         size: u64,
     ) -> Result<()>
     where
         S: Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<S>>,
     {
-        self.ensure_auth().await;
-        self.client
-            .push_blob_stream(reference, stream, digest, Some(size))
-            .await
-            .map_err(|e| self.error(&format!("upload blob {digest}"), e))?;
-        Ok(())
+        let action = format!("upload blob {digest}");
+        // A stream that cannot be opened is our error, not the registry's: kept aside.
+        let opened: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        let pushed = self
+            .retried(&action, reference, Wanted::Push, || {
+                let stream = open();
+                let opened = &opened;
+                async move {
+                    let stream = match stream.await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            if let Ok(mut slot) = opened.lock() {
+                                *slot = Some(e);
+                            }
+                            return Ok(());
+                        }
+                    };
+                    self.client
+                        .push_blob_stream(reference, stream, digest, Some(size))
+                        .await
+                        .map(drop)
+                }
+            })
+            .await;
+        match opened.into_inner().ok().flatten() {
+            Some(e) => Err(e),
+            None => pushed,
+        }
     }
 
     /// Uploads a small blob from memory.
@@ -257,11 +400,13 @@ impl RegistryClient {
         data: bytes::Bytes,
         digest: &str,
     ) -> Result<()> {
-        self.ensure_auth().await;
-        self.client
-            .push_blob(reference, data, digest)
-            .await
-            .map_err(|e| self.error(&format!("upload blob {digest}"), e))?;
+        self.retried(
+            &format!("upload blob {digest}"),
+            reference,
+            Wanted::Push,
+            || self.client.push_blob(reference, data.clone(), digest),
+        )
+        .await?;
         Ok(())
     }
 
@@ -271,11 +416,13 @@ impl RegistryClient {
         reference: &Reference,
         digest: &str,
     ) -> Result<oci_client::client::SizedStream> {
-        self.ensure_auth().await;
-        self.client
-            .pull_blob_stream(reference, digest)
-            .await
-            .map_err(|e| self.error(&format!("download blob {digest}"), e))
+        self.retried(
+            &format!("download blob {digest}"),
+            reference,
+            Wanted::Pull,
+            || self.client.pull_blob_stream(reference, digest),
+        )
+        .await
     }
 
     /// Uploads a manifest as is (its digest is the sha256 of `body`).
@@ -285,16 +432,22 @@ impl RegistryClient {
         body: bytes::Bytes,
         media_type: &str,
     ) -> Result<()> {
-        self.ensure_auth().await;
-        let content_type = media_type.parse().map_err(|_| Error::Registry {
-            registry: self.host.clone(),
-            action: "push a manifest".into(),
-            message: format!("bad media type {media_type:?}"),
-        })?;
-        self.client
-            .push_manifest_raw(reference, body, content_type)
-            .await
-            .map_err(|e| self.error(&format!("push the manifest of {reference}"), e))?;
+        let content_type: reqwest::header::HeaderValue =
+            media_type.parse().map_err(|_| Error::Registry {
+                registry: self.host.clone(),
+                action: "push a manifest".into(),
+                message: format!("bad media type {media_type:?}"),
+            })?;
+        self.retried(
+            &format!("push the manifest of {reference}"),
+            reference,
+            Wanted::Push,
+            || {
+                self.client
+                    .push_manifest_raw(reference, body.clone(), content_type.clone())
+            },
+        )
+        .await?;
         Ok(())
     }
 
@@ -396,6 +549,89 @@ impl RegistryClient {
             message,
         }
     }
+}
+
+/// The client of [`refusal::probe`].
+fn probe_client(ca: Option<&(PathBuf, String)>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30));
+    if let Some((path, origin)) = ca {
+        let pem = load_ca(path, origin)?.data;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::CaFile {
+            path: path.clone(),
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| Error::CaFile {
+        path: ca.map(|c| c.0.clone()).unwrap_or_default(),
+        origin: ca.map(|c| c.1.clone()).unwrap_or_default(),
+        message: format!("cannot set up the HTTPS client: {e}"),
+    })
+}
+
+fn wanted_verb(wanted: Wanted) -> &'static str {
+    match wanted {
+        Wanted::Pull => "pull from",
+        Wanted::Push => "push to",
+    }
+}
+
+/// The HTTP status of a failed request, when oci-client kept it.
+fn status_of(err: &OciDistributionError) -> Option<u16> {
+    match err {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => Some(401),
+        OciDistributionError::ServerError { code, .. } => Some(*code),
+        OciDistributionError::RequestError(r) => r.status().map(|s| s.as_u16()),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            if envelope
+                .errors
+                .iter()
+                .any(|e| matches!(e.code, OciErrorCode::Unauthorized))
+            {
+                Some(401)
+            } else if envelope
+                .errors
+                .iter()
+                .any(|e| matches!(e.code, OciErrorCode::Denied))
+            {
+                Some(403)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn unauthorized(err: &OciDistributionError) -> bool {
+    status_of(err) == Some(401)
+}
+
+fn forbidden(err: &OciDistributionError) -> bool {
+    status_of(err) == Some(403)
+}
+
+/// Harbor's quota refusal (403 DENIED "… will exceed the configured upper limit …"),
+/// with the registry's words.
+fn quota_message(err: &OciDistributionError) -> Option<String> {
+    let message = match err {
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .map(|e| e.message.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
+        OciDistributionError::ServerError { code: 403, message, .. } => {
+            refusal::body_message(message)
+        }
+        _ => return None,
+    };
+    let lower = message.to_ascii_lowercase();
+    (lower.contains("upper limit") || lower.contains("quota")).then(|| format!("403: {message}"))
 }
 
 fn base_config() -> ClientConfig {
