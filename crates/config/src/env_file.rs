@@ -234,6 +234,22 @@ pub fn parse(
                     ),
                 ));
             }
+            // A Harbor robot is named `robot$PROJECT+NAME`: unquoted, bash reads
+            // `$PROJECT` as a variable and the name silently becomes another one.
+            if name == REGISTRY_USER_ENV {
+                let vars: Vec<String> = value.unset.iter().map(|v| format!("`${v}`")).collect();
+                return Err(syntax(
+                    path,
+                    line,
+                    format!(
+                        "the value of {name} expands {}, which is not set here; a registry robot account's name holds a `$` (robot$PROJECT+NAME), and bash would drop that part of it",
+                        vars.join(", ")
+                    ),
+                    format!(
+                        "write the name in single quotes ({name}='robot$PROJECT+NAME') or escape the `$` as \\$"
+                    ),
+                ));
+            }
             if looks_secret(name) {
                 out.warnings.push(Warning::at(
                     path,
@@ -296,6 +312,9 @@ struct Value {
 }
 
 /// Reads one shell word: unquoted, '…' and "…" parts glued together.
+/// The registry user's key: robot account names hold a `$`.
+const REGISTRY_USER_ENV: &str = "XTASK_REGISTRY_USER";
+
 fn read_value(
     lx: &mut Lexer<'_>,
     path: &Path,

@@ -187,6 +187,36 @@ fn env_file_parse(src: &str, env: &[(&str, &str)]) -> Result<kit_config::ParsedF
 }
 
 #[test]
+fn a_robot_name_unquoted_is_an_error_and_quoted_is_kept_whole() {
+    let e = env_file_parse("XTASK_REGISTRY_USER=robot$vcity+ci\n", &[])
+        .expect_err("unquoted robot name")
+        .to_string();
+    assert!(
+        e.starts_with("hera.bash:1: the value of XTASK_REGISTRY_USER expands `$vcity`, which is not set here"),
+        "{e}"
+    );
+    assert!(e.contains("XTASK_REGISTRY_USER='robot$PROJECT+NAME'"), "{e}");
+    for src in [
+        "XTASK_REGISTRY_USER='robot$vcity+ci'\n",
+        "XTASK_REGISTRY_USER=robot\\$vcity+ci\n",
+    ] {
+        let parsed = env_file_parse(src, &[]).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert_eq!(
+            parsed.get("XTASK_REGISTRY_USER").map(|e| e.value.as_str()),
+            Some("robot$vcity+ci"),
+            "{src}"
+        );
+        assert!(parsed.warnings.is_empty(), "{src}: {:?}", parsed.warnings);
+    }
+    // Set earlier, the variable expands as in bash: no error.
+    let parsed = env_file_parse("P=vcity\nXTASK_REGISTRY_USER=robot$P+ci\n", &[]).unwrap();
+    assert_eq!(
+        parsed.get("XTASK_REGISTRY_USER").map(|e| e.value.as_str()),
+        Some("robotvcity+ci")
+    );
+}
+
+#[test]
 fn a_dollar_name_in_a_secret_is_an_error_that_echoes_nothing_of_it() {
     for (src, line, key) in [
         (
