@@ -15,7 +15,7 @@ use k8s_openapi::api::authorization::v1::{
     SelfSubjectAccessReviewSpec, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Namespace, Node, PersistentVolumeClaim, ServiceAccount,
+    ConfigMap, Event, Namespace, Node, PersistentVolumeClaim, Secret, ServiceAccount,
 };
 use kit_diagnose::Level;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
@@ -80,6 +80,9 @@ pub struct Expectations {
     pub parallel_steps_on_pvc: bool,
     pub configmap: Option<String>,
     pub configmap_keys: Vec<String>,
+    /// The registry the workflows' images come from (`host[:port]`): the service
+    /// account needs a pull secret for it.
+    pub registry_host: Option<String>,
     /// Submit a canary workflow and wait this long for the controller to act.
     pub canary: Option<Duration>,
     /// How long a workflow may stay without status before the controller is suspect.
@@ -153,6 +156,9 @@ pub async fn run_checks(client: &kube::Client, want: &Expectations) -> Vec<Check
     if let Some(sa) = &want.service_account {
         checks.push(check_service_account(client, &want.namespace, sa).await);
         checks.push(check_executor_rights(client, &want.namespace, sa).await);
+        if let Some(host) = &want.registry_host {
+            checks.push(check_pull_secret(client, &want.namespace, sa, host).await);
+        }
     }
     if let Some(pvc) = &want.volume_claim {
         checks.push(check_pvc(client, &want.namespace, pvc, want.parallel_steps_on_pvc).await);
@@ -521,6 +527,158 @@ async fn check_service_account(client: &kube::Client, namespace: &str, sa: &str)
     }
 }
 
+/// Whether the workflow service account's pods can pull from the registry: one of its
+/// image pull secrets must hold credentials for that host (a private Harbor project
+/// answers 401 to a pull without them: ImagePullBackOff on every step).
+async fn check_pull_secret(client: &kube::Client, namespace: &str, sa: &str, host: &str) -> Check {
+    const ID: &str = "pull-secret";
+    let create = format!(
+        "kubectl -n {namespace} create secret docker-registry harbor-pull --docker-server={host} --docker-username='robot$PROJECT+NAME' --docker-password=…; \
+         kubectl -n {namespace} patch serviceaccount {sa} -p '{{\"imagePullSecrets\":[{{\"name\":\"harbor-pull\"}}]}}' (or ask the admins)"
+    );
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let names: Vec<String> = match accounts.get(sa).await {
+        Ok(account) => account
+            .image_pull_secrets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .filter(|n| !n.is_empty())
+            .collect(),
+        Err(err) => {
+            return Check::new(
+                ID,
+                Level::User,
+                Outcome::CouldNotCheck,
+                format!("could not read service account {sa}'s image pull secrets"),
+            )
+            .evidence(describe(&err));
+        }
+    };
+    if names.is_empty() {
+        return Check::new(ID, Level::User, Outcome::Fail, format!("service account {sa} has no image pull secret: pods cannot pull from {host} unless its projects are public"))
+            .fix(format!("give it one with a robot account's pull credentials: {create}"));
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut seen = vec![];
+    let mut unreadable = vec![];
+    for name in &names {
+        match secrets.get(name).await {
+            Ok(secret) => match PullSecretHosts::read(&secret) {
+                Ok(hosts) if hosts.covers(host) => {
+                    return Check::new(
+                        ID,
+                        Level::User,
+                        Outcome::Pass,
+                        format!("service account {sa} pulls from {host} with secret {name}"),
+                    );
+                }
+                Ok(hosts) => seen.push(format!(
+                    "secret {name}: credentials for {}",
+                    hosts.describe()
+                )),
+                Err(why) => seen.push(format!("secret {name}: {why}")),
+            },
+            Err(err) if not_found(&err) => {
+                seen.push(format!("secret {name}: listed by {sa} but does not exist"))
+            }
+            Err(err) => unreadable.push(format!("secret {name}: {}", describe(&err))),
+        }
+    }
+    if seen.is_empty() {
+        let mut check = Check::new(
+            ID,
+            Level::User,
+            Outcome::CouldNotCheck,
+            format!(
+                "could not read the pull secrets of {sa} ({})",
+                names.join(", ")
+            ),
+        );
+        check.evidence = unreadable;
+        return check;
+    }
+    let mut check = Check::new(
+        ID,
+        Level::User,
+        Outcome::Fail,
+        format!("no image pull secret of service account {sa} holds credentials for {host}"),
+    )
+    .fix(format!("add a pull secret for {host}: {create}"));
+    check.evidence = seen.into_iter().chain(unreadable).collect();
+    check
+}
+
+/// The registry hosts a pull secret holds credentials for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PullSecretHosts(Vec<String>);
+
+impl PullSecretHosts {
+    /// Reads a `kubernetes.io/dockerconfigjson` (`{"auths":{HOST:…}}`) or legacy
+    /// `kubernetes.io/dockercfg` (`{HOST:…}`) secret.
+    pub(crate) fn read(secret: &Secret) -> Result<Self, String> {
+        let data = secret.data.as_ref();
+        let (json, nested) = match (
+            data.and_then(|d| d.get(".dockerconfigjson")),
+            data.and_then(|d| d.get(".dockercfg")),
+        ) {
+            (Some(j), _) => (j, true),
+            (None, Some(j)) => (j, false),
+            (None, None) => {
+                return Err(format!(
+                    "not a docker-registry secret (type {})",
+                    secret.type_.as_deref().unwrap_or("unknown")
+                ));
+            }
+        };
+        Self::parse(&json.0, nested)
+    }
+
+    pub(crate) fn parse(json: &[u8], nested: bool) -> Result<Self, String> {
+        let value: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| format!("unreadable docker configuration: {e}"))?;
+        let map = if nested {
+            value.get("auths")
+        } else {
+            Some(&value)
+        };
+        let hosts = map
+            .and_then(|m| m.as_object())
+            .map(|m| m.keys().map(|k| normalise_registry_key(k)).collect())
+            .unwrap_or_default();
+        Ok(PullSecretHosts(hosts))
+    }
+
+    /// Whether one entry is for `host` (`host[:port]`). Docker Hub's legacy key
+    /// (`https://index.docker.io/v1/`) counts for `docker.io`.
+    pub(crate) fn covers(&self, host: &str) -> bool {
+        let host = normalise_registry_key(host);
+        self.0.iter().any(|h| *h == host)
+    }
+
+    fn describe(&self) -> String {
+        if self.0.is_empty() {
+            "no registry".into()
+        } else {
+            self.0.join(", ")
+        }
+    }
+}
+
+/// `https://HOST:PORT/v1/` → `host:port`, as the kubelet matches keys.
+fn normalise_registry_key(key: &str) -> String {
+    let key = key.trim();
+    let key = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let host = key.split('/').next().unwrap_or(key).to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+        _ => host,
+    }
+}
+
 async fn check_executor_rights(client: &kube::Client, namespace: &str, sa: &str) -> Check {
     let api: Api<LocalSubjectAccessReview> = Api::namespaced(client.clone(), namespace);
     let user = format!("system:serviceaccount:{namespace}:{sa}");
@@ -823,4 +981,44 @@ pub enum FixError {
         name: String,
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_secret_hosts_match_as_the_kubelet_does() {
+        let json = br#"{"auths":{"https://harbor.pagoda.os.univ-lyon1.fr/v1/":{"auth":"x"},"127.0.0.1:5443":{"auth":"y"}}}"#;
+        let hosts = PullSecretHosts::parse(json, true).unwrap();
+        assert!(hosts.covers("harbor.pagoda.os.univ-lyon1.fr"));
+        assert!(hosts.covers("HARBOR.pagoda.os.univ-lyon1.fr"));
+        assert!(hosts.covers("127.0.0.1:5443"));
+        assert!(!hosts.covers("127.0.0.1:5444"));
+        assert!(!hosts.covers("harbor.example"));
+        let legacy =
+            PullSecretHosts::parse(br#"{"https://index.docker.io/v1/":{}}"#, false).unwrap();
+        assert!(legacy.covers("docker.io"));
+        assert!(
+            PullSecretHosts::parse(b"{", true)
+                .unwrap_err()
+                .contains("unreadable")
+        );
+        assert_eq!(
+            PullSecretHosts::parse(br#"{"other":1}"#, true)
+                .unwrap()
+                .describe(),
+            "no registry"
+        );
+    }
+
+    #[test]
+    fn a_secret_of_another_type_is_named() {
+        let secret = Secret {
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        };
+        let err = PullSecretHosts::read(&secret).unwrap_err();
+        assert!(err.contains("type Opaque"), "{err}");
+    }
 }

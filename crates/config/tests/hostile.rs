@@ -192,10 +192,15 @@ fn a_robot_name_unquoted_is_an_error_and_quoted_is_kept_whole() {
         .expect_err("unquoted robot name")
         .to_string();
     assert!(
-        e.starts_with("hera.bash:1: the value of XTASK_REGISTRY_USER expands `$vcity`, which is not set here"),
+        e.starts_with(
+            "hera.bash:1: the value of XTASK_REGISTRY_USER expands `$vcity`, which is not set here"
+        ),
         "{e}"
     );
-    assert!(e.contains("XTASK_REGISTRY_USER='robot$PROJECT+NAME'"), "{e}");
+    assert!(
+        e.contains("XTASK_REGISTRY_USER='robot$PROJECT+NAME'"),
+        "{e}"
+    );
     for src in [
         "XTASK_REGISTRY_USER='robot$vcity+ci'\n",
         "XTASK_REGISTRY_USER=robot\\$vcity+ci\n",

@@ -38,9 +38,9 @@ mod key;
 mod lock;
 mod mirror;
 mod pipeline;
-pub mod refusal;
 mod push;
 mod reference;
+pub mod refusal;
 mod registry;
 mod spec;
 

@@ -297,8 +297,7 @@ pub(crate) async fn probe(
         Some(c) if c.scheme == "bearer" => {
             let Some(realm) = c.param("realm") else {
                 return Ok(Refusal::Other {
-                    detail: "the registry's Bearer challenge names no token service (realm)"
-                        .into(),
+                    detail: "the registry's Bearer challenge names no token service (realm)".into(),
                 });
             };
             let scope = match wanted {
@@ -319,7 +318,10 @@ pub(crate) async fn probe(
             let status = answer.status().as_u16();
             let body = answer.text().await.unwrap_or_default();
             if status != 200 {
-                let detail = format!("the token service answered {status}: {}", body_message(&body));
+                let detail = format!(
+                    "the token service answered {status}: {}",
+                    body_message(&body)
+                );
                 return Ok(match auth {
                     RegistryAuth::Anonymous => Refusal::NoCredentials { detail },
                     _ => Refusal::BadCredentials { detail },
@@ -492,7 +494,10 @@ mod tests {
             "vcity/tiler",
             push,
         );
-        assert!(matches!(r, Refusal::NoRight { action: "push", .. }), "{r:?}");
+        assert!(
+            matches!(r, Refusal::NoRight { action: "push", .. }),
+            "{r:?}"
+        );
         let r = classify(
             401,
             "UNAUTHORIZED: authentication required",
@@ -500,7 +505,10 @@ mod tests {
             "vcity/tiler",
             Wanted::Pull,
         );
-        assert!(matches!(r, Refusal::NoRight { action: "pull", .. }), "{r:?}");
+        assert!(
+            matches!(r, Refusal::NoRight { action: "pull", .. }),
+            "{r:?}"
+        );
         let r = classify(500, "boom", None, "vcity/tiler", push);
         assert_eq!(
             r,
@@ -526,7 +534,10 @@ mod tests {
             project: "nope".into(),
             detail: String::new(),
         };
-        assert!(r.fix("h", "nope/x", None).contains("create the project `nope`"));
+        assert!(
+            r.fix("h", "nope/x", None)
+                .contains("create the project `nope`")
+        );
         let r = Refusal::BadCredentials {
             detail: String::new(),
         };

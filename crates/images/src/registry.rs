@@ -214,16 +214,15 @@ impl RegistryClient {
             Wanted::Pull => RegistryOperation::Pull,
             Wanted::Push => RegistryOperation::Push,
         };
-        let err = if unauthorized(&first)
-            && self.client.auth(reference, &self.auth, op).await.is_ok()
-        {
-            match call().await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            }
-        } else {
-            first
-        };
+        let err =
+            if unauthorized(&first) && self.client.auth(reference, &self.auth, op).await.is_ok() {
+                match call().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => e,
+                }
+            } else {
+                first
+            };
         Err(self
             .refused(action, reference.repository(), wanted, err)
             .await)
@@ -625,9 +624,9 @@ fn quota_message(err: &OciDistributionError) -> Option<String> {
             .map(|e| e.message.clone())
             .collect::<Vec<_>>()
             .join("; "),
-        OciDistributionError::ServerError { code: 403, message, .. } => {
-            refusal::body_message(message)
-        }
+        OciDistributionError::ServerError {
+            code: 403, message, ..
+        } => refusal::body_message(message),
         _ => return None,
     };
     let lower = message.to_ascii_lowercase();

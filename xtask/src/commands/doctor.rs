@@ -43,6 +43,7 @@ pub fn expectations(resolved: &Resolved, canary: bool) -> Expectations {
         parallel_steps_on_pvc: workflows_run_parallel_steps_on_claim(resolved),
         configmap: s.configmap_name.as_ref().map(|v| v.value.clone()),
         configmap_keys: PROXY_KEYS.iter().map(|k| k.to_string()).collect(),
+        registry_host: s.registry.as_ref().map(|r| r.value.host.clone()),
         // The canary waits longer than the grace: a cold controller may take a moment.
         canary: canary.then_some(controller_grace.max(Duration::from_secs(10))),
         controller_grace,
