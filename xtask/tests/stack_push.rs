@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{stack_var, text};
+use common::{BuiltImages, image_workspace, stack_var, text};
 
 /// Forwards 127.0.0.1:port to the stack registry. Once `cut_after` bytes went towards
 /// the registry, every connection is closed and the port refuses new ones, as when the
@@ -147,54 +147,6 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, counted: Option<Arc<ProxyState>>
     let _ = to.shutdown(Shutdown::Write);
 }
 
-/// Incompressible bytes, different for each seed.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
-
-/// A workspace of its own (the repository's lock file is left alone) with `names`,
-/// each an image of three 3 MiB layers over the stack's base image.
-fn workspace(dir: &Path, names: &[String], version: u64) {
-    std::fs::write(dir.join("xtask.toml"), "[registry]\nproject = \"vcity\"\n").unwrap();
-    for (i, name) in names.iter().enumerate() {
-        let folder = dir.join("containers").join(name);
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(
-            folder.join("Dockerfile"),
-            format!(
-                "FROM {}\nCOPY a /a\nCOPY b /b\nCOPY c /c\n",
-                stack_var("STACK_BASE_IMAGE")
-            ),
-        )
-        .unwrap();
-        for (j, layer) in ["a", "b", "c"].iter().enumerate() {
-            let seed =
-                (u64::from(std::process::id()) << 20) + version * 1000 + i as u64 * 10 + j as u64;
-            std::fs::write(folder.join(layer), noise(3 << 20, seed)).unwrap();
-        }
-    }
-}
-
-/// Removes the test's images from the local engine, also when the test fails.
-struct BuiltImages(Vec<String>);
-
-impl Drop for BuiltImages {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker")
-            .arg("rmi")
-            .args(&self.0)
-            .output();
-    }
-}
-
 /// `cargo xtask up --images-only` in `dir`, pushing to the proxy.
 fn up(dir: &Path, proxy: &CutProxy) -> std::process::Output {
     let mut cmd = common::xtask_process();
@@ -235,13 +187,13 @@ fn a_registry_dying_mid_push_leaves_the_lock_whole_and_a_rerun_completes() {
             .collect(),
     );
 
-    workspace(dir.path(), &names, 1);
+    image_workspace(dir.path(), &names, 1);
     let first = up(dir.path(), &proxy);
     assert!(first.status.success(), "{}", text(&first));
     let before = lock_digests(&lock_path);
 
     // New content; the registry dies 4 MiB into the upload of the new layers.
-    workspace(dir.path(), &names, 2);
+    image_workspace(dir.path(), &names, 2);
     proxy.cut_after(4 << 20);
     let started = Instant::now();
     let cut = up(dir.path(), &proxy);

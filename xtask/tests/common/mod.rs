@@ -155,3 +155,50 @@ pub fn offline_xtask(dir: &tempfile::TempDir) -> Command {
 pub fn write_file(dir: &tempfile::TempDir, name: &str, text: &str) {
     std::fs::write(dir.path().join(name), text).expect("write fixture");
 }
+/// Incompressible bytes, different for each seed.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+/// A workspace of its own (the repository's lock file is left alone) with `names`,
+/// each an image of three 3 MiB layers over the stack's base image.
+pub fn image_workspace(dir: &Path, names: &[String], version: u64) {
+    std::fs::write(dir.join("xtask.toml"), "[registry]\nproject = \"vcity\"\n").unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let folder = dir.join("containers").join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join("Dockerfile"),
+            format!(
+                "FROM {}\nCOPY a /a\nCOPY b /b\nCOPY c /c\n",
+                stack_var("STACK_BASE_IMAGE")
+            ),
+        )
+        .unwrap();
+        for (j, layer) in ["a", "b", "c"].iter().enumerate() {
+            let seed =
+                (u64::from(std::process::id()) << 20) + version * 1000 + i as u64 * 10 + j as u64;
+            std::fs::write(folder.join(layer), noise(3 << 20, seed)).unwrap();
+        }
+    }
+}
+
+/// Removes the test's images from the local engine, also when the test fails.
+pub struct BuiltImages(pub Vec<String>);
+
+impl Drop for BuiltImages {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .arg("rmi")
+            .args(&self.0)
+            .output();
+    }
+}

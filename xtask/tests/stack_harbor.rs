@@ -1,0 +1,361 @@
+//! `cargo xtask up` and `doctor` against the stack's Harbor-like registry (token auth
+//! through tests/stack/harbor): robot accounts with a `$` from `docker login`, the
+//! environment and a credential helper; Harbor's refusals (missing project, no push
+//! right, quota) each told with its fix; a token refused mid-push renewed; and the
+//! number of token requests one `up` makes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Instant;
+
+use common::{BuiltImages, image_workspace, stack_var, text};
+
+/// The registry's test-support statistics (see tests/stack/harbor/README.md).
+fn stats() -> serde_json::Value {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--cacert", &stack_var("STACK_REGISTRY_CA")])
+        .arg(format!(
+            "https://{}/stack/stats",
+            stack_var("STACK_REGISTRY")
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stats: {}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn tokens_of(stats: &serde_json::Value, user: &str) -> u64 {
+    stats["token_requests"]["by_user"][user]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn refusals_of(stats: &serde_json::Value, kind: &str) -> u64 {
+    stats["refusals"]["by_kind"][kind].as_u64().unwrap_or(0)
+}
+
+/// A workspace of `count` images named after the test, and the cleanup of their
+/// local copies.
+fn images(dir: &Path, tag: &str, count: usize, project: &str) -> (Vec<String>, BuiltImages) {
+    let id = std::process::id();
+    let names: Vec<String> = (0..count)
+        .map(|i| format!("harbor-{tag}-{id}-{i}"))
+        .collect();
+    image_workspace(dir, &names, 1);
+    std::fs::write(
+        dir.join("xtask.toml"),
+        format!("[registry]\nproject = \"{project}\"\n"),
+    )
+    .unwrap();
+    let registry = stack_var("STACK_REGISTRY");
+    let built = BuiltImages(
+        names
+            .iter()
+            .map(|n| format!("{registry}/{project}/{n}:latest"))
+            .collect(),
+    );
+    (names, built)
+}
+
+/// `up --images-only` in `dir` with `user`/`password` from the environment (or none,
+/// then the docker configuration at `docker_config` is used).
+fn up(dir: &Path, project: &str, user: Option<(&str, &str)>, docker_config: &Path) -> Output {
+    let mut cmd = common::xtask_process();
+    cmd.current_dir(dir)
+        .env(
+            "XTASK_REGISTRY",
+            format!("{}/{project}", stack_var("STACK_REGISTRY")),
+        )
+        .env("DOCKER_CONFIG", docker_config)
+        .env_remove("XTASK_PROFILE")
+        .env_remove("XTASK_REGISTRY_USER")
+        .env_remove("XTASK_REGISTRY_PASSWORD")
+        .args(["up", "--images-only"]);
+    if let Some((u, p)) = user {
+        cmd.env("XTASK_REGISTRY_USER", u)
+            .env("XTASK_REGISTRY_PASSWORD", p);
+    }
+    cmd.output().unwrap()
+}
+
+fn lock_len(dir: &Path) -> usize {
+    kit_images::Lock::load(&dir.join("containers/images.lock"))
+        .map(|l| l.images.len())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn docker_login_with_a_robot_then_up_pushes_and_pins_with_few_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let (names, _built) = images(dir.path(), "login", 2, "vcity");
+    let user = stack_var("STACK_REGISTRY_USER");
+    assert!(user.starts_with("robot$"), "{user}");
+    let password = stack_var("STACK_REGISTRY_PASSWORD");
+    let login = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf %s \"$P\" | docker login -u \"$U\" --password-stdin \"$R\"",
+        ])
+        .env("DOCKER_CONFIG", docker_config.path())
+        .env("U", &user)
+        .env("P", &password)
+        .env("R", stack_var("STACK_REGISTRY"))
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "docker login: {}", text(&login));
+
+    let before = stats();
+    let started = Instant::now();
+    let out = up(dir.path(), "vcity", None, docker_config.path());
+    let took = started.elapsed();
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(!shown.contains(&password), "never print a password");
+    assert_eq!(lock_len(dir.path()), names.len(), "{shown}");
+    let after = stats();
+    let tokens = tokens_of(&after, &user) - tokens_of(&before, &user);
+    println!(
+        "up pushed {} images (3 layers of 3 MiB each) in {took:?} with {tokens} token request(s)",
+        names.len()
+    );
+    // One token per scope (pull, push) per repository at most: never one per blob.
+    assert!(
+        tokens >= 1 && tokens <= 2 * names.len() as u64 + 1,
+        "{tokens} token requests for {} repositories",
+        names.len()
+    );
+
+    // The peer: `docker push` of one more image of the same shape, same registry.
+    let (peer, _peer_built) = images(dir.path(), "peer", 1, "vcity");
+    let reference = format!("{}/vcity/{}:latest", stack_var("STACK_REGISTRY"), peer[0]);
+    let build = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", &reference])
+        .arg(dir.path().join("containers").join(&peer[0]))
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{}", text(&build));
+    let started = Instant::now();
+    let push = std::process::Command::new("docker")
+        .args(["push", "-q", &reference])
+        .env("DOCKER_CONFIG", docker_config.path())
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "{}", text(&push));
+    println!(
+        "docker push of 1 image of the same shape: {:?} (xtask up, {} images, build included: {took:?})",
+        started.elapsed(),
+        names.len()
+    );
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn the_pull_only_robot_is_told_it_lacks_the_push_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let (_names, _built) = images(dir.path(), "pullonly", 1, "vcity");
+    let user = stack_var("STACK_REGISTRY_PULL_USER");
+    let password = stack_var("STACK_REGISTRY_PULL_PASSWORD");
+    let out = up(
+        dir.path(),
+        "vcity",
+        Some((&user, &password)),
+        docker_config.path(),
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("the credentials have no push right on this repository (granted: pull"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("give `{user}` the push right on project `vcity`")),
+        "{shown}"
+    );
+    assert!(!shown.contains("authentication required\n"), "{shown}");
+    assert!(!shown.contains(&password), "never print a password");
+    assert_eq!(lock_len(dir.path()), 0, "nothing pinned");
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn a_missing_project_is_named_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let (_names, _built) = images(dir.path(), "noproject", 1, "nope");
+    let user = stack_var("STACK_REGISTRY_USER");
+    let password = stack_var("STACK_REGISTRY_PASSWORD");
+    let out = up(
+        dir.path(),
+        "nope",
+        Some((&user, &password)),
+        docker_config.path(),
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains(
+            "the project `nope` does not exist (401: UNAUTHORIZED: project nope not found"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("create the project `nope`"), "{shown}");
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn a_full_quota_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let (_names, _built) = images(dir.path(), "quota", 1, "small");
+    let user = stack_var("STACK_REGISTRY_QUOTA_USER");
+    let password = stack_var("STACK_REGISTRY_QUOTA_PASSWORD");
+    let before = stats();
+    let out = up(
+        dir.path(),
+        "small",
+        Some((&user, &password)),
+        docker_config.path(),
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("the project's storage quota is full"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("will exceed the configured upper limit"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("ask the admins of project `small` to raise its quota"),
+        "{shown}"
+    );
+    assert!(refusals_of(&stats(), "quota_exceeded") > refusals_of(&before, "quota_exceeded"));
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn a_token_refused_mid_push_is_renewed_and_the_push_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let (names, _built) = images(dir.path(), "expiry", 1, "vcity");
+    let user = stack_var("STACK_REGISTRY_SHORT_USER");
+    let password = stack_var("STACK_REGISTRY_SHORT_PASSWORD");
+    let before = stats();
+    let out = up(
+        dir.path(),
+        "vcity",
+        Some((&user, &password)),
+        docker_config.path(),
+    );
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert_eq!(lock_len(dir.path()), names.len());
+    let after = stats();
+    let used_up = refusals_of(&after, "token_used_up") - refusals_of(&before, "token_used_up");
+    let tokens = tokens_of(&after, &user) - tokens_of(&before, &user);
+    println!("{used_up} token(s) refused as used up; {tokens} token requests");
+    assert!(
+        used_up >= 1,
+        "no token expired during the push: the test proves nothing"
+    );
+    assert!(tokens > used_up, "{tokens} tokens for {used_up} refusals");
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn a_robot_from_a_credential_helper_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let (names, _built) = images(dir.path(), "helper", 1, "vcity");
+    let user = stack_var("STACK_REGISTRY_USER");
+    let password = stack_var("STACK_REGISTRY_PASSWORD");
+    // A credential helper, as `docker-credential-pass` or `-secretservice` would answer.
+    let bin = tempfile::tempdir().unwrap();
+    let secret = serde_json::json!({"ServerURL": stack_var("STACK_REGISTRY"), "Username": user, "Secret": password});
+    std::fs::write(bin.path().join("answer.json"), secret.to_string()).unwrap();
+    let helper = bin.path().join("docker-credential-xtasktest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat >/dev/null\ncat '{}'\n",
+            bin.path().join("answer.json").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        serde_json::json!({"credHelpers": {stack_var("STACK_REGISTRY"): "xtasktest"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = common::xtask_process()
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env(
+            "XTASK_REGISTRY",
+            format!("{}/vcity", stack_var("STACK_REGISTRY")),
+        )
+        .env("DOCKER_CONFIG", docker_config.path())
+        .env_remove("XTASK_PROFILE")
+        .env_remove("XTASK_REGISTRY_USER")
+        .env_remove("XTASK_REGISTRY_PASSWORD")
+        .args(["up", "--images-only"])
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(!shown.contains(&password), "never print a password");
+    assert_eq!(lock_len(dir.path()), names.len());
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn doctor_checks_the_service_accounts_pull_secret() {
+    let check = |sa: &str| -> serde_json::Value {
+        let out = common::xtask_process()
+            .env("ARGO_SERVICE_ACCOUNT", sa)
+            .args(["doctor", "--output", "json"])
+            .output()
+            .unwrap();
+        let all = text(&out);
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {all}"));
+        report["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == "pull-secret"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no pull-secret check: {all}"))
+    };
+    // The stack's workflow account pulls with the push robot's pull secret.
+    let good = check(&stack_var("ARGO_SERVICE_ACCOUNT"));
+    assert_eq!(good["outcome"], "pass", "{good}");
+    // `default` has none.
+    let bad = check("default");
+    assert_eq!(bad["outcome"], "fail", "{bad}");
+    assert!(
+        bad["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("service account default has no image pull secret"),
+        "{bad}"
+    );
+    assert!(
+        bad["fix"]
+            .as_str()
+            .unwrap_or("")
+            .contains("create secret docker-registry"),
+        "{bad}"
+    );
+}
