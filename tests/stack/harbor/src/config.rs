@@ -306,7 +306,10 @@ pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Config> {
             .token
             .service
             .unwrap_or_else(|| DEFAULT_SERVICE.to_string()),
-        issuer: raw.token.issuer.unwrap_or_else(|| DEFAULT_ISSUER.to_string()),
+        issuer: raw
+            .token
+            .issuer
+            .unwrap_or_else(|| DEFAULT_ISSUER.to_string()),
         signing_key: resolve(&raw.token.signing_key),
         signing_cert: resolve(&raw.token.signing_cert),
         token_lifetime_secs: default_lifetime,
@@ -432,14 +435,14 @@ quota_bytes = 1048576
     fn syntax_error_names_file_and_line() {
         let text = GOOD.replace("token_uses = 3", "token_uses = ");
         let e = err(&text);
-        assert!(e.starts_with("/cfg/harbor.toml:18:"), "{e}");
+        assert!(e.starts_with("/cfg/harbor.toml:17:"), "{e}");
     }
 
     #[test]
     fn unknown_field_names_its_line() {
         let text = GOOD.replace("token_uses = 3", "token_usage = 3");
         let e = err(&text);
-        assert!(e.starts_with("/cfg/harbor.toml:18:"), "{e}");
+        assert!(e.starts_with("/cfg/harbor.toml:17:"), "{e}");
         assert!(e.contains("token_usage"), "{e}");
     }
 
@@ -447,7 +450,7 @@ quota_bytes = 1048576
     fn unknown_project_names_its_line() {
         let text = GOOD.replace("{ vcity = [\"pull\"] }", "{ other = [\"pull\"] }");
         let e = err(&text);
-        assert!(e.starts_with("/cfg/harbor.toml:24:"), "{e}");
+        assert!(e.starts_with("/cfg/harbor.toml:23:"), "{e}");
         assert!(e.contains("\"other\""), "{e}");
         assert!(e.contains("known: vcity"), "{e}");
     }
@@ -456,22 +459,28 @@ quota_bytes = 1048576
     fn unknown_action_names_its_line() {
         let text = GOOD.replace("[\"pull\", \"push\"]", "[\"pull\", \"write\"]");
         let e = err(&text);
-        assert!(e.starts_with("/cfg/harbor.toml:17:"), "{e}");
+        assert!(e.starts_with("/cfg/harbor.toml:16:"), "{e}");
         assert!(e.contains("\"write\""), "{e}");
     }
 
     #[test]
     fn bad_values_are_refused() {
         let e = err(&GOOD.replace("127.0.0.1:5443\"", "localhost\""));
-        assert!(e.starts_with("/cfg/harbor.toml:2:") && e.contains("listen"), "{e}");
+        assert!(
+            e.starts_with("/cfg/harbor.toml:2:") && e.contains("listen"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("http://127.0.0.1:5444/", "https://127.0.0.1:5444"));
-        assert!(e.starts_with("/cfg/harbor.toml:3:") && e.contains("http://"), "{e}");
+        assert!(
+            e.starts_with("/cfg/harbor.toml:3:") && e.contains("http://"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("token_uses = 3", "token_uses = 0"));
-        assert!(e.starts_with("/cfg/harbor.toml:18:"), "{e}");
+        assert!(e.starts_with("/cfg/harbor.toml:17:"), "{e}");
         let e = err(&GOOD.replace("name = \"robot$vcity+reader\"", "name = \"robot$vcity+ci\""));
         assert!(e.contains("listed twice"), "{e}");
         let e = err(&GOOD.replace("name = \"vcity\"", "name = \"VCity\""));
-        assert!(e.starts_with("/cfg/harbor.toml:27:"), "{e}");
+        assert!(e.starts_with("/cfg/harbor.toml:26:"), "{e}");
     }
 
     #[test]

@@ -224,7 +224,9 @@ fn der_element(input: &[u8]) -> Result<(u8, &[u8], &[u8])> {
         }
         let (bytes, after) = rest.split_at(n);
         rest = after;
-        bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
     };
     if rest.len() < len {
         return Err(bad());
@@ -357,7 +359,12 @@ mod tests {
 
     #[test]
     fn malformed_der_is_an_error() {
-        for junk in [&[][..], &[0x30], &[0x30, 0x85, 1, 1, 1, 1, 1], &[0x30, 0x05, 0x30]] {
+        for junk in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x85, 1, 1, 1, 1, 1],
+            &[0x30, 0x05, 0x30],
+        ] {
             assert!(spki_of_certificate(junk).is_err());
         }
     }

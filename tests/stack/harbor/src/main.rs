@@ -18,7 +18,11 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "stack-harbor", version, about = "Harbor's token service and refusals in front of distribution, for tests")]
+#[command(
+    name = "stack-harbor",
+    version,
+    about = "Harbor's token service and refusals in front of distribution, for tests"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

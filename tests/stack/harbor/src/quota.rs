@@ -40,7 +40,9 @@ pub fn exceeded_message(adding: u64, used: u64, limit: u64) -> String {
 /// Whether adding `size` to `used` (plus what uploads under way have reserved) stays
 /// within `limit`.
 pub fn fits(used: u64, reserved: u64, size: u64, limit: u64) -> bool {
-    used.saturating_add(reserved).saturating_add(size) <= limit
+    used.checked_add(reserved)
+        .and_then(|n| n.checked_add(size))
+        .is_some_and(|total| total <= limit)
 }
 
 /// Bytes an upload holds, from the `Range: 0-N` distribution answers on its status

@@ -213,7 +213,12 @@ mod tests {
             .into_owned()
             .collect();
         assert_eq!(pairs[0].1, "robot$vcity+ci");
-        let scopes = parse_scopes(pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
+        let scopes = parse_scopes(
+            pairs
+                .iter()
+                .filter(|(k, _)| k == "scope")
+                .map(|(_, v)| v.as_str()),
+        );
         assert_eq!(scopes[0].describe(), "repository:vcity/app:pull,push");
     }
 
@@ -248,12 +253,18 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(repository_of_path("/v2/vcity/app/manifests/1"), Some("vcity/app"));
+        assert_eq!(
+            repository_of_path("/v2/vcity/app/manifests/1"),
+            Some("vcity/app")
+        );
         assert_eq!(
             repository_of_path("/v2/vcity/a/b/blobs/uploads/x"),
             Some("vcity/a/b")
         );
-        assert_eq!(repository_of_path("/v2/vcity/app/tags/list"), Some("vcity/app"));
+        assert_eq!(
+            repository_of_path("/v2/vcity/app/tags/list"),
+            Some("vcity/app")
+        );
         assert_eq!(repository_of_path("/v2/"), None);
         assert_eq!(repository_of_path("/v2/_catalog"), None);
         assert_eq!(repository_of_path("/v2//blobs/x"), None);

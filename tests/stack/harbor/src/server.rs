@@ -50,7 +50,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn full(body: impl Into<Bytes>) -> Body {
-    Full::new(body.into()).map_err(|never| match never {}).boxed()
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn empty() -> Body {
@@ -238,14 +240,18 @@ impl App {
         } else if path.starts_with("/stack/") {
             self.stack(&req, peer)
         } else {
-            json_response(
-                StatusCode::NOT_FOUND,
-                errors_body("NOT_FOUND", "not found"),
-            )
+            json_response(StatusCode::NOT_FOUND, errors_body("NOT_FOUND", "not found"))
         }
     }
 
-    fn refuse(&self, kind: Refusal, user: &str, req: (&Method, &str), status: StatusCode, msg: &str) {
+    fn refuse(
+        &self,
+        kind: Refusal,
+        user: &str,
+        req: (&Method, &str),
+        status: StatusCode,
+        msg: &str,
+    ) {
         lock(&self.stats).refused(kind);
         let user = if user.is_empty() { "anonymous" } else { user };
         println!(
@@ -264,7 +270,13 @@ impl App {
         let path = req.uri().path();
         if method != Method::GET {
             let msg = format!("method {method} is not allowed on {path}");
-            self.refuse(Refusal::MethodNotAllowed, "", (method, path), StatusCode::METHOD_NOT_ALLOWED, &msg);
+            self.refuse(
+                Refusal::MethodNotAllowed,
+                "",
+                (method, path),
+                StatusCode::METHOD_NOT_ALLOWED,
+                &msg,
+            );
             let mut r = json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 errors_body("METHOD_NOT_ALLOWED", &msg),
@@ -285,7 +297,13 @@ impl App {
         if service != self.config.service {
             // Harbor's wording
             let msg = format!("Unable to handle service: {service}");
-            self.refuse(Refusal::BadRequest, "", (method, path), StatusCode::BAD_REQUEST, &msg);
+            self.refuse(
+                Refusal::BadRequest,
+                "",
+                (method, path),
+                StatusCode::BAD_REQUEST,
+                &msg,
+            );
             return json_response(StatusCode::BAD_REQUEST, errors_body("BAD_REQUEST", &msg));
         }
         let scopes = scope::parse_scopes(
@@ -296,7 +314,13 @@ impl App {
         );
 
         let unauthorized = |who: &str, why: &str| {
-            self.refuse(Refusal::BadCredentials, who, (method, path), StatusCode::UNAUTHORIZED, why);
+            self.refuse(
+                Refusal::BadCredentials,
+                who,
+                (method, path),
+                StatusCode::UNAUTHORIZED,
+                why,
+            );
             let mut r = json_response(
                 StatusCode::UNAUTHORIZED,
                 errors_body("UNAUTHORIZED", "authentication required"),
@@ -434,10 +458,7 @@ impl App {
                 StatusCode::METHOD_NOT_ALLOWED,
                 errors_body("METHOD_NOT_ALLOWED", "method not allowed"),
             ),
-            _ => json_response(
-                StatusCode::NOT_FOUND,
-                errors_body("NOT_FOUND", "not found"),
-            ),
+            _ => json_response(StatusCode::NOT_FOUND, errors_body("NOT_FOUND", "not found")),
         }
     }
 
@@ -496,9 +517,21 @@ impl App {
         {
             let msg = match kind {
                 Refusal::TokenExpired => "token expired".to_string(),
-                _ => format!("token used {} times already", self.config.user(&c.sub).and_then(|u| u.token_uses).unwrap_or(0)),
+                _ => format!(
+                    "token used {} times already",
+                    self.config
+                        .user(&c.sub)
+                        .and_then(|u| u.token_uses)
+                        .unwrap_or(0)
+                ),
             };
-            self.refuse(kind, &user_name, (&method, &path), StatusCode::UNAUTHORIZED, &msg);
+            self.refuse(
+                kind,
+                &user_name,
+                (&method, &path),
+                StatusCode::UNAUTHORIZED,
+                &msg,
+            );
             return self.invalid_token_response(&method, &path);
         }
         let authorization = req.headers().get(header::AUTHORIZATION).cloned();
@@ -529,7 +562,10 @@ impl App {
 
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        if let Some(location) = parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        if let Some(location) = parts
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
             && let Some(rest) = location.strip_prefix(&self.config.backend)
             && let Ok(v) = HeaderValue::from_str(&format!("{}{rest}", self.config.public_url))
         {
@@ -543,13 +579,21 @@ impl App {
                 .unwrap_or("");
             let user = self.config.user(&user_name).filter(|_| claims.is_some());
             if let Some((kind, msg)) = self.harbor_refusal(&method, &path, challenge, user) {
-                self.refuse(kind, &user_name, (&method, &path), StatusCode::UNAUTHORIZED, &msg);
+                self.refuse(
+                    kind,
+                    &user_name,
+                    (&method, &path),
+                    StatusCode::UNAUTHORIZED,
+                    &msg,
+                );
                 let body = errors_body("UNAUTHORIZED", &msg);
                 parts.headers.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json; charset=utf-8"),
                 );
-                parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
                 return Response::from_parts(parts, full(body));
             }
         }
@@ -574,7 +618,10 @@ impl App {
             .or_else(|| repository_of_challenge(challenge))?;
         let project = scope::project_of(&repository);
         if self.config.project(project).is_none() {
-            return Some((Refusal::ProjectNotFound, format!("project {project} not found")));
+            return Some((
+                Refusal::ProjectNotFound,
+                format!("project {project} not found"),
+            ));
         }
         let action = Action::for_method(method);
         let allowed = user
@@ -637,9 +684,7 @@ impl App {
         }
         let size = match target {
             Target::Complete => {
-                let status = self
-                    .backend_request(Method::GET, path, authorization)
-                    .await;
+                let status = self.backend_request(Method::GET, path, authorization).await;
                 let uploaded = status
                     .as_ref()
                     .ok()
@@ -662,7 +707,9 @@ impl App {
                 .unwrap_or(0),
         };
         let mut usage = lock(&self.usage);
-        let current = usage.used(&project).saturating_add(usage.reserved(&project));
+        let current = usage
+            .used(&project)
+            .saturating_add(usage.reserved(&project));
         if !quota::fits(current, 0, size, limit) {
             drop(usage);
             let msg = quota::exceeded_message(size, current, limit);
@@ -706,7 +753,12 @@ impl App {
         }
     }
 
-    async fn blob_size(&self, repository: &str, digest: &str, auth: Option<&HeaderValue>) -> Option<u64> {
+    async fn blob_size(
+        &self,
+        repository: &str,
+        digest: &str,
+        auth: Option<&HeaderValue>,
+    ) -> Option<u64> {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let r = self.backend_request(Method::HEAD, &path, auth).await.ok()?;
         if r.status() != StatusCode::OK {
@@ -790,23 +842,37 @@ mod tests {
     fn basic_credentials_with_robot_names() {
         let mut h = HeaderMap::new();
         let value = format!("Basic {}", STANDARD.encode("robot$vcity+ci:pa:ss"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&value).unwrap(),
+        );
         match credentials(&h) {
-            Credentials::Basic(u, p) => assert_eq!((u.as_str(), p.as_str()), ("robot$vcity+ci", "pa:ss")),
+            Credentials::Basic(u, p) => {
+                assert_eq!((u.as_str(), p.as_str()), ("robot$vcity+ci", "pa:ss"))
+            }
             _ => panic!("not basic"),
         }
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert!(matches!(credentials(&h), Credentials::Unreadable));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
         assert!(matches!(credentials(&h), Credentials::Bearer(t) if t == "abc"));
     }
 
     #[test]
     fn hop_by_hop_headers_go() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         h.insert("x-private", HeaderValue::from_static("1"));
-        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         h.insert(header::RANGE, HeaderValue::from_static("0-9"));
         h.insert("docker-upload-uuid", HeaderValue::from_static("u"));
         strip_hop_by_hop(&mut h);

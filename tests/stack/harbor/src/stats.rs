@@ -92,7 +92,11 @@ impl Stats {
             },
             refusals: Refusals {
                 total: self.refusals.values().sum(),
-                by_kind: self.refusals.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+                by_kind: self
+                    .refusals
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), *v))
+                    .collect(),
             },
             proxied_requests: self.proxied,
             projects,
