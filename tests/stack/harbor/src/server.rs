@@ -532,6 +532,7 @@ impl App {
                 StatusCode::UNAUTHORIZED,
                 &msg,
             );
+            drain(req.into_body()).await;
             return self.invalid_token_response(&method, &path);
         }
         let authorization = req.headers().get(header::AUTHORIZATION).cloned();
@@ -539,6 +540,7 @@ impl App {
         let pending = match self.quota_check(&req, authorization.as_ref()).await {
             Ok(p) => p,
             Err(response) => {
+                drain(req.into_body()).await;
                 return response;
             }
         };
@@ -684,7 +686,9 @@ impl App {
         }
         let size = match target {
             Target::Complete => {
-                let status = self.backend_request(Method::GET, path, authorization).await;
+                // the upload URL with its query: distribution wants its `_state` back
+                let url = req.uri().path_and_query().map_or(path, |p| p.as_str());
+                let status = self.backend_request(Method::GET, url, authorization).await;
                 let uploaded = status
                     .as_ref()
                     .ok()
@@ -812,6 +816,23 @@ impl App {
         let out = Request::from_parts(parts, body.boxed());
         Ok(self.client.request(out).await?)
     }
+}
+
+/// Reads what is left of a refused request's body (up to 64 MiB, for 30 s at most), so
+/// an HTTP/1.1 client that is still sending gets to read the refusal instead of a reset
+/// connection; past that the connection is dropped.
+async fn drain(mut body: Incoming) {
+    const LIMIT: usize = 64 << 20;
+    let mut read = 0usize;
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while read <= LIMIT {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    })
+    .await;
 }
 
 /// The repository of the first `repository:` scope in a challenge.
