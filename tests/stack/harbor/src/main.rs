@@ -84,6 +84,7 @@ fn run(command: Command) -> Result<()> {
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;
             let signer = jwt::Signer::load(&config.signing_key, &config.signing_cert)?;
+            server::tls_config(&config)?;
             quota::Usage::load(&config.state_file)?;
             println!("{}: fine", config.path.display());
             println!(

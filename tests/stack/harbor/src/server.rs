@@ -34,6 +34,22 @@ use crate::stats::{ProjectUsage, Refusal, Stats};
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
+/// One log line on stdout; a closed stdout must not stop the server (println! panics).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// One line on stderr, for the server's own troubles.
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub struct App {
     config: Config,
     signer: Signer,
@@ -85,7 +101,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let listener = TcpListener::bind(app.config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", app.config.listen))?;
-    println!(
+    say!(
         "stack-harbor listening on {} (public {}), backend {}, token kid {}",
         app.config.listen,
         app.config.public_url,
@@ -97,7 +113,7 @@ pub async fn serve(config: Config) -> Result<()> {
             Ok(c) => c,
             Err(e) => {
                 // out of file descriptors and the like: wait, do not spin
-                eprintln!("accept failed: {e}");
+                warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -121,7 +137,7 @@ pub async fn serve(config: Config) -> Result<()> {
     }
 }
 
-fn tls_config(config: &Config) -> Result<rustls::ServerConfig> {
+pub fn tls_config(config: &Config) -> Result<rustls::ServerConfig> {
     let certs = CertificateDer::pem_file_iter(&config.tls_cert)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
@@ -254,7 +270,7 @@ impl App {
     ) {
         lock(&self.stats).refused(kind);
         let user = if user.is_empty() { "anonymous" } else { user };
-        println!(
+        say!(
             "refused {}: {} {} user={user} status={}: {msg}",
             kind.as_str(),
             req.0,
@@ -382,7 +398,7 @@ impl App {
         let token = match self.signer.sign(&claims) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("cannot sign a token: {e:#}");
+                warn!("cannot sign a token: {e:#}");
                 return json_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     errors_body("UNKNOWN", "cannot sign the token"),
@@ -392,7 +408,7 @@ impl App {
         let who = user.map_or("anonymous", |u| u.name.as_str());
         lock(&self.stats).token_issued(who);
         let granted: Vec<String> = claims.access.iter().map(|a| a.describe()).collect();
-        println!(
+        say!(
             "token issued: user={who} scopes=[{}] expires_in={lifetime}s",
             granted.join(" ")
         );
@@ -441,12 +457,12 @@ impl App {
             }
             (&Method::POST, "/stack/stats/reset") => {
                 lock(&self.stats).reset();
-                println!("stats reset");
+                say!("stats reset");
                 json_response(StatusCode::OK, "{}".to_string())
             }
             (&Method::POST, "/stack/usage/reset") => match lock(&self.usage).clear() {
                 Ok(()) => {
-                    println!("quota usage reset");
+                    say!("quota usage reset");
                     json_response(StatusCode::OK, "{}".to_string())
                 }
                 Err(e) => json_response(
@@ -553,7 +569,7 @@ impl App {
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("backend {} unreachable: {e:#}", self.config.backend);
+                warn!("backend {} unreachable: {e:#}", self.config.backend);
                 return json_response(
                     StatusCode::BAD_GATEWAY,
                     errors_body("UNKNOWN", "the registry behind the proxy is unreachable"),
@@ -753,7 +769,7 @@ impl App {
         let mut usage = lock(&self.usage);
         usage.release(&p.project, p.reserved);
         if created && let Err(e) = usage.record(&p.project, &p.digest, size.unwrap_or(p.reserved)) {
-            eprintln!("{e:#}");
+            warn!("{e:#}");
         }
     }
 

@@ -745,6 +745,33 @@ async fn push_and_pull_through_the_proxy() {
         json!([{"type": "repository", "name": "vcity/app", "actions": ["pull"]}])
     );
 
+    // the CLI's helpers: the kid the server signs with, a configuration check
+    let d = stack.dir.path();
+    let out = Command::new(env!("CARGO_BIN_EXE_stack-harbor"))
+        .arg("libtrust-kid")
+        .arg(d.join("token-cert.pem"))
+        .output()
+        .expect("run libtrust-kid");
+    assert!(out.status.success());
+    let kid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(kid.len(), 59, "{kid}");
+    assert!(stack.log().contains(&format!("token kid {kid}")));
+    let out = Command::new(env!("CARGO_BIN_EXE_stack-harbor"))
+        .args(["check-config", "--config"])
+        .arg(&stack.config)
+        .output()
+        .expect("run check-config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "user {CI}: small:pull,push tiny:pull,push vcity:pull,push"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("project small: quota 1.0 MiB"), "{text}");
+    assert!(!text.contains(&password(CI)), "{text}");
+
     let log = stack.log();
     // distribution names the actions of its challenge in either order
     assert!(
@@ -943,6 +970,40 @@ async fn quota_refuses_the_blob_that_would_pass_it() {
         "{stats}"
     );
     assert_eq!(stats["projects"]["tiny"]["used_bytes"], 0, "{stats}");
+
+    // cross-repository mounts count too: 600 KiB from small fits in tiny, 500 KiB more
+    // from vcity (no quota) does not
+    let mount = |digest: String, from: &str| {
+        format!(
+            "/v2/tiny/app/blobs/uploads/?mount={}&from={from}",
+            digest.replace(':', "%3A")
+        )
+    };
+    let r = ci
+        .send(Method::POST, &mount(sha256(&first), "small/app"), b"", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let third = blob(11, 500 * 1024);
+    let r = ci.push_monolithic("vcity/app", &third).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = ci
+        .send(Method::POST, &mount(sha256(&third), "vcity/app"), b"", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        errors(
+            "adding 500.0 KiB of storage resource, which when updated to current usage of 600.0 KiB will exceed the configured upper limit of 1.0 MiB.",
+            "DENIED"
+        ),
+    );
+    let stats = stack.stats().await;
+    assert_eq!(
+        stats["projects"]["tiny"]["used_bytes"],
+        600 * 1024,
+        "{stats}"
+    );
+    assert_eq!(stats["refusals"]["by_kind"]["quota_exceeded"], 3, "{stats}");
 
     // the usage survives a restart
     stack.stop_harbor();
