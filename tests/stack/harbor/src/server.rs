@@ -548,17 +548,13 @@ impl App {
                 StatusCode::UNAUTHORIZED,
                 &msg,
             );
-            drain(req.into_body()).await;
-            return self.invalid_token_response(&method, &path);
+            return answer_early(req, self.invalid_token_response(&method, &path)).await;
         }
         let authorization = req.headers().get(header::AUTHORIZATION).cloned();
 
         let pending = match self.quota_check(&req, authorization.as_ref()).await {
             Ok(p) => p,
-            Err(response) => {
-                drain(req.into_body()).await;
-                return response;
-            }
+            Err(response) => return answer_early(req, response).await,
         };
 
         let response = self.forward(req).await;
@@ -834,21 +830,26 @@ impl App {
     }
 }
 
-/// Reads what is left of a refused request's body (up to 64 MiB, for 30 s at most), so
-/// an HTTP/1.1 client that is still sending gets to read the refusal instead of a reset
-/// connection; past that the connection is dropped.
-async fn drain(mut body: Incoming) {
-    const LIMIT: usize = 64 << 20;
-    let mut read = 0usize;
-    let _ = tokio::time::timeout(Duration::from_secs(30), async {
-        while read <= LIMIT {
-            match body.frame().await {
-                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
-                _ => break,
-            }
-        }
+/// Answers before the request's body was read. The rest of the body is read and dropped
+/// first (as nginx in front of Harbor does; for 2 minutes at most): a client still sending
+/// then reads the answer, where an early answer and a reset make some clients (curl 7.88
+/// over HTTP/2, HTTP/1.1 clients blocked writing) lose it. A client waiting on
+/// `Expect: 100-continue` has sent nothing and gets the answer at once.
+async fn answer_early(req: Request<Incoming>, response: Response<Body>) -> Response<Body> {
+    let expects_continue = req
+        .headers()
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if expects_continue {
+        return response;
+    }
+    let mut body = req.into_body();
+    let _ = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(Ok(_)) = body.frame().await {}
     })
     .await;
+    response
 }
 
 /// The repository of the first `repository:` scope in a challenge.

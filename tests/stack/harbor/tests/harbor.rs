@@ -935,6 +935,40 @@ async fn quota_refuses_the_blob_that_would_pass_it() {
         r.body
     );
 
+    // a refusal given before a large body is read reaches the client, over HTTP/2 and
+    // over HTTP/1.1
+    let large = blob(12, 70 << 20);
+    let r = ci.push_monolithic("tiny/app", &large).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(
+        r.body.contains("adding 70.0 MiB of storage resource"),
+        "{}",
+        r.body
+    );
+    let mut ci1 = stack.client(CI);
+    ci1.http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(stack.dir.path().join("ca.pem")).expect("CA"),
+        )
+        .expect("CA")])
+        .http1_only()
+        .build()
+        .expect("HTTP/1.1 client");
+    let r = ci1.push_monolithic("tiny/app", &large).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(
+        r.body.contains("adding 70.0 MiB of storage resource"),
+        "{}",
+        r.body
+    );
+    let r = ci1.push_monolithic("vcity/app", &blob(13, 1000)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "the connection is still usable: {}",
+        r.body
+    );
+
     // 600 KiB fits; 600 KiB more, sent in chunks, does not
     let first = blob(8, 600 * 1024);
     let r = ci.push_monolithic("small/app", &first).await;
@@ -959,7 +993,7 @@ async fn quota_refuses_the_blob_that_would_pass_it() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 
     let stats = stack.stats().await;
-    assert_eq!(stats["refusals"]["by_kind"]["quota_exceeded"], 2, "{stats}");
+    assert_eq!(stats["refusals"]["by_kind"]["quota_exceeded"], 4, "{stats}");
     assert_eq!(
         stats["projects"]["small"]["used_bytes"],
         600 * 1024,
@@ -1003,7 +1037,7 @@ async fn quota_refuses_the_blob_that_would_pass_it() {
         600 * 1024,
         "{stats}"
     );
-    assert_eq!(stats["refusals"]["by_kind"]["quota_exceeded"], 3, "{stats}");
+    assert_eq!(stats["refusals"]["by_kind"]["quota_exceeded"], 5, "{stats}");
 
     // the usage survives a restart
     stack.stop_harbor();
