@@ -38,7 +38,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA, a server certificate for 127.0.0.1, and the token signing key and certificate.
-fn make_certificates(dir: &Path) {
+fn make_certificates(dir: &Path, signing: Signing) {
     openssl(
         dir,
         &[
@@ -108,9 +108,15 @@ fn make_certificates(dir: &Path) {
         &[
             "genpkey",
             "-algorithm",
-            "EC",
+            match signing {
+                Signing::Ec => "EC",
+                Signing::Rsa => "RSA",
+            },
             "-pkeyopt",
-            "ec_paramgen_curve:P-256",
+            match signing {
+                Signing::Ec => "ec_paramgen_curve:P-256",
+                Signing::Rsa => "rsa_keygen_bits:2048",
+            },
             "-out",
             "token-key.pem",
         ],
@@ -134,6 +140,13 @@ fn make_certificates(dir: &Path) {
 
 fn password(user: &str) -> String {
     format!("pw-{}-S3cret", user.replace(['$', '+'], "_"))
+}
+
+/// The token signing key: ES256 (as the stack uses) or RS256 (as Harbor does).
+#[derive(Clone, Copy)]
+enum Signing {
+    Ec,
+    Rsa,
 }
 
 struct Stack {
@@ -195,9 +208,13 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
 
 impl Stack {
     fn start() -> Stack {
+        Stack::start_with(Signing::Ec)
+    }
+
+    fn start_with(signing: Signing) -> Stack {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
-        make_certificates(d);
+        make_certificates(d, signing);
         for user in [CI, READER, SHORT, BRIEF] {
             std::fs::write(
                 d.join(format!("{}.password", user.replace(['$', '+'], "_"))),
@@ -791,7 +808,8 @@ async fn push_and_pull_through_the_proxy() {
 #[tokio::test]
 #[ignore = "needs docker-registry (Debian package docker-registry); run by tests/run-all"]
 async fn refusals_read_like_harbor() {
-    let stack = Stack::start();
+    // RS256 here: distribution's insufficient_scope below means it accepted the token
+    let stack = Stack::start_with(Signing::Rsa);
 
     // the pull-only robot pushing
     let mut reader = stack.client(READER);
