@@ -581,6 +581,7 @@ impl App {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             && let Some(rest) = location.strip_prefix(&self.config.backend)
+            && (rest.is_empty() || rest.starts_with(['/', '?']))
             && let Ok(v) = HeaderValue::from_str(&format!("{}{rest}", self.config.public_url))
         {
             parts.headers.insert(header::LOCATION, v);
