@@ -6,9 +6,23 @@ STACK_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$STACK_HERE/versions.env"
 
-REGISTRY_PORT=5443       # the cluster registry: TLS + password, like PaGoDA's Harbor
+REGISTRY_PORT=5443       # the cluster registry as clients see it: Harbor-like (harbor/)
+REGISTRY_BACKEND_PORT=5444  # distribution behind it, plain HTTP, token auth
 UPSTREAM_PORT=5001       # plain-HTTP stand-in for Docker Hub, for mirroring tests
-REGISTRY_USER=vcity
+HARBOR_SERVICE=harbor-registry
+# The registry's accounts (tests/stack/harbor): the project robot that pushes, a
+# pull-only robot, a user with no right on vcity, the robot of a project with a 1 MiB
+# quota, and a robot whose tokens wear out after a few requests. Robot names hold a `$`.
+# The push robot also holds the node's own images (projects argoproj and stack: Argo's
+# executor and the base image pods run), which on PaGoDA come from elsewhere.
+REGISTRY_USER='robot$vcity+ci'
+HARBOR_ACCOUNTS=(
+  'push|robot$vcity+ci|vcity = ["pull", "push"], argoproj = ["pull", "push"], stack = ["pull", "push"]|'
+  'pull|robot$vcity+pull|vcity = ["pull"]|'
+  'outsider|outsider|sandbox = ["pull", "push"]|'
+  'quota|robot$small+ci|small = ["pull", "push"]|'
+  'short|robot$vcity+short|vcity = ["pull", "push"]|token_uses = 4'
+)
 BASE_IMAGE=stack/busybox:1
 
 say() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -36,4 +50,13 @@ wait_for() {
     ((SECONDS < deadline)) || die "$what not ready after ${limit}s"
     sleep 0.3
   done
+}
+
+# registry_token USER PASSWORD_FILE SCOPE: a token from the cluster registry's token
+# service, as a client gets one before talking to /v2/ (Harbor's flow).
+registry_token() {
+  curl -sf --cacert "$STACK_DIR/tls/ca.crt" -u "$1:$(cat "$2")" -G \
+    --data-urlencode "service=$HARBOR_SERVICE" --data-urlencode "scope=$3" \
+    "https://127.0.0.1:$REGISTRY_PORT/service/token" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])'
 }
