@@ -8,9 +8,19 @@ mod common;
 
 use std::path::Path;
 use std::process::Output;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use common::{BuiltImages, image_workspace, stack_var, text};
+
+/// Tests that use the push robot take turns: one of them counts its token requests.
+static PUSH_ROBOT: Mutex<()> = Mutex::new(());
+
+fn push_robot() -> MutexGuard<'static, ()> {
+    PUSH_ROBOT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The registry's test-support statistics (see tests/stack/harbor/README.md).
 fn stats() -> serde_json::Value {
@@ -43,7 +53,12 @@ fn images(dir: &Path, tag: &str, count: usize, project: &str) -> (Vec<String>, B
     let names: Vec<String> = (0..count)
         .map(|i| format!("harbor-{tag}-{id}-{i}"))
         .collect();
-    image_workspace(dir, &names, 1);
+    // Content of its own per test: tests run side by side, and two images with the same
+    // inputs share one local image, which the other test's cleanup would remove.
+    let version = tag
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    image_workspace(dir, &names, version);
     std::fs::write(
         dir.join("xtask.toml"),
         format!("[registry]\nproject = \"{project}\"\n"),
@@ -89,6 +104,7 @@ fn lock_len(dir: &Path) -> usize {
 #[test]
 #[ignore = "needs tests/stack"]
 fn docker_login_with_a_robot_then_up_pushes_and_pins_with_few_tokens() {
+    let _turn = push_robot();
     let dir = tempfile::tempdir().unwrap();
     let docker_config = tempfile::tempdir().unwrap();
     let (names, _built) = images(dir.path(), "login", 2, "vcity");
@@ -184,6 +200,7 @@ fn the_pull_only_robot_is_told_it_lacks_the_push_right() {
 #[test]
 #[ignore = "needs tests/stack"]
 fn a_missing_project_is_named_with_its_fix() {
+    let _turn = push_robot();
     let dir = tempfile::tempdir().unwrap();
     let docker_config = tempfile::tempdir().unwrap();
     let (_names, _built) = images(dir.path(), "noproject", 1, "nope");
@@ -270,6 +287,7 @@ fn a_token_refused_mid_push_is_renewed_and_the_push_completes() {
 #[test]
 #[ignore = "needs tests/stack"]
 fn a_robot_from_a_credential_helper_pushes() {
+    let _turn = push_robot();
     let dir = tempfile::tempdir().unwrap();
     let docker_config = tempfile::tempdir().unwrap();
     let (names, _built) = images(dir.path(), "helper", 1, "vcity");
@@ -323,6 +341,7 @@ fn a_robot_from_a_credential_helper_pushes() {
 #[test]
 #[ignore = "needs tests/stack"]
 fn doctor_checks_the_service_accounts_pull_secret() {
+    let _turn = push_robot();
     let check = |sa: &str| -> serde_json::Value {
         let out = common::xtask_process()
             .env("ARGO_SERVICE_ACCOUNT", sa)

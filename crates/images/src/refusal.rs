@@ -215,8 +215,18 @@ pub fn body_message(body: &str) -> String {
             )
         });
     match parsed {
-        Some(messages) if !messages.is_empty() => kit_config::cut(&messages.join("; ")),
-        _ => kit_config::cut(body.trim()),
+        Some(messages) if !messages.is_empty() => cut_message(&messages.join("; ")),
+        _ => cut_message(body.trim()),
+    }
+}
+
+/// Registry messages carry their facts at the end (Harbor's quota message names the
+/// limit in its last words): kept whole up to a few lines' worth.
+fn cut_message(text: &str) -> String {
+    const SHOWN: usize = 400;
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+        None => text.to_string(),
     }
 }
 
@@ -552,6 +562,9 @@ mod tests {
         );
         assert_eq!(body_message("plain text\n"), "plain text");
         let long = "x".repeat(10_000);
-        assert!(body_message(&long).len() < 200);
+        assert!(body_message(&long).len() < 500);
+        // Harbor's quota message is kept whole: its limit is in its last words.
+        let quota = r#"{"errors":[{"code":"DENIED","message":"adding 3.2 MiB of storage resource, which when updated to current usage of 0 B will exceed the configured upper limit of 1.0 MiB."}]}"#;
+        assert!(body_message(quota).ends_with("upper limit of 1.0 MiB."));
     }
 }

@@ -184,8 +184,9 @@ pub fn image_workspace(dir: &Path, names: &[String], version: u64) {
         )
         .unwrap();
         for (j, layer) in ["a", "b", "c"].iter().enumerate() {
-            let seed =
-                (u64::from(std::process::id()) << 20) + version * 1000 + i as u64 * 10 + j as u64;
+            let seed = (u64::from(std::process::id()) << 20)
+                .wrapping_add(version.wrapping_mul(1000))
+                .wrapping_add(i as u64 * 10 + j as u64);
             std::fs::write(folder.join(layer), noise(3 << 20, seed)).unwrap();
         }
     }
