@@ -653,7 +653,7 @@ impl PullSecretHosts {
     /// (`https://index.docker.io/v1/`) counts for `docker.io`.
     pub(crate) fn covers(&self, host: &str) -> bool {
         let host = normalise_registry_key(host);
-        self.0.iter().any(|h| *h == host)
+        self.0.contains(&host)
     }
 
     fn describe(&self) -> String {

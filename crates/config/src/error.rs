@@ -181,7 +181,7 @@ fn head(text: &str) -> (String, bool) {
     (out, false)
 }
 
-/// `text` as one short line: control characters escaped, cut after [`SHOWN_CHARS`]
+/// `text` as one short line: control characters escaped, cut after `SHOWN_CHARS` (80)
 /// characters and then followed by its size, so a huge value is not echoed whole.
 /// Shared by every crate that quotes input back in a message.
 pub fn cut(text: &str) -> String {

@@ -113,17 +113,10 @@ pub enum Error {
     /// The registry refused an operation, and a second look told why (a project that
     /// does not exist, a missing push right, a full quota, credentials refused).
     #[error(
-        "registry {registry} refused to {action}: {summary}; credentials used: {credentials}\n{fix}"
+        "registry {} refused to {}: {}; credentials used: {}\n{}",
+        .0.registry, .0.action, .0.summary, .0.credentials, .0.fix
     )]
-    RegistryRefused {
-        registry: String,
-        action: String,
-        /// The refusal, one of [`crate::refusal::Refusal`]'s kinds, for scripts.
-        kind: &'static str,
-        summary: String,
-        credentials: String,
-        fix: String,
-    },
+    RegistryRefused(Box<Refused>),
 
     /// Any other registry error.
     #[error("registry {registry}: cannot {action}: {message}")]
@@ -252,4 +245,16 @@ pub(crate) fn docker_message(err: &bollard::errors::Error) -> String {
         B::DockerStreamError { error } => error.trim().to_string(),
         other => other.to_string(),
     }
+}
+
+/// What [`Error::RegistryRefused`] says.
+#[derive(Debug)]
+pub struct Refused {
+    pub registry: String,
+    pub action: String,
+    /// The refusal, one of [`crate::refusal::Refusal`]'s kinds, for scripts.
+    pub kind: &'static str,
+    pub summary: String,
+    pub credentials: String,
+    pub fix: String,
 }

@@ -50,7 +50,7 @@ pub use context::{Context, ContextEntry, EntryKind, HashCache, scan as scan_cont
 pub use docker::{DockerEngine, KEY_LABEL, NAME_LABEL};
 pub use dockerfile::{BaseImage, base_images, parse_step};
 pub use dockerignore::DockerIgnore;
-pub use error::{BuildFailure, Error, Result};
+pub use error::{BuildFailure, Error, Refused, Result};
 pub use events::{Events, ImageEvent};
 pub use key::{BuildState, FileInput, KeyInputs};
 pub use lock::{Lock, LockEntry};

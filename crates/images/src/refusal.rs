@@ -3,7 +3,7 @@
 //! Harbor (and distribution with token auth) explains a refusal in places oci-client does
 //! not pass on: the body of a 401, the token service's own answer, and the actions a
 //! token grants (a project that does not exist, or a robot without push, still gets a
-//! token: one with fewer actions than asked). When an operation is refused, [`probe`]
+//! token: one with fewer actions than asked). When an operation is refused, `probe`
 //! asks again with plain HTTP requests and [`classify`] turns what it saw into a
 //! [`Refusal`]; the pure parts (challenge, token claims, wording) are tested with
 //! Harbor's texts.

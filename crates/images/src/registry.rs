@@ -12,7 +12,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::config::RegistryConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refused, Result};
 use crate::refusal::{self, Refusal, Wanted};
 
 /// Manifest media types this crate reads and writes.
@@ -42,7 +42,7 @@ pub struct RegistryClient {
     origin: String,
     ca: Option<(PathBuf, String)>,
     plain_http: bool,
-    /// Plain requests that explain a refusal (see [`refusal::probe`]): same CA, same
+    /// Plain requests that explain a refusal (see `refusal::probe`): same CA, same
     /// scheme as oci-client's.
     http: reqwest::Client,
 }
@@ -270,14 +270,14 @@ impl RegistryClient {
             RegistryAuth::Basic(u, _) => Some(u.as_str()),
             _ => None,
         };
-        Error::RegistryRefused {
+        Error::RegistryRefused(Box::new(Refused {
             registry: self.host.clone(),
             action: action.to_string(),
             kind: refusal.kind(),
             summary: refusal.summary(),
             credentials: self.credentials.clone(),
             fix: refusal.fix(&self.host, repository, user),
-        }
+        }))
     }
 
     async fn ensure_auth(&self) {
@@ -550,7 +550,7 @@ impl RegistryClient {
     }
 }
 
-/// The client of [`refusal::probe`].
+/// The client of `refusal::probe`.
 fn probe_client(ca: Option<&(PathBuf, String)>) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
