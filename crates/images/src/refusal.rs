@@ -267,17 +267,23 @@ pub fn classify(
         };
     }
     let lacks = |action: &str| granted.is_some_and(|g| !g.iter().any(|a| a == action));
-    for action in [Wanted::Pull, Wanted::Push] {
-        let name = action.action();
-        let said = lower.contains(&format!("action: {name}"));
-        let needed = action == wanted || (wanted == Wanted::Push && action == Wanted::Pull);
-        if said || (needed && lacks(name)) {
-            return Refusal::NoRight {
-                action: name,
-                granted: granted.map(<[String]>::to_vec).unwrap_or_default(),
-                detail,
-            };
+    let no_right = |action: &'static str| Refusal::NoRight {
+        action,
+        granted: granted.map(<[String]>::to_vec).unwrap_or_default(),
+        detail: detail.clone(),
+    };
+    // The registry's own words first ("…, action: push"), then what the token lacks:
+    // the action wanted before pull, which a push needs too.
+    for action in ["push", "pull", "delete"] {
+        if lower.contains(&format!("action: {action}")) {
+            return no_right(action);
         }
+    }
+    if lacks(wanted.action()) {
+        return no_right(wanted.action());
+    }
+    if lacks("pull") {
+        return no_right("pull");
     }
     Refusal::Other { detail }
 }
@@ -519,6 +525,19 @@ mod tests {
             matches!(r, Refusal::NoRight { action: "pull", .. }),
             "{r:?}"
         );
+        // A user with no right at all: the action wanted is the one named.
+        let r = classify(
+            401,
+            "UNAUTHORIZED: authentication required",
+            Some(&[]),
+            "vcity/tiler",
+            push,
+        );
+        assert!(
+            matches!(r, Refusal::NoRight { action: "push", .. }),
+            "{r:?}"
+        );
+        assert!(r.summary().contains("granted: nothing"), "{}", r.summary());
         let r = classify(500, "boom", None, "vcity/tiler", push);
         assert_eq!(
             r,
