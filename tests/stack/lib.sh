@@ -14,10 +14,11 @@ HARBOR_SERVICE=harbor-registry
 # pull-only robot, a user with no right on vcity, the robot of a project with a 1 MiB
 # quota, and a robot whose tokens wear out after a few requests. Robot names hold a `$`.
 # The push robot also holds the node's own images (projects argoproj and stack: Argo's
-# executor and the base image pods run), which on PaGoDA come from elsewhere.
+# executor and the base image pods run), which on PaGoDA come from elsewhere, and the
+# two projects `cargo bench-xtask images` pushes to (ours and docker's).
 REGISTRY_USER='robot$vcity+ci'
 HARBOR_ACCOUNTS=(
-  'push|robot$vcity+ci|vcity = ["pull", "push"], argoproj = ["pull", "push"], stack = ["pull", "push"]|'
+  'push|robot$vcity+ci|vcity = ["pull", "push"], argoproj = ["pull", "push"], stack = ["pull", "push"], bench = ["pull", "push"], bench-docker = ["pull", "push"]|'
   'pull|robot$vcity+pull|vcity = ["pull"]|'
   'outsider|outsider|sandbox = ["pull", "push"]|'
   'quota|robot$small+ci|small = ["pull", "push"]|'
