@@ -43,6 +43,7 @@ pub(crate) enum Key {
     StallGrace,
     ControllerGrace,
     RunTimeout,
+    HeraVersion,
 }
 
 /// The value type a setting expects, used to type-check the workspace TOML.
@@ -98,7 +99,7 @@ const fn s(
 }
 
 /// Every setting that can come from flags, environment or files.
-pub const SETTINGS: [SettingInfo; 21] = [
+pub const SETTINGS: [SettingInfo; 22] = [
     s(
         Key::Kubeconfig,
         "kubeconfig",
@@ -287,6 +288,15 @@ pub const SETTINGS: [SettingInfo; 21] = [
         None,
         Some("timeouts.run_timeout_secs"),
         "give up following a run after this many seconds (unset: no limit)",
+    ),
+    s(
+        Key::HeraVersion,
+        "hera_version",
+        "--hera-version",
+        Some("XTASK_HERA_VERSION"),
+        None,
+        Some("hera.version"),
+        "the Hera version workflows/*.py scripts run with (installed once under .xtask/python)",
     ),
 ];
 

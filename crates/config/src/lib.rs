@@ -49,8 +49,8 @@ pub use report::{render_table, to_json};
 pub use resolve::resolve;
 pub use secret::Secret;
 pub use settings::{
-    FlagOverrides, Inputs, Mirror, RegistryRef, Resolved, Settings, SourceKind, SourceReport,
-    SourceStatus, Timeouts,
+    DEFAULT_HERA_VERSION, FlagOverrides, Inputs, Mirror, RegistryRef, Resolved, Settings,
+    SourceKind, SourceReport, SourceStatus, Timeouts,
 };
 pub use text::{FileEntry, ParsedFile};
 pub use workspace::FILE_NAME as WORKSPACE_TOML;

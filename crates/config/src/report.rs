@@ -97,6 +97,7 @@ pub(crate) fn rows(s: &Settings) -> Vec<Row<'_>> {
             (n.to_string(), json!(n))
         }),
         set("pull_base_images", &s.pull_base_images, boolean),
+        set("hera_version", &s.hera_version, string),
         set(
             "timeouts.stall_grace_secs",
             &s.timeouts.stall_grace_secs,

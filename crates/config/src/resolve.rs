@@ -131,6 +131,7 @@ fn flag_raw(flags: &FlagOverrides, key: Key) -> Option<Raw> {
         Key::StallGrace => count(flags.stall_grace_secs),
         Key::ControllerGrace => count(flags.controller_grace_secs),
         Key::RunTimeout => count(flags.run_timeout_secs),
+        Key::HeraVersion => text(&flags.hera_version),
     }
 }
 
@@ -204,6 +205,23 @@ fn text(key: Key, c: &Candidate) -> Result<String, ConfigError> {
         Raw::Invalid(m) => Err(invalid(key, &c.origin, m.clone())),
         raw => Ok(raw.as_text().trim().to_owned()),
     }
+}
+
+/// A Hera version as pip takes it after `hera==`: digits and dots (`5.16.3`, `7.1.0`).
+fn hera_version(key: Key, c: &Candidate) -> Result<String, ConfigError> {
+    let v = text(key, c)?;
+    let parts: Vec<&str> = v.split('.').collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(invalid(
+            key,
+            &c.origin,
+            format!(
+                "`{}`: a release number such as 5.16.3 or 7.1.0 is expected (the `hera` package on PyPI)",
+                crate::error::cut(&v)
+            ),
+        ));
+    }
+    Ok(v)
 }
 
 fn expand_tilde(text: &str, home: Option<&Path>) -> Result<PathBuf, String> {
@@ -838,6 +856,12 @@ fn build(
             Key::PullBaseImages,
             |c| boolean(Key::PullBaseImages, c),
             true,
+        )?,
+        hera_version: or_default(
+            layers,
+            Key::HeraVersion,
+            |c| hera_version(Key::HeraVersion, c),
+            crate::settings::DEFAULT_HERA_VERSION.to_string(),
         )?,
         results_dir: or_default(
             layers,

@@ -9,6 +9,10 @@ use crate::error::Warning;
 use crate::origin::Sourced;
 use crate::secret::Secret;
 
+/// The Hera the team's scripts use today (5.x); a workspace pins another in xtask.toml
+/// (`[hera] version`).
+pub const DEFAULT_HERA_VERSION: &str = "5.16.3";
+
 /// Values given on the command line; `None` means the flag was not given. The flag
 /// names recorded as origins are those of [`crate::SETTINGS`] (`--namespace`, …).
 #[derive(Debug, Clone, Default)]
@@ -35,6 +39,7 @@ pub struct FlagOverrides {
     pub stall_grace_secs: Option<u64>,
     pub controller_grace_secs: Option<u64>,
     pub run_timeout_secs: Option<u64>,
+    pub hera_version: Option<String>,
 }
 
 /// Everything resolution reads. Tests build it by hand; nothing else is read from
@@ -197,6 +202,8 @@ pub struct Settings {
     pub build_parallelism: Sourced<usize>,
     /// Default true; false on a machine that cannot pull (the local stack).
     pub pull_base_images: Sourced<bool>,
+    /// The Hera version `.py` workflows run with. Default [`DEFAULT_HERA_VERSION`].
+    pub hera_version: Sourced<String>,
     pub timeouts: Timeouts,
     /// From the workspace TOML only; default empty.
     pub mirrors: Sourced<Vec<Mirror>>,

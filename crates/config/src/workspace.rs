@@ -3,7 +3,7 @@
 //! The layout, key by key, is the complete example in
 //! [`crate::WORKSPACE_TOML_EXAMPLE`] (tests/fixtures/xtask.example.toml): top-level
 //! `default_profile`; tables `[cluster]`, `[registry]`, `[images]`, `[results]`,
-//! `[timeouts]`; an array `[[mirrors]]`; and `[profiles.NAME]` holding the same tables,
+//! `[timeouts]`, `[hera]`; an array `[[mirrors]]`; and `[profiles.NAME]` holding the same tables,
 //! which override the top-level ones key by key when NAME is the active profile (a
 //! profile's mirror list replaces the top-level one).
 //!
@@ -26,7 +26,7 @@ use crate::settings::Mirror;
 /// The file name looked for in the working directory and its parents.
 pub const FILE_NAME: &str = "xtask.toml";
 
-const SECTIONS: [&str; 5] = ["cluster", "registry", "images", "results", "timeouts"];
+const SECTIONS: [&str; 6] = ["cluster", "registry", "images", "results", "timeouts", "hera"];
 
 #[derive(Clone, Copy)]
 enum Target {

@@ -496,3 +496,23 @@ fn huge_profile_names_in_xtask_toml_are_cut() {
     );
     assert_short_without(&e, &"q".repeat(81));
 }
+
+#[test]
+fn the_hera_version_is_a_release_number_with_its_source() {
+    let s = Sandbox::new();
+    let e = s
+        .error(&s.inputs_with_env(&[("XTASK_HERA_VERSION", "latest")]))
+        .to_string();
+    assert_eq!(
+        e,
+        "env XTASK_HERA_VERSION: invalid hera_version: `latest`: a release number such as 5.16.3 or 7.1.0 is expected (the `hera` package on PyPI)"
+    );
+    let s = Sandbox::new();
+    assert_eq!(
+        s.resolve(&s.inputs()).settings.hera_version.value,
+        kit_config::DEFAULT_HERA_VERSION
+    );
+    s.write("xtask.toml", "[hera]\nversion = \"7.1.0\"\n");
+    let resolved = s.resolve(&s.inputs());
+    assert_eq!(resolved.settings.hera_version.value, "7.1.0");
+}
