@@ -190,8 +190,11 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Name of a workflow in workflows/ or a path to a YAML file.
+    /// Name of a workflow in workflows/ (NAME.yaml, NAME.yml or the Hera script NAME.py)
+    /// or a path to such a file.
     pub workflow: String,
+    #[command(flatten)]
+    pub script: ScriptArgs,
     /// Set a workflow parameter (repeatable).
     #[arg(short = 'p', long = "parameter", value_name = "KEY=VALUE")]
     pub parameters: Vec<String>,
@@ -230,8 +233,22 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Workflow names or paths; all of workflows/ when empty.
+    /// Workflow names or paths (YAML or Hera scripts); all of workflows/ when empty.
     pub workflows: Vec<String>,
+    #[command(flatten)]
+    pub script: ScriptArgs,
+}
+
+/// How a Hera script (`workflows/NAME.py`) runs to give its workflow.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ScriptArgs {
+    /// Run Hera scripts with this Python interpreter, Hera installed there, instead of
+    /// the environment the toolkit makes under .xtask/python (hera_version).
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<PathBuf>,
+    /// When a script builds several workflows, the one to use (its name or generateName).
+    #[arg(long, value_name = "NAME")]
+    pub select: Option<String>,
 }
 
 #[derive(Debug, Args)]

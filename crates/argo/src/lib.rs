@@ -76,8 +76,8 @@ pub use inject::{DEFAULT_CLAIM_NAME, DEFAULT_CONFIGMAP_NAME, Injection, Setting,
 pub use lines::LineMap;
 pub use load::{
     API_VERSION, Companion, Document, DocumentContent, LoadError, LoadedFile, LoadedWorkflow,
-    SourceKind, list_workflows, load_file, load_file_str, load_workflow, load_workflow_str,
-    resolve_workflow, workflow_from_template,
+    SourceKind, is_script, list_workflow_sources, list_workflows, load_file, load_file_str,
+    load_workflow, load_workflow_str, resolve_workflow, workflow_from_template,
 };
 pub use names::{
     MAX_FIELD_NAME, MAX_GENERATE_NAME, MAX_WORKFLOW_NAME, dns_subdomain_problem,

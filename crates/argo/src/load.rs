@@ -759,24 +759,26 @@ impl Probe for NodeStatus {}
 
 /// Turns what the user typed (`collect`, `workflows/collect.yaml`, `/tmp/x.yml`) into a file.
 ///
-/// A value naming an existing file, containing a path separator or ending in `.yaml`/`.yml` is a
-/// path; anything else is a name looked up as `DIR/NAME.yaml` then `DIR/NAME.yml`.
+/// A value naming an existing file, containing a path separator or ending in `.yaml`/`.yml`/
+/// `.py` is a path; anything else is a name looked up as `DIR/NAME.yaml`, `DIR/NAME.yml`,
+/// then `DIR/NAME.py` (a Hera script: the caller captures the workflow it builds).
 pub fn resolve_workflow(arg: &str, workflows_dir: &Path) -> Result<PathBuf, LoadError> {
     let as_path = Path::new(arg);
     let looks_like_path = arg.contains('/')
         || arg.contains(std::path::MAIN_SEPARATOR)
         || arg.ends_with(".yaml")
-        || arg.ends_with(".yml");
+        || arg.ends_with(".yml")
+        || arg.ends_with(".py");
     if as_path.is_file() || looks_like_path {
         return Ok(as_path.to_path_buf());
     }
-    for ext in ["yaml", "yml"] {
+    for ext in WORKFLOW_EXTENSIONS {
         let candidate = workflows_dir.join(format!("{arg}.{ext}"));
         if candidate.is_file() {
             return Ok(candidate);
         }
     }
-    let names = list_workflows(workflows_dir).unwrap_or_default();
+    let names = list_workflow_sources(workflows_dir).unwrap_or_default();
     let available = closest_first(arg, names.iter().map(|(n, _)| n.as_str()));
     Err(LoadError::UnknownWorkflow {
         name: arg.to_string(),
@@ -808,6 +810,26 @@ pub(crate) fn closest_first<'a>(
 
 /// Workflow files of a folder: `(name, path)` sorted by name; `name` is the file stem.
 pub fn list_workflows(workflows_dir: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
+    list_with(workflows_dir, &["yaml", "yml"])
+}
+
+/// File extensions of workflow sources, in the order a bare name is looked up.
+const WORKFLOW_EXTENSIONS: [&str; 3] = ["yaml", "yml", "py"];
+
+/// Every workflow source of `workflows_dir`: YAML files and Hera scripts (`.py`).
+pub fn list_workflow_sources(workflows_dir: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
+    list_with(workflows_dir, &WORKFLOW_EXTENSIONS)
+}
+
+/// Whether `path` is a Hera script rather than YAML.
+pub fn is_script(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "py")
+}
+
+fn list_with(
+    workflows_dir: &Path,
+    extensions: &[&str],
+) -> Result<Vec<(String, PathBuf)>, LoadError> {
     let entries = std::fs::read_dir(workflows_dir).map_err(|source| LoadError::ListDir {
         dir: workflows_dir.to_path_buf(),
         source,
@@ -815,11 +837,11 @@ pub fn list_workflows(workflows_dir: &Path) -> Result<Vec<(String, PathBuf)>, Lo
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        let is_yaml = path
+        let wanted = path
             .extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| e == "yaml" || e == "yml");
-        if !is_yaml || !path.is_file() {
+            .is_some_and(|e| extensions.contains(&e));
+        if !wanted || !path.is_file() {
             continue;
         }
         if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {

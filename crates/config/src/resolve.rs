@@ -211,7 +211,11 @@ fn text(key: Key, c: &Candidate) -> Result<String, ConfigError> {
 fn hera_version(key: Key, c: &Candidate) -> Result<String, ConfigError> {
     let v = text(key, c)?;
     let parts: Vec<&str> = v.split('.').collect();
-    if parts.len() < 2 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.len() < 2
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(invalid(
             key,
             &c.origin,

@@ -26,7 +26,9 @@ use crate::settings::Mirror;
 /// The file name looked for in the working directory and its parents.
 pub const FILE_NAME: &str = "xtask.toml";
 
-const SECTIONS: [&str; 6] = ["cluster", "registry", "images", "results", "timeouts", "hera"];
+const SECTIONS: [&str; 6] = [
+    "cluster", "registry", "images", "results", "timeouts", "hera",
+];
 
 #[derive(Clone, Copy)]
 enum Target {

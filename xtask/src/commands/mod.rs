@@ -7,4 +7,5 @@ pub mod fetch;
 pub mod follow;
 pub mod record;
 pub mod run;
+pub mod script;
 pub mod up;

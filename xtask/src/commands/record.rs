@@ -60,6 +60,30 @@ impl RunRecord {
         Ok(RunRecord { dir })
     }
 
+    /// Keeps the Hera script a workflow was captured from, and what it gave, beside
+    /// the manifest: `rerun` replays the manifest and needs no Python.
+    pub fn keep_script(&self, script: &super::script::ScriptSource) -> anyhow::Result<()> {
+        let name = script
+            .script
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "script.py".into());
+        std::fs::copy(&script.script, self.dir.join(&name))
+            .with_context(|| format!("copying {} into the run record", script.script.display()))?;
+        std::fs::copy(&script.captured, self.dir.join("captured.yaml")).with_context(|| {
+            format!("copying {} into the run record", script.captured.display())
+        })?;
+        let meta = serde_json::json!({
+            "script": script.script,
+            "copy": name,
+            "captured": "captured.yaml",
+            "hera_version": script.hera_version,
+            "python": script.python,
+            "capture_seconds": script.seconds,
+        });
+        write(&self.dir.join("script.json"), &serde_json::to_string_pretty(&meta)?)
+    }
+
     pub fn submitted(&mut self, name: &str) -> anyhow::Result<()> {
         write(&self.dir.join("name"), name)
     }

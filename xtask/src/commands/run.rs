@@ -12,8 +12,9 @@ use kit_images::Lock;
 use super::diagnose::diagnose_config;
 use super::follow::{self, FollowOptions};
 use super::record::{self, RunRecord};
+use super::script::{self, Keep, ScriptSource};
 use crate::Exit;
-use crate::cli::{GlobalArgs, LintArgs, RunArgs};
+use crate::cli::{GlobalArgs, LintArgs, RunArgs, ScriptArgs};
 use crate::ui::Ui;
 
 /// Where the image lock file lives, relative to the workspace root.
@@ -34,6 +35,8 @@ struct Prepared {
     diagnostics: Vec<Diagnostic>,
     /// Images left as written: not in the lock file, or `--no-pin`.
     unpinned: Vec<kit_argo::ImageUse>,
+    /// The Hera script the workflow was captured from, when it came from one.
+    script: Option<ScriptSource>,
 }
 
 fn load_lock(resolved: &Resolved) -> anyhow::Result<Lock> {
@@ -41,18 +44,40 @@ fn load_lock(resolved: &Resolved) -> anyhow::Result<Lock> {
         .map_err(|e| Exit::input(e.to_string()).into())
 }
 
-fn prepare(
-    resolved: &Resolved,
-    workflow: &str,
-    parameters: &[String],
-    no_pin: bool,
-) -> anyhow::Result<Prepared> {
+fn prepare(resolved: &Resolved, args: &RunArgs, ui: Ui) -> anyhow::Result<Prepared> {
     let root = workspace_root(resolved);
-    let path = kit_argo::resolve_workflow(workflow, &root.join("workflows"))
-        .map_err(|e| Exit::input(e.to_string()))?;
-    let loaded = kit_argo::load_workflow(&path).map_err(|e| Exit::input(e.to_string()))?;
+    let path = workflow_path(&args.workflow, &root.join("workflows"), ui)?;
+    let script = if kit_argo::is_script(&path) {
+        Some(script::capture(resolved, &path, &args.script, Keep::One, ui)?)
+    } else {
+        None
+    };
+    let source = script.as_ref().map_or(path.as_path(), |s| s.captured.as_path());
+    let loaded = kit_argo::load_workflow(source).map_err(|e| Exit::input(e.to_string()))?;
     let lock = load_lock(resolved)?;
-    prepare_loaded(resolved, loaded, &lock, parameters, no_pin, false)
+    let mut prepared =
+        prepare_loaded(resolved, loaded, &lock, &args.parameters, args.no_pin, false)?;
+    prepared.script = script;
+    Ok(prepared)
+}
+
+/// The file a workflow name stands for; says which when both `NAME.yaml` and the Hera
+/// script `NAME.py` exist (YAML is used; the file name picks the other).
+fn workflow_path(name: &str, workflows_dir: &Path, ui: Ui) -> anyhow::Result<PathBuf> {
+    let path =
+        kit_argo::resolve_workflow(name, workflows_dir).map_err(|e| Exit::input(e.to_string()))?;
+    let named_only = !name.contains('.') && !name.contains('/');
+    let script = path.with_extension("py");
+    if named_only && !kit_argo::is_script(&path) && script.is_file() && !ui.json() {
+        eprintln!(
+            "{} both {} and {} exist: using the YAML (give `{}` to run the script)",
+            ui.warn("note:"),
+            path.display(),
+            script.display(),
+            script.display()
+        );
+    }
+    Ok(path)
 }
 
 /// Parameters, injection of the configured values, pinning and validation of one workflow.
@@ -84,6 +109,7 @@ fn prepare_loaded(
         rewrites,
         diagnostics,
         unpinned,
+        script: None,
     })
 }
 
@@ -114,7 +140,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
     } else {
         crate::settings::resolve_for(global, ui, Need::Run)?
     };
-    let prepared = prepare(&resolved, &args.workflow, &args.parameters, args.no_pin)?;
+    let prepared = prepare(&resolved, args, ui)?;
     report_diagnostics(&prepared.diagnostics, ui)?;
     if !ui.json() {
         for rewrite in &prepared.rewrites {
@@ -159,6 +185,9 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         &args.parameters,
         None,
     )?;
+    if let Some(script) = &prepared.script {
+        record.keep_script(script)?;
+    }
     submit_and_follow(&resolved, client, &prepared.loaded, record, &options, ui).await
 }
 
@@ -327,7 +356,7 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
     let root = workspace_root(&resolved);
     let workflows_dir = root.join("workflows");
     let names: Vec<String> = if args.workflows.is_empty() {
-        kit_argo::list_workflows(&workflows_dir)
+        kit_argo::list_workflow_sources(&workflows_dir)
             .map_err(|e| Exit::input(e.to_string()))?
             .into_iter()
             .map(|(_, path)| path.display().to_string())
@@ -340,7 +369,7 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
     let mut all = vec![];
     let mut failed = 0;
     for name in &names {
-        let report = lint_file(&resolved, &lock, name, &workflows_dir)?;
+        let report = lint_file(&resolved, &lock, name, &workflows_dir, &args.script, ui)?;
         if !report.ok() {
             failed += 1;
         }
@@ -436,6 +465,8 @@ fn lint_file(
     lock: &Lock,
     name: &str,
     workflows_dir: &Path,
+    script_args: &ScriptArgs,
+    ui: Ui,
 ) -> anyhow::Result<FileReport> {
     let failed = |file: String, e: &dyn std::fmt::Display| FileReport {
         file,
@@ -446,7 +477,16 @@ fn lint_file(
         Ok(p) => p,
         Err(e) => return Ok(failed(name.to_string(), &e)),
     };
-    let file = match kit_argo::load_file(&path) {
+    // A Hera script is linted through what it builds; its own errors are its report.
+    let source = if kit_argo::is_script(&path) {
+        match script::capture(resolved, &path, script_args, Keep::All, ui) {
+            Ok(s) => s.captured,
+            Err(e) => return Ok(failed(path.display().to_string(), &e)),
+        }
+    } else {
+        path.clone()
+    };
+    let file = match kit_argo::load_file(&source) {
         Ok(f) => f,
         Err(e) => return Ok(failed(path.display().to_string(), &e)),
     };

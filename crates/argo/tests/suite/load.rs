@@ -347,6 +347,37 @@ fn resolving_names_and_paths() {
         .collect();
     assert_eq!(names, vec!["collate", "collect", "tiles"]);
     assert!(kit_argo::list_workflows(&dir.path().join("missing")).is_err());
+
+    // Hera scripts: found by name after YAML, listed as sources, never as YAML.
+    for f in ["sweep.py", "tiles.py"] {
+        std::fs::write(dir.path().join(f), "x").unwrap_or_else(|e| panic!("write: {e}"));
+    }
+    assert_eq!(
+        resolve_workflow("sweep", dir.path()).ok(),
+        Some(dir.path().join("sweep.py"))
+    );
+    assert_eq!(
+        resolve_workflow("tiles", dir.path()).ok(),
+        Some(dir.path().join("tiles.yaml")),
+        "YAML first when both exist"
+    );
+    assert_eq!(
+        resolve_workflow("elsewhere/x.py", dir.path()).ok(),
+        Some("elsewhere/x.py".into())
+    );
+    assert!(kit_argo::is_script(Path::new("a/b.py")) && !kit_argo::is_script(Path::new("b.yaml")));
+    let sources: Vec<String> = kit_argo::list_workflow_sources(dir.path())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(sources, vec!["collate", "collect", "sweep", "tiles", "tiles"]);
+    let yaml: Vec<String> = kit_argo::list_workflows(dir.path())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(yaml, vec!["collate", "collect", "tiles"]);
 }
 
 #[test]
