@@ -59,8 +59,13 @@ pub(crate) enum Outcome {
 
 /// Reads the shim's JSON. An unreadable result is a bug of the shim: the error says so.
 pub(crate) fn parse(text: &str) -> Result<Outcome, String> {
-    let raw: Raw = serde_json::from_str(text)
+    let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| format!("the capture result is not valid JSON ({e})"))?;
+    if !value.is_object() {
+        return Err("the capture result is not a JSON object".into());
+    }
+    let raw: Raw = serde_json::from_value(value)
+        .map_err(|e| format!("the capture result has an unexpected shape ({e})"))?;
     let version = raw.hera_version.unwrap_or_default();
     let Some(error) = raw.error else {
         let workflows = raw
