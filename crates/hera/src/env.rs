@@ -149,7 +149,7 @@ fn ready(dir: &Path, version: &str) -> Option<PythonEnv> {
     let python = venv_python(dir);
     // Follows the venv's symlink: a removed base interpreter makes the env unusable.
     let runnable = fs::metadata(&python).map(|m| m.is_file()).unwrap_or(false);
-    (marker.hera == version && runnable).then(|| PythonEnv {
+    (marker.hera == version && runnable).then_some(PythonEnv {
         python,
         hera_version: marker.hera,
         created: false,
