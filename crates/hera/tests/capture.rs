@@ -69,9 +69,10 @@ fn run(settings: &HeraSettings, name: &str) -> Result<Captured, HeraError> {
             c.workflows.len(),
             c.seconds
         ),
-        Err(_) => println!(
-            "Hera {}: {name}: error, capture call {wall:.2} s",
-            settings.version
+        Err(e) => println!(
+            "Hera {}: {name}: error, capture call {wall:.2} s:\n  | {}",
+            settings.version,
+            e.to_string().replace('\n', "\n  | ")
         ),
     }
     result
@@ -525,6 +526,7 @@ fn check_timeout(s: &HeraSettings) {
     match kit_hera::capture(s, &req, &mut |_| {}) {
         Err(e @ HeraError::Timeout { .. }) => {
             let text = e.to_string();
+            println!("forever.py:\n  | {}", text.replace('\n', "\n  | "));
             assert!(text.contains("within 3 s"), "{text}");
             assert!(text.ends_with("waiting for the server"), "{text}");
         }
