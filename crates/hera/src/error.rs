@@ -71,7 +71,7 @@ pub enum HeraError {
     /// The script ran to its end without building any workflow.
     #[error(
         "the Hera script {} ran but built no workflow: the toolkit captures the Workflow, WorkflowTemplate, ClusterWorkflowTemplate and CronWorkflow objects a script hands over with create(), submit(), lint() or update(), or builds in a `with` block; check that `python {}` builds one (a workflow made in a function never called, or behind a condition that was false, is not built)",
-        script.display(), file_name(script)
+        script.display(), crate::file_name(script)
     )]
     NoWorkflow { script: PathBuf },
 
@@ -104,12 +104,6 @@ impl HeraError {
             source,
         }
     }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
 }
 
 fn python_missing(python: Option<&Path>) -> String {
