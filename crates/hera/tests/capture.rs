@@ -192,6 +192,12 @@ fn check_hera5_collect(c: &Captured) {
         c.output
     );
     assert!(c.output.contains("created collect-\n"), "{}", c.output);
+    // to_yaml() works: the env has Hera's yaml extra.
+    assert!(
+        c.output.contains("\napiVersion: argoproj.io/v1alpha1\n"),
+        "{}",
+        c.output
+    );
 }
 
 fn check_hera7_collect(c: &Captured) {
