@@ -221,7 +221,7 @@ fn remove_env(dir: &Path) -> Result<(), HeraError> {
 fn create(dir: &Path, version: &str, progress: &mut dyn FnMut(&str)) -> Result<(), HeraError> {
     if dir.exists() {
         progress(&format!(
-            "removing the half-made Python environment {}",
+            "replacing the Python environment {} (unfinished, or made for another requirement)",
             dir.display()
         ));
         remove_env(dir)?;
