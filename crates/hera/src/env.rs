@@ -31,6 +31,9 @@ pub struct PythonEnv {
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
     hera: String,
+    /// What pip was asked for: an env made with another requirement is made again.
+    #[serde(default)]
+    requirement: String,
     /// The `pip freeze` line of Hera, from the installed distribution's metadata.
     freeze: String,
     /// The interpreter the venv was made from.
@@ -38,7 +41,7 @@ struct Marker {
     created_unix: u64,
 }
 
-/// Creates the managed environment once (venv + `pip install hera==version`), reuses it
+/// Creates the managed environment once (venv + `pip install hera[yaml]==version`), reuses it
 /// after. With `settings.python` set, checks that interpreter instead (never installs).
 pub fn ensure_env(
     settings: &HeraSettings,
@@ -90,6 +93,11 @@ pub(crate) fn discard_env(
 
 pub(crate) fn env_dir(settings: &HeraSettings) -> PathBuf {
     settings.env_root.join(format!("hera-{}", settings.version))
+}
+
+/// The yaml extra: scripts may print `w.to_yaml()`, which needs PyYAML.
+fn requirement(version: &str) -> String {
+    format!("hera[yaml]=={version}")
 }
 
 pub(crate) fn venv_python(dir: &Path) -> PathBuf {
@@ -149,11 +157,13 @@ fn ready(dir: &Path, version: &str) -> Option<PythonEnv> {
     let python = venv_python(dir);
     // Follows the venv's symlink: a removed base interpreter makes the env unusable.
     let runnable = fs::metadata(&python).map(|m| m.is_file()).unwrap_or(false);
-    (marker.hera == version && runnable).then(|| PythonEnv {
-        python,
-        hera_version: marker.hera,
-        created: false,
-    })
+    (marker.hera == version && marker.requirement == requirement(version) && runnable).then_some(
+        PythonEnv {
+            python,
+            hera_version: marker.hera,
+            created: false,
+        },
+    )
 }
 
 /// Held while an environment is made or removed; released on drop.
@@ -211,7 +221,7 @@ fn remove_env(dir: &Path) -> Result<(), HeraError> {
 fn create(dir: &Path, version: &str, progress: &mut dyn FnMut(&str)) -> Result<(), HeraError> {
     if dir.exists() {
         progress(&format!(
-            "removing the half-made Python environment {}",
+            "replacing the Python environment {} (unfinished, or made for another requirement)",
             dir.display()
         ));
         remove_env(dir)?;
@@ -223,8 +233,8 @@ fn create(dir: &Path, version: &str, progress: &mut dyn FnMut(&str)) -> Result<(
     let base = make_venv(dir, version)?;
     let python = venv_python(dir);
 
-    progress(&format!("installing hera=={version} from PyPI"));
-    let requirement = format!("hera=={version}");
+    let requirement = requirement(version);
+    progress(&format!("installing {requirement} from PyPI"));
     // `python -m pip` rather than bin/pip: a deep workspace path can exceed the length a
     // script's #! line may have. PIP_USER=0: a `user = true` pip.conf breaks installs in a venv.
     let mut pip = Command::new(&python);
@@ -268,6 +278,7 @@ fn create(dir: &Path, version: &str, progress: &mut dyn FnMut(&str)) -> Result<(
 
     let marker = Marker {
         hera: version.to_owned(),
+        requirement,
         freeze: format!("hera=={found}"),
         base_python: base,
         created_unix: SystemTime::now()
@@ -364,10 +375,25 @@ fn check_step_named(
     })
 }
 
+/// The command as one could paste it in a shell (`hera[yaml]==…` quoted against globbing).
 fn command_text(cmd: &Command) -> String {
-    let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
-    parts.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
-    parts.join(" ")
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| shell_word(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./=:,+-@%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// `--python`: Hera must import there in a version the pin accepts. Nothing is installed.
@@ -454,6 +480,7 @@ mod tests {
         assert!(ready(&dir, "5.16.3").is_none());
         let marker = Marker {
             hera: "5.16.3".into(),
+            requirement: requirement("5.16.3"),
             freeze: "hera==5.16.3".into(),
             base_python: "python3".into(),
             created_unix: 0,
@@ -477,6 +504,16 @@ mod tests {
         remove_env(&dir).unwrap();
         assert!(!dir.exists());
         remove_env(&dir).unwrap();
+    }
+
+    #[test]
+    fn commands_are_shown_quoted() {
+        let mut cmd = Command::new("/w/env/bin/python");
+        cmd.args(["-m", "pip", "install", "hera[yaml]==5.16.3", "it's"]);
+        assert_eq!(
+            command_text(&cmd),
+            "/w/env/bin/python -m pip install 'hera[yaml]==5.16.3' 'it'\\''s'"
+        );
     }
 
     #[test]

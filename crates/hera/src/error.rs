@@ -70,8 +70,8 @@ pub enum HeraError {
 
     /// The script ran to its end without building any workflow.
     #[error(
-        "the Hera script {} ran but built no workflow: the toolkit captures the Workflow, WorkflowTemplate, ClusterWorkflowTemplate and CronWorkflow objects a script hands over with create(), lint() or update(), or builds in a `with` block; is the code that builds them under `if __name__ == \"__main__\":` in a module imported by another, or behind a condition?",
-        script.display()
+        "the Hera script {} ran but built no workflow: the toolkit captures the Workflow, WorkflowTemplate, ClusterWorkflowTemplate and CronWorkflow objects a script hands over with create(), submit(), lint() or update(), or builds in a `with` block; check that `python {}` builds one (a workflow made in a function never called, or behind a condition that was false, is not built)",
+        script.display(), crate::file_name(script)
     )]
     NoWorkflow { script: PathBuf },
 

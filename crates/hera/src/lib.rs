@@ -14,7 +14,8 @@
 //!   captures workflows and sends nothing.
 //!
 //! The Python environment is `<env_root>/hera-<version>/`, made once by [`ensure_env`]
-//! (venv + `pip install hera==<version>`); `--python` uses an interpreter as it is.
+//! (venv + `pip install hera[yaml]==<version>`: scripts may print `w.to_yaml()`);
+//! `--python` uses an interpreter as it is.
 //!
 //! ```no_run
 //! use std::{path::Path, time::Duration};
