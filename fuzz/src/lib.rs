@@ -29,6 +29,26 @@ pub fn yaml_line_count(text: &[u8]) -> usize {
     lines
 }
 
+/// The lines of `text` as the parsers number them: `\r\n`, a lone `\r` and `\n` each
+/// end one (see [`yaml_line_count`]).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        match t.find(['\r', '\n']) {
+            Some(at) => {
+                let after = if t[at..].starts_with("\r\n") { at + 2 } else { at + 1 };
+                rest = Some(&t[after..]);
+                Some(&t[..at])
+            }
+            None => {
+                rest = None;
+                Some(t)
+            }
+        }
+    })
+}
+
 /// Runs of ASCII letters and digits (`_` splits), as message words are compared.
 fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_ascii_alphanumeric())
@@ -53,7 +73,8 @@ fn vocabulary() -> &'static HashSet<&'static str> {
     WORDS.get_or_init(|| SOURCES.iter().flat_map(|s| words(s)).collect())
 }
 
-/// Words of secret values, by the line (1-based, `\n`-separated) that assigns them.
+/// Words of secret values, by the line (1-based, numbered as [`lines`] does) that
+/// assigns them.
 pub type SecretWords = Vec<(usize, HashSet<String>)>;
 
 /// The words of the secret values of `text` that appear nowhere else: in no other line,
@@ -63,8 +84,7 @@ pub type SecretWords = Vec<(usize, HashSet<String>)>;
 pub fn secret_words(text: &str, secret_value: impl Fn(&str) -> Option<&str>) -> SecretWords {
     let mut secret: Vec<(usize, Vec<&str>)> = Vec::new();
     let mut elsewhere: HashSet<&str> = HashSet::new();
-    for (index, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
+    for (index, line) in lines(text).enumerate() {
         match secret_value(line) {
             Some(value) => {
                 secret.push((index + 1, words(value).collect()));

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
-use kit_bench::benches::{doctor, fetch, follow, images};
+use kit_bench::benches::{doctor, fetch, follow, hera, images};
 use kit_bench::context::{BadInput, Context};
 use owo_colors::OwoColorize;
 
@@ -40,6 +40,8 @@ enum BenchTarget {
     Fetch,
     /// doctor (and --canary).
     Doctor,
+    /// run of a Hera script (captured) vs python + Hera create().
+    Hera,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -92,6 +94,7 @@ async fn run(cli: &Cli, color: bool) -> anyhow::Result<()> {
         BenchTarget::Follow => follow::bench(&ctx).await?,
         BenchTarget::Fetch => fetch::bench(&ctx).await?,
         BenchTarget::Doctor => doctor::bench(&ctx).await?,
+        BenchTarget::Hera => hera::bench(&ctx).await?,
     };
     report.binary = ctx.binary_description();
     report.runs = cli.runs;

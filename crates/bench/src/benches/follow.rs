@@ -725,6 +725,23 @@ async fn prepare_hera(ctx: &Context, ws: &Path, server: &mut Option<Live>) -> an
         process::tail(&probe.stderr, 300)
     );
     let version = probe.stdout.trim().to_string();
+    let port = start_argo_server(ctx, server).await?;
+    let script = ws.join("hera_bench.py");
+    std::fs::write(&script, HERA_SCRIPT)?;
+    Ok(Hera {
+        python,
+        script,
+        server: format!("http://127.0.0.1:{port}"),
+        version,
+    })
+}
+
+/// Starts `argo server` (server auth, plain HTTP, namespaced to argo) for Hera, which
+/// talks to the Argo Server only; returns its port once it listens.
+pub(crate) async fn start_argo_server(
+    ctx: &Context,
+    server: &mut Option<Live>,
+) -> anyhow::Result<u16> {
     let port = free_port(2746)?;
     ctx.say(format!("starting `argo server` on port {port} for Hera"));
     let mut cmd = argo(&ctx.stack.admin_kubeconfig);
@@ -764,14 +781,7 @@ async fn prepare_hera(ctx: &Context, ws: &Path, server: &mut Option<Live>) -> an
             process::tail(&stderr, 600)
         );
     }
-    let script = ws.join("hera_bench.py");
-    std::fs::write(&script, HERA_SCRIPT)?;
-    Ok(Hera {
-        python,
-        script,
-        server: format!("http://127.0.0.1:{port}"),
-        version,
-    })
+    Ok(port)
 }
 
 /// `preferred` when nothing listens there, else any free port.

@@ -3,4 +3,5 @@
 pub mod doctor;
 pub mod fetch;
 pub mod follow;
+pub mod hera;
 pub mod images;
