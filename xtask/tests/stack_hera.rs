@@ -14,7 +14,10 @@ fn pod_steps(name: &str) -> BTreeSet<(String, Vec<(String, String)>)> {
     let out = admin_kubectl(&["-n", "argo", "get", "workflow", name, "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out));
     let wf: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let nodes = wf["status"]["nodes"].as_object().cloned().unwrap_or_default();
+    let nodes = wf["status"]["nodes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     nodes
         .values()
         .filter(|n| n["type"] == "Pod")
@@ -68,17 +71,44 @@ fn the_hera_demo_runs_like_the_yaml_demo_and_replays_without_python() {
 
     let (hera_name, record, all) = run_to_the_end("demo_hera");
     assert!(hera_name.starts_with("demo-hera-"), "{all}");
-    assert!(all.contains("captured Workflow demo-hera- (create) with Hera 5."), "{all}");
+    let lines: Vec<serde_json::Value> = all
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let captured = lines
+        .iter()
+        .find(|l| l["type"] == "captured")
+        .unwrap_or_else(|| panic!("no captured event: {all}"));
+    assert_eq!(
+        captured["workflows"][0], "Workflow demo-hera- (create)",
+        "{all}"
+    );
+    assert!(
+        captured["hera_version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("5."),
+        "{all}"
+    );
     // Pinned to the pushed digests, like the YAML demo.
     let manifest = std::fs::read_to_string(record.join("manifest.yaml")).unwrap();
-    assert!(manifest.contains("/vcity/demo-collect:latest@sha256:"), "{manifest}");
+    assert!(
+        manifest.contains("/vcity/demo-collect:latest@sha256:"),
+        "{manifest}"
+    );
     // The record keeps the script and what it gave.
     assert!(record.join("demo_hera.py").is_file());
     assert!(record.join("captured.yaml").is_file());
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(record.join("script.json")).unwrap())
             .unwrap();
-    assert!(meta["hera_version"].as_str().unwrap_or("").starts_with("5."), "{meta}");
+    assert!(
+        meta["hera_version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("5."),
+        "{meta}"
+    );
 
     // The same steps as the YAML demo: every pod's template and inputs.
     let (yaml_name, _, _) = run_to_the_end("demo");
@@ -139,6 +169,7 @@ fn hera_env_root() -> std::path::PathBuf {
 #[ignore = "needs PyPI (Hera 7.1.0 is installed once under .xtask/python); run by tests/run-all"]
 fn a_hera_7_script_is_captured_and_its_error_is_shown_with_the_traceback() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
     write_file(
         &dir,
         "workflows/sweep.py",

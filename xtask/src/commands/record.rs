@@ -81,7 +81,10 @@ impl RunRecord {
             "python": script.python,
             "capture_seconds": script.seconds,
         });
-        write(&self.dir.join("script.json"), &serde_json::to_string_pretty(&meta)?)
+        write(
+            &self.dir.join("script.json"),
+            &serde_json::to_string_pretty(&meta)?,
+        )
     }
 
     pub fn submitted(&mut self, name: &str) -> anyhow::Result<()> {

@@ -48,15 +48,29 @@ fn prepare(resolved: &Resolved, args: &RunArgs, ui: Ui) -> anyhow::Result<Prepar
     let root = workspace_root(resolved);
     let path = workflow_path(&args.workflow, &root.join("workflows"), ui)?;
     let script = if kit_argo::is_script(&path) {
-        Some(script::capture(resolved, &path, &args.script, Keep::One, ui)?)
+        Some(script::capture(
+            resolved,
+            &path,
+            &args.script,
+            Keep::One,
+            ui,
+        )?)
     } else {
         None
     };
-    let source = script.as_ref().map_or(path.as_path(), |s| s.captured.as_path());
+    let source = script
+        .as_ref()
+        .map_or(path.as_path(), |s| s.captured.as_path());
     let loaded = kit_argo::load_workflow(source).map_err(|e| Exit::input(e.to_string()))?;
     let lock = load_lock(resolved)?;
-    let mut prepared =
-        prepare_loaded(resolved, loaded, &lock, &args.parameters, args.no_pin, false)?;
+    let mut prepared = prepare_loaded(
+        resolved,
+        loaded,
+        &lock,
+        &args.parameters,
+        args.no_pin,
+        false,
+    )?;
     prepared.script = script;
     Ok(prepared)
 }

@@ -88,12 +88,30 @@ pub fn capture(
     let path = dir.join(format!("{stem}.yaml"));
     std::fs::write(&path, kit_hera::to_yaml(script, &captured, &chosen))
         .map_err(|e| Exit::failure(format!("cannot write {}: {e}", path.display())))?;
-    if !ui.json() {
+    if ui.json() && keep == Keep::One {
+        // `run`'s stdout is a stream of JSON events; lint's is one document at the end.
+        println!(
+            "{}",
+            serde_json::json!({
+                "type": "captured",
+                "script": script,
+                "captured": path,
+                "workflows": chosen.iter().map(|w| describe(w)).collect::<Vec<_>>(),
+                "others": others,
+                "hera_version": captured.hera_version,
+                "seconds": captured.seconds,
+            })
+        );
+    } else if !ui.json() {
         eprintln!(
             "{} {}: captured {} with Hera {} in {:.1} s (as YAML: {})",
             ui.dim("·"),
             script.display(),
-            chosen.iter().map(|w| describe(w)).collect::<Vec<_>>().join(", "),
+            chosen
+                .iter()
+                .map(|w| describe(w))
+                .collect::<Vec<_>>()
+                .join(", "),
             captured.hera_version,
             captured.seconds,
             path.display()
@@ -145,11 +163,8 @@ fn choose<'a>(
     if keep == Keep::All {
         return Ok(all);
     }
-    let handed: Vec<&CapturedWorkflow> = all
-        .iter()
-        .copied()
-        .filter(|w| w.call != "built")
-        .collect();
+    let handed: Vec<&CapturedWorkflow> =
+        all.iter().copied().filter(|w| w.call != "built").collect();
     let pool = if handed.is_empty() { &all } else { &handed };
     let main = match select {
         Some(name) => *all
@@ -159,15 +174,21 @@ fn choose<'a>(
                 Exit::input(format!(
                     "{} built no workflow named `{name}` (--select); it built: {}",
                     script.display(),
-                    all.iter().map(|w| describe(w)).collect::<Vec<_>>().join(", ")
+                    all.iter()
+                        .map(|w| describe(w))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?,
-        None => ["Workflow", "CronWorkflow", "WorkflowTemplate", "ClusterWorkflowTemplate"]
-            .iter()
-            .find_map(|kind| pool.iter().copied().find(|w| w.kind == *kind))
-            .ok_or_else(|| {
-                Exit::input(format!("{} built no workflow", script.display()))
-            })?,
+        None => [
+            "Workflow",
+            "CronWorkflow",
+            "WorkflowTemplate",
+            "ClusterWorkflowTemplate",
+        ]
+        .iter()
+        .find_map(|kind| pool.iter().copied().find(|w| w.kind == *kind))
+        .ok_or_else(|| Exit::input(format!("{} built no workflow", script.display())))?,
     };
     let mut chosen = vec![main];
     chosen.extend(
@@ -204,12 +225,18 @@ fn script_env(resolved: &Resolved) -> Vec<(String, String)> {
                 .map(|p| p.to_string_lossy().to_string())
         }),
     );
-    put("KUBECONFIGMAP", s.configmap_name.as_ref().map(|v| v.value.clone()));
+    put(
+        "KUBECONFIGMAP",
+        s.configmap_name.as_ref().map(|v| v.value.clone()),
+    );
     put(
         "KUBEVOLUMECLAIMNAME",
         s.volume_claim_name.as_ref().map(|v| v.value.clone()),
     );
-    put("ARGO_SERVER", s.argo_server.as_ref().map(|v| v.value.clone()));
+    put(
+        "ARGO_SERVER",
+        s.argo_server.as_ref().map(|v| v.value.clone()),
+    );
     put(
         "ARGO_SERVICE_ACCOUNT",
         s.argo_service_account.as_ref().map(|v| v.value.clone()),
@@ -235,9 +262,10 @@ fn hera_error(err: HeraError, version_origin: &str) -> anyhow::Error {
         HeraError::Script { .. } | HeraError::NoWorkflow { .. } | HeraError::HeraMissing { .. } => {
             Exit::input(text).into()
         }
-        HeraError::HeraVersion { .. } => {
-            Exit::input(format!("{text}\n(the version wanted comes from {version_origin})")).into()
-        }
+        HeraError::HeraVersion { .. } => Exit::input(format!(
+            "{text}\n(the version wanted comes from {version_origin})"
+        ))
+        .into(),
         _ => Exit::failure(text).into(),
     }
 }

@@ -371,7 +371,10 @@ fn resolving_names_and_paths() {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(sources, vec!["collate", "collect", "sweep", "tiles", "tiles"]);
+    assert_eq!(
+        sources,
+        vec!["collate", "collect", "sweep", "tiles", "tiles"]
+    );
     let yaml: Vec<String> = kit_argo::list_workflows(dir.path())
         .unwrap_or_default()
         .into_iter()
