@@ -203,6 +203,37 @@ if __name__ == "__main__":
         assert!(stdout.contains(&format!("name: echo-{n}")), "{stdout}");
     }
 
+    // Validation errors point into the captured YAML and name the script and template.
+    write_file(
+        &dir,
+        "workflows/wrong.py",
+        r#"from hera.workflows import DAG, Container, Task, Workflow
+
+with Workflow(generate_name="wrong-", entrypoint="main") as w:
+    echo = Container(name="echo", image="stack/busybox:1", command=["echo"])
+    with DAG(name="main"):
+        Task(name="a", template=echo)
+        Task(name="b", template="missing-template")
+
+if __name__ == "__main__":
+    w.create()
+"#,
+    );
+    let out = offline_with_python(&dir)
+        .args(["lint", "wrong"])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(
+            "error: task `b` calls template `missing-template`, which is not in this file (built by"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("wrong.py, template `main`)"), "{all}");
+    assert!(all.contains(".xtask/hera/wrong.yaml:"), "{all}");
+
     // A script that raises: its traceback and a one-line summary, exit 2 (bad input).
     write_file(
         &dir,

@@ -71,6 +71,9 @@ fn prepare(resolved: &Resolved, args: &RunArgs, ui: Ui) -> anyhow::Result<Prepar
         args.no_pin,
         false,
     )?;
+    if let Some(s) = &script {
+        script::point_to_script(&mut prepared.diagnostics, &s.script, &prepared.loaded);
+    }
     prepared.script = script;
     Ok(prepared)
 }
@@ -520,7 +523,12 @@ fn lint_file(
         match doc.content {
             kit_argo::DocumentContent::Workflow(loaded) => {
                 match prepare_loaded(resolved, *loaded, lock, &[], false, true) {
-                    Ok(p) => report.diagnostics = p.diagnostics,
+                    Ok(mut p) => {
+                        if kit_argo::is_script(&path) {
+                            script::point_to_script(&mut p.diagnostics, &path, &p.loaded);
+                        }
+                        report.diagnostics = p.diagnostics;
+                    }
                     Err(e) => report.error = Some(e.to_string()),
                 }
             }

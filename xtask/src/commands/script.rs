@@ -269,3 +269,47 @@ fn hera_error(err: HeraError, version_origin: &str) -> anyhow::Error {
         _ => Exit::failure(text).into(),
     }
 }
+
+/// Diagnostics of a captured workflow point into `.xtask/hera/NAME.yaml` (a real file
+/// with real lines); each also names the script and, when it sits in a template, that
+/// template by the name the script gave it.
+pub fn point_to_script(
+    diagnostics: &mut [kit_argo::Diagnostic],
+    script: &Path,
+    loaded: &kit_argo::LoadedWorkflow,
+) {
+    let names: Vec<&str> = loaded
+        .workflow
+        .spec
+        .templates
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    for d in diagnostics {
+        let template = template_index(&d.path)
+            .and_then(|i| names.get(i))
+            .filter(|n| !n.is_empty())
+            .map(|n| format!(", template `{n}`"))
+            .unwrap_or_default();
+        d.message = format!("{} (built by {}{template})", d.message, script.display());
+    }
+}
+
+/// `3` in `spec.templates[3].dag.tasks[0]`.
+fn template_index(path: &str) -> Option<usize> {
+    let rest = path.strip_prefix("spec.templates[")?;
+    rest[..rest.find(']')?].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_index;
+
+    #[test]
+    fn template_indexes_are_read_from_paths() {
+        assert_eq!(template_index("spec.templates[3].dag.tasks[0]"), Some(3));
+        assert_eq!(template_index("spec.templates[12]"), Some(12));
+        assert_eq!(template_index("spec.entrypoint"), None);
+        assert_eq!(template_index("spec.templates[x]"), None);
+    }
+}
