@@ -176,7 +176,11 @@ fn a_hera_7_script_is_captured_and_its_error_is_shown_with_the_traceback() {
         r#"import os
 from hera.workflows import DAG, Container, Parameter, Task, Workflow
 
-with Workflow(generate_name="sweep-", entrypoint="main", namespace=os.environ["ARGO_NAMESPACE"]) as w:
+# As the team's helper library does: the namespace from the environment, and the
+# hera.config the toolkit read.
+config = os.path.basename(os.environ["ARGOCONFIG"])
+with Workflow(generate_name="sweep-", entrypoint="main", namespace=os.environ["ARGO_NAMESPACE"],
+              labels={"config-file": config.replace(".", "-")}) as w:
     echo = Container(name="echo", image="stack/busybox:1", command=["echo"],
                      args=["{{inputs.parameters.n}}"], inputs=[Parameter(name="n")])
     with DAG(name="main"):
@@ -188,8 +192,8 @@ if __name__ == "__main__":
 "#,
     );
     write_file(&dir, "xtask.toml", "[hera]\nversion = \"7.1.0\"\n");
+    write_file(&dir, "hera.config", "argo_namespace=vcity-test\n");
     let out = offline_with_python(&dir)
-        .env("ARGO_NAMESPACE", "vcity-test")
         .args(["run", "sweep", "--dry-run"])
         .output()
         .unwrap();
@@ -199,6 +203,7 @@ if __name__ == "__main__":
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("generateName: sweep-"), "{stdout}");
     assert!(stdout.contains("namespace: vcity-test"), "{stdout}");
+    assert!(stdout.contains("config-file: hera-config"), "{stdout}");
     for n in 0..3 {
         assert!(stdout.contains(&format!("name: echo-{n}")), "{stdout}");
     }

@@ -245,6 +245,27 @@ fn script_env(resolved: &Resolved) -> Vec<(String, String)> {
         "ARGO_TOKEN",
         s.argo_token.as_ref().map(|v| v.value.expose().to_string()),
     );
+    // The hera.config the toolkit read, for helper libraries that read it themselves
+    // (the script runs from its own folder: the path is made absolute).
+    put(
+        "ARGOCONFIG",
+        resolved
+            .sources
+            .iter()
+            .find(|r| {
+                r.kind == kit_config::SourceKind::HeraConfig
+                    && matches!(
+                        r.status,
+                        kit_config::SourceStatus::Used | kit_config::SourceStatus::Found
+                    )
+            })
+            .and_then(|r| {
+                std::env::current_dir()
+                    .ok()
+                    .map(|cwd| cwd.join(&r.location))
+            })
+            .map(|p| p.display().to_string()),
+    );
     put(
         "XTASK_REGISTRY",
         s.registry.as_ref().map(|r| match &r.value.project {
