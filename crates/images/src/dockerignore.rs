@@ -121,14 +121,22 @@ impl DockerIgnore {
 
     /// Makes sure `rel` is sent (Docker always sends the Dockerfile and `.dockerignore`).
     /// Returns true when the patterns had excluded it.
+    ///
+    /// A path the patterns keep can still be out of reach: a `!` pattern with a wildcard
+    /// (`!*Doc/README.md`) keeps `xDoc/README.md`, but the walk enters the excluded
+    /// folder `xDoc` only for a `!` pattern that starts with its name (found by
+    /// fuzzing). Then the exact path is re-included as well.
     pub fn force_include(&mut self, rel: &str) -> bool {
-        if !self.is_excluded(rel) {
-            return false;
-        }
-        if let Ok(p) = Pattern::reinclude(rel) {
+        let excluded = self.is_excluded(rel);
+        let unreached = parent_prefixes(rel)
+            .iter()
+            .any(|dir| self.is_excluded(dir) && !self.walks_into_excluded_dir(dir));
+        if (excluded || unreached)
+            && let Ok(p) = Pattern::reinclude(rel)
+        {
             self.patterns.push(p);
         }
-        true
+        excluded
     }
 
     /// Number of patterns.
@@ -594,6 +602,13 @@ mod tests {
         assert!(d.walks_into_excluded_dir("a[1]"));
         assert!(!d.is_excluded("a[1]/Dockerfile"));
         assert!(d.is_excluded("a[1]/other"));
+        // Kept by a wildcard `!` pattern, yet its folder would not be walked into.
+        let mut d = ign(&["*", "!*Doc/Dockerfile"]);
+        assert!(!d.is_excluded("xDoc/Dockerfile"));
+        assert!(!d.walks_into_excluded_dir("xDoc"));
+        assert!(!d.force_include("xDoc/Dockerfile"));
+        assert!(d.walks_into_excluded_dir("xDoc"));
+        assert!(!d.is_excluded("xDoc/Dockerfile"));
     }
 
     #[test]
