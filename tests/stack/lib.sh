@@ -18,7 +18,7 @@ HARBOR_SERVICE=harbor-registry
 # two projects `cargo bench-xtask images` pushes to (ours and docker's).
 REGISTRY_USER='robot$vcity+ci'
 HARBOR_ACCOUNTS=(
-  'push|robot$vcity+ci|vcity = ["pull", "push"], argoproj = ["pull", "push"], stack = ["pull", "push"], bench = ["pull", "push"], bench-docker = ["pull", "push"]|'
+  'push|robot$vcity+ci|vcity = ["pull", "push", "delete"], argoproj = ["pull", "push"], stack = ["pull", "push"], bench = ["pull", "push"], bench-docker = ["pull", "push"]|'
   'pull|robot$vcity+pull|vcity = ["pull"]|'
   'outsider|outsider|sandbox = ["pull", "push"]|'
   'quota|robot$small+ci|small = ["pull", "push"]|'

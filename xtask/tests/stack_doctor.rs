@@ -326,22 +326,38 @@ fn image_deleted_from_the_registry_is_reported_and_up_restores_it() {
         })
         .map(|d| d.trim_matches('"').to_string())
         .expect("demo-collect in the lock file");
-    // Delete the manifest behind the lock's back, as a registry clean-up would.
+    // Delete the manifest behind the lock's back, as a registry clean-up would: with a
+    // token for the delete right, as Harbor wants it.
     let registry = stack_var("STACK_REGISTRY");
-    let status = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "DELETE",
-            "--cacert",
-            &stack_var("STACK_REGISTRY_CA"),
-        ])
+    let ca = stack_var("STACK_REGISTRY_CA");
+    let token = std::process::Command::new("curl")
+        .args(["-sf", "--cacert", &ca, "-G"])
         .args([
             "-u",
             &format!(
                 "{}:{}",
                 stack_var("STACK_REGISTRY_USER"),
                 stack_var("STACK_REGISTRY_PASSWORD")
+            ),
+        ])
+        .args([
+            "--data-urlencode",
+            "service=harbor-registry",
+            "--data-urlencode",
+            "scope=repository:vcity/demo-collect:delete",
+        ])
+        .arg(format!("https://{registry}/service/token"))
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "no token for the delete");
+    let token: serde_json::Value = serde_json::from_slice(&token.stdout).unwrap();
+    let status = std::process::Command::new("curl")
+        .args(["-sf", "-X", "DELETE", "--cacert", &ca])
+        .args([
+            "-H",
+            &format!(
+                "Authorization: Bearer {}",
+                token["token"].as_str().unwrap_or("")
             ),
         ])
         .arg(format!(
