@@ -147,8 +147,11 @@ async fn shutdown_signal() -> Result<()> {
     Ok(())
 }
 
-/// distribution's YAML for the backend: its address from `backend`, Location headers
-/// pointing at the proxy (`http.host`), and token auth trusting our signing certificate.
+/// distribution's YAML for the backend: its address from `backend`, and token auth
+/// trusting our signing certificate. No `http.host`: distribution then builds its
+/// Location headers from the Host and X-Forwarded-Proto the proxy passes on, so a
+/// client that reached the registry through another address (a test's cutting proxy)
+/// is sent back to that address.
 fn distribution_config(config: &Config, storage: &Path) -> Result<String> {
     let addr = config
         .backend
@@ -165,12 +168,11 @@ fn distribution_config(config: &Config, storage: &Path) -> Result<String> {
          version: 0.1\n\
          log:\n  level: info\n\
          storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
-         http:\n  addr: {addr}\n  host: {host}\n\
+         http:\n  addr: {addr}\n\
          auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {bundle}\n",
         config_path = config.path.display(),
         storage = q(&storage.to_string_lossy()),
         addr = q(addr),
-        host = q(&config.public_url),
         realm = q(&config.realm),
         service = q(&config.service),
         issuer = q(&config.issuer),
