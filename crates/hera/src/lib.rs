@@ -70,6 +70,32 @@ pub struct HeraSettings {
     pub env_root: PathBuf,
 }
 
+/// Environment variable naming a folder of managed environments shared by several
+/// workspaces (tests and CI keep one warm there).
+pub const ENV_ROOT_VAR: &str = "XTASK_HERA_ENV_ROOT";
+/// Where managed environments live by default, relative to the workspace root.
+pub const ENV_ROOT_DIR: &str = ".xtask/python";
+
+impl HeraSettings {
+    /// Settings for `version`, with the environments where [`ENV_ROOT_VAR`] says, else
+    /// under `workspace_root`/[`ENV_ROOT_DIR`].
+    pub fn for_workspace(workspace_root: &Path, version: &str, python: Option<PathBuf>) -> Self {
+        HeraSettings {
+            version: version.to_string(),
+            python,
+            env_root: std::env::var_os(ENV_ROOT_VAR)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| workspace_root.join(ENV_ROOT_DIR), PathBuf::from),
+        }
+    }
+
+    /// The interpreter of the managed environment of these settings (made by
+    /// [`ensure_env`]).
+    pub fn managed_python(&self) -> PathBuf {
+        env::venv_python(&env::env_dir(self))
+    }
+}
+
 /// One script to capture.
 pub struct CaptureRequest<'a> {
     pub script: &'a Path,

@@ -375,17 +375,17 @@ pub(crate) async fn probe(
         }
         _ => (None, None),
     };
-    // The operation itself, with what the credentials give.
-    let request = match wanted {
-        Wanted::Pull => http.get(format!("{base}/v2/{repository}/tags/list")),
-        Wanted::Push => http.post(format!("{base}/v2/{repository}/blobs/uploads/")),
-    };
-    let request = match (&token, basic) {
+    // The operation itself, and its clean-up, with what the credentials give.
+    let authed = |request: reqwest::RequestBuilder| match (&token, basic) {
         (Some(t), _) => request.bearer_auth(t),
         (None, Some((u, p))) => request.basic_auth(u, Some(p)),
         (None, None) => request,
     };
-    let answer = request.send().await.map_err(|e| e.to_string())?;
+    let request = match wanted {
+        Wanted::Pull => http.get(format!("{base}/v2/{repository}/tags/list")),
+        Wanted::Push => http.post(format!("{base}/v2/{repository}/blobs/uploads/")),
+    };
+    let answer = authed(request).send().await.map_err(|e| e.to_string())?;
     let status = answer.status().as_u16();
     if answer.status().is_success() {
         // An upload session opened by the probe is cancelled; nothing is written.
@@ -399,13 +399,7 @@ pub(crate) async fn probe(
             } else {
                 location.to_string()
             };
-            let cancel = http.delete(url);
-            let cancel = match (&token, basic) {
-                (Some(t), _) => cancel.bearer_auth(t),
-                (None, Some((u, p))) => cancel.basic_auth(u, Some(p)),
-                (None, None) => cancel,
-            };
-            let _ = cancel.send().await;
+            let _ = authed(http.delete(url)).send().await;
         }
         return Ok(Refusal::Transient {
             detail: format!("asked again, the registry answered {status}"),

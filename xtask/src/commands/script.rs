@@ -16,11 +16,6 @@ use crate::ui::Ui;
 
 /// Where captured workflows are written, relative to the workspace root.
 pub const CAPTURED_DIR: &str = ".xtask/hera";
-/// Where managed Python environments live, relative to the workspace root, unless
-/// [`ENV_ROOT_VAR`] names a folder shared by several workspaces.
-pub const PYTHON_DIR: &str = ".xtask/python";
-/// Environment variable: a folder for the managed Python environments, shared.
-pub const ENV_ROOT_VAR: &str = "XTASK_HERA_ENV_ROOT";
 /// A script that runs longer than this is stopped: building a workflow takes seconds.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -52,13 +47,11 @@ pub fn capture(
     ui: Ui,
 ) -> anyhow::Result<ScriptSource> {
     let root = workspace_root(resolved);
-    let settings = HeraSettings {
-        version: resolved.settings.hera_version.value.clone(),
-        python: args.python.clone(),
-        env_root: std::env::var_os(ENV_ROOT_VAR)
-            .filter(|v| !v.is_empty())
-            .map_or_else(|| root.join(PYTHON_DIR), PathBuf::from),
-    };
+    let settings = HeraSettings::for_workspace(
+        &root,
+        &resolved.settings.hera_version.value,
+        args.python.clone(),
+    );
     let request = CaptureRequest {
         script,
         env: script_env(resolved),

@@ -130,14 +130,11 @@ fn repository_root() -> PathBuf {
 
 /// The interpreter of the managed environment `run` uses (see kit-hera).
 fn managed_python(root: &Path) -> anyhow::Result<PathBuf> {
-    let base = std::env::var_os("XTASK_HERA_ENV_ROOT")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| root.join(".xtask/python"), PathBuf::from);
     let version = std::env::var("XTASK_HERA_VERSION")
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| kit_config::DEFAULT_HERA_VERSION.to_string());
-    let python = base.join(format!("hera-{version}/bin/python"));
+    let python = kit_hera::HeraSettings::for_workspace(root, &version, None).managed_python();
     anyhow::ensure!(
         python.exists(),
         "no managed Hera environment at {} after a dry run",
