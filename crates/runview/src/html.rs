@@ -581,10 +581,10 @@ fn inputs(page: &mut String, data: &RunData) {
 
 fn results(page: &mut String, data: &RunData) {
     let Some(r) = &data.results else { return };
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<section id=\"results\"><h2>Results</h2><p>{} file(s), {}, fetched from <code>{}</code> into \
-         <code>{}</code> at {}{}.</p></section>\n",
+         <code>{}</code> at {}{}.</p></section>",
         r.files,
         human_bytes(r.bytes),
         esc(&r.source),
