@@ -129,6 +129,12 @@ pub enum Command {
     /// Stop a running workflow: running steps are stopped, exit handlers still run.
     #[command(after_help = "Example:\n  cargo xtask stop collect-x7k2p")]
     Stop(NameArgs),
+    /// Write a run's page: a timeline of every step, the findings, the inputs that
+    /// reproduce it, where the time went. One self-contained HTML file.
+    #[command(
+        after_help = "Examples:\n  cargo xtask report                      # the last run\n  cargo xtask report demo-x7k2p --open    # a run, or any workflow of the namespace\n  cargo xtask report --from bug-report/   # a `diagnose --save` folder, offline"
+    )]
+    Report(ReportArgs),
     /// List recorded runs, newest first.
     #[command(after_help = "Example:\n  cargo xtask runs --output json")]
     Runs,
@@ -222,6 +228,9 @@ pub struct RunArgs {
     /// Stop the workflow on Ctrl-C instead of leaving it running.
     #[arg(long)]
     pub stop_on_interrupt: bool,
+    /// Do not write the run's report page (`cargo xtask report`) when following ends.
+    #[arg(long)]
+    pub no_report: bool,
     /// Give up following after this many seconds (exit 3); at most 2592000 (30 days).
     #[arg(
         long,
@@ -265,6 +274,19 @@ pub struct DiagnoseArgs {
     /// diagnosis fixture format: attach it to a bug report.
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run record (folder, or the workflow name or date of a record), or any workflow
+    /// of the namespace. Default: the last run.
+    pub target: Option<String>,
+    /// Draw the page from a folder written by `diagnose NAME --save DIR`, offline.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
+    pub from: Option<PathBuf>,
+    /// Open the page with the desktop's opener (xdg-open, open).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

@@ -73,6 +73,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::Run(args) => commands::run::run(&global, &args, ui).await,
         Command::Lint(args) => commands::run::lint(&global, &args, ui),
         Command::Runs => commands::run::runs(&global, ui),
+        Command::Report(args) => commands::report::report(&global, &args, ui).await,
         Command::Rerun { record } => commands::run::rerun(&global, &record, ui).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

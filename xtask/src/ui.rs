@@ -55,6 +55,11 @@ impl Ui {
         self.paint(text, |t| t.yellow().to_string())
     }
 
+    /// Something in progress (the live tree's spinner).
+    pub fn live_mark(&self, text: &str) -> String {
+        self.paint(text, |t| t.cyan().to_string())
+    }
+
     pub fn dim(&self, text: &str) -> String {
         self.paint(text, |t| t.dimmed().to_string())
     }

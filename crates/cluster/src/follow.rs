@@ -127,6 +127,16 @@ impl Follower {
         (follower, changes)
     }
 
+    /// The workflow object as last seen, as the API returned it (for [`save_snapshot`]).
+    pub fn raw_workflow(&self) -> Option<serde_json::Value> {
+        let workflow = self
+            .workflows
+            .state()
+            .into_iter()
+            .find(|w| w.metadata.name.as_deref() == Some(&self.name))?;
+        serde_json::to_value(workflow.as_ref()).ok()
+    }
+
     /// The current state, with log tails of pods that ended badly read on the way.
     pub async fn snapshot(&mut self) -> Option<Snapshot> {
         let workflow = self
@@ -388,4 +398,53 @@ pub fn save_snapshot(
         dir.join("now.txt"),
         snapshot.now.format("%Y-%m-%dT%H:%M:%SZ").to_string() + "\n",
     )
+}
+
+/// Reads a folder written by [`save_snapshot`] (or a diagnosis fixture) back: the
+/// snapshot, and the workflow object as saved.
+pub fn load_snapshot(
+    dir: &std::path::Path,
+    config: DiagnoseConfig,
+) -> Result<(Snapshot, serde_json::Value), String> {
+    let read = |file: &str| -> Result<Option<serde_json::Value>, String> {
+        let path = dir.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    };
+    let now_path = dir.join("now.txt");
+    let now_text =
+        std::fs::read_to_string(&now_path).map_err(|e| format!("{}: {e}", now_path.display()))?;
+    let now: chrono::DateTime<chrono::Utc> = now_text.trim().parse().map_err(|e| {
+        format!(
+            "{}: {:?} is not a time ({e})",
+            now_path.display(),
+            now_text.trim()
+        )
+    })?;
+    let workflow =
+        read("workflow.json")?.ok_or_else(|| format!("{}: no workflow.json", dir.display()))?;
+    let (pods, events, nodes, logs) = (
+        read("pods.json")?,
+        read("events.json")?,
+        read("nodes.json")?,
+        read("logs.json")?,
+    );
+    let snapshot = Snapshot::from_json(
+        now,
+        kit_diagnose::SnapshotJson {
+            workflow: &workflow,
+            pods: pods.as_ref(),
+            events: events.as_ref(),
+            nodes: nodes.as_ref(),
+            logs: logs.as_ref(),
+        },
+        config,
+    )
+    .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok((snapshot, workflow))
 }

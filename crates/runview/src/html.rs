@@ -178,7 +178,10 @@ fn rows(data: &RunData) -> Vec<Row<'_>> {
     let aggregate = data.steps.len() > AGGREGATE_ABOVE;
     let mut rows = Vec::new();
     for (group, members) in groups {
-        rows.push(Row::Group(group, members.len()));
+        // A group of one step would only repeat its name.
+        if members.len() > 1 {
+            rows.push(Row::Group(group, members.len()));
+        }
         if aggregate && members.len() > BAND_MIN_ITEMS {
             let (failed, rest): (Vec<&StepBar>, Vec<&StepBar>) = members
                 .into_iter()

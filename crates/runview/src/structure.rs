@@ -253,6 +253,14 @@ impl<'a> Structure<'a> {
     }
 }
 
+/// Node id → [`Structure::label`], for every node.
+pub fn labels(workflow: &WorkflowView) -> HashMap<String, String> {
+    let s = Structure::of(workflow);
+    (0..s.entries.len())
+        .map(|i| (s.entries[i].node.id.clone(), s.label(i)))
+        .collect()
+}
+
 /// `collect(0:LYON_1ER)` → (`collect`, item `LYON_1ER`); `collect(2)` → attempt 3;
 /// anything else is a plain name.
 pub fn split_display_name(display: &str) -> (String, Option<String>, Option<u32>) {

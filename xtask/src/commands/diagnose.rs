@@ -90,7 +90,9 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
     // A run of this workspace that `run` stopped following ends with its outcome here.
     let root = super::run::workspace_root(&resolved);
     if let Some(dir) = super::record::record_of_workflow(&root, &args.name) {
-        super::record::RunRecord { dir }.finished(&outcome, "watch")?;
+        let record = super::record::RunRecord { dir };
+        record.finished(&outcome, "watch")?;
+        super::report::announce(super::report::after_follow(&record, &outcome), ui);
     }
     Ok(outcome.exit())
 }

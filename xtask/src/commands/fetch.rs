@@ -55,12 +55,20 @@ fn remote_options(resolved: &Resolved, args: &FetchArgs) -> anyhow::Result<Remot
     Ok(options)
 }
 
-/// The path to fetch: given, or the `experiment` parameter of the chosen (or last) run.
-fn default_path(resolved: &Resolved, args: &FetchArgs) -> anyhow::Result<String> {
-    if let Some(path) = &args.path {
-        return Ok(path.clone());
-    }
+/// The path to fetch: given, or the `experiment` parameter of the chosen (or last) run;
+/// and the run's record, when one is meant.
+fn default_path(
+    resolved: &Resolved,
+    args: &FetchArgs,
+) -> anyhow::Result<(String, Option<PathBuf>)> {
     let root = workspace_root(resolved);
+    if let Some(path) = &args.path {
+        let record = match &args.run {
+            Some(run) => Some(find_record(&root, run)?),
+            None => None,
+        };
+        return Ok((path.clone(), record));
+    }
     let record = match &args.run {
         Some(run) => find_record(&root, run)?,
         None => last_record(&root).ok_or_else(|| {
@@ -77,13 +85,13 @@ fn default_path(resolved: &Resolved, args: &FetchArgs) -> anyhow::Result<String>
         .flat_map(|a| a.parameters.iter())
         .find(|p| p.name == "experiment")
         .and_then(|p| p.value.clone());
-    experiment.ok_or_else(|| {
+    let experiment = experiment.ok_or_else(|| {
         Exit::input(format!(
             "the run in {} has no `experiment` parameter telling where its results are: give the path on the PVC",
             record.display()
         ))
-        .into()
-    })
+    })?;
+    Ok((experiment, Some(record)))
 }
 
 pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Result<ExitCode> {
@@ -104,7 +112,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
         return Ok(ExitCode::Success);
     }
 
-    let path = default_path(&resolved, args)?;
+    let (path, record) = default_path(&resolved, args)?;
     if args.list {
         let listing = fetch::list_remote(&client, &remote, &path, |e| progress.event(e))
             .await
@@ -166,6 +174,23 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
         }
     };
     progress.finish();
+    if let Some(dir) = &record {
+        let summary = kit_runview::ResultsSummary {
+            dir: report.target.display().to_string(),
+            source: format!("{}:{}", report.source.claim, report.source.path),
+            files: report.files_total,
+            bytes: report.bytes_total,
+            complete: true,
+            written_at: chrono::Utc::now(),
+        };
+        // The run's page shows what was fetched; failing to say so loses no result.
+        if let Err(err) = super::report::note_results(dir, &summary) {
+            eprintln!(
+                "{} {err:#}",
+                ui.warn("warning: the run's record does not know of this fetch:")
+            );
+        }
+    }
     if ui.json() {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

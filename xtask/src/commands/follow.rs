@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use k8s_openapi::api::core::v1::Pod;
 use kit_cluster::follow::{Change, Follower};
 use kit_diagnose::{DiagnoseConfig, Finding, NodeView, Snapshot};
+use kit_runview::{Mark, TreeLine};
 use kube::api::{Api, LogParams};
 
 use crate::ui::Ui;
@@ -24,6 +25,8 @@ pub struct FollowOptions {
     pub stop_on_interrupt: bool,
     pub logs: bool,
     pub diagnose: DiagnoseConfig,
+    /// Write the run record's report page when following ends.
+    pub report: bool,
 }
 
 impl FollowOptions {
@@ -37,6 +40,7 @@ impl FollowOptions {
             stop_on_interrupt: false,
             logs: false,
             diagnose,
+            report: true,
         }
     }
 }
@@ -49,6 +53,16 @@ pub struct Outcome {
     pub exit_code: ExitCode,
     pub findings: Vec<Finding>,
     pub steps: Vec<StepTiming>,
+    /// The last state seen, for the run's report (kept beside the record, not in it).
+    #[serde(skip)]
+    pub seen: Option<Box<Seen>>,
+}
+
+/// The last snapshot and the workflow object it was read from.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub snapshot: Snapshot,
+    pub workflow: serde_json::Value,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -104,10 +118,15 @@ pub async fn follow(
         }
     }));
     let mut view = View::new(ui);
-    let mut logs = LogStreams::new(client.clone(), namespace, options.logs, ui);
+    let mut logs = LogStreams::new(client.clone(), namespace, options.logs, ui, view.printer());
     let started = Instant::now();
     // A clock tick lets grace periods expire when nothing changes: it reads no API.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // The live tree's spinner turns between snapshots.
+    let mut redraw = tokio::time::interval(Duration::from_millis(
+        1000 / u64::from(TREE_REDRAWS_PER_SECOND),
+    ));
+    redraw.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let deadline = options
         .timeout
         .and_then(|t| deadline_after(tokio::time::Instant::now(), t));
@@ -149,6 +168,10 @@ pub async fn follow(
                 }
             }
             _ = tick.tick() => {}
+            _ = redraw.tick(), if ui.live => {
+                view.redraw();
+                continue;
+            }
             _ = &mut timeout => {
                 let snapshot = follower.snapshot().await;
                 let findings = snapshot.as_ref().map(kit_diagnose::diagnose).unwrap_or_default();
@@ -157,7 +180,7 @@ pub async fn follow(
                     "gave up following after {} s; the workflow keeps running: cargo xtask watch {name}",
                     started.elapsed().as_secs()
                 ));
-                return Ok(outcome(snapshot.as_ref(), ExitCode::Timeout, findings));
+                return Ok(outcome(&follower, snapshot.as_ref(), ExitCode::Timeout, findings));
             }
             _ = &mut ctrl_c => {
                 view.finish();
@@ -170,7 +193,7 @@ pub async fn follow(
                     ));
                 }
                 let snapshot = follower.snapshot().await;
-                return Ok(outcome(snapshot.as_ref(), ExitCode::Interrupted, vec![]));
+                return Ok(outcome(&follower, snapshot.as_ref(), ExitCode::Interrupted, vec![]));
             }
         }
         let work_started = Instant::now();
@@ -190,7 +213,7 @@ pub async fn follow(
                 ExitCode::Failure
             };
             view.summary(&snapshot, &findings, started.elapsed());
-            return Ok(outcome(Some(&snapshot), code, findings));
+            return Ok(outcome(&follower, Some(&snapshot), code, findings));
         }
         if options.fail_fast && kit_diagnose::exit_worthy(&findings) {
             view.finish();
@@ -199,6 +222,7 @@ pub async fn follow(
                 "stopped workflow {name} on the finding above (--fail-fast)"
             ));
             return Ok(outcome(
+                &follower,
                 Some(&snapshot),
                 ExitCode::StoppedOnDiagnosis,
                 findings,
@@ -216,6 +240,7 @@ pub async fn follow(
                 stuck.step.as_deref().unwrap_or("the workflow"),
             ));
             return Ok(outcome(
+                &follower,
                 Some(&snapshot),
                 ExitCode::StoppedOnDiagnosis,
                 findings,
@@ -239,7 +264,18 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn outcome(snapshot: Option<&Snapshot>, exit_code: ExitCode, findings: Vec<Finding>) -> Outcome {
+fn outcome(
+    follower: &Follower,
+    snapshot: Option<&Snapshot>,
+    exit_code: ExitCode,
+    findings: Vec<Finding>,
+) -> Outcome {
+    let seen = snapshot.zip(follower.raw_workflow()).map(|(s, workflow)| {
+        Box::new(Seen {
+            snapshot: s.clone(),
+            workflow,
+        })
+    });
     let steps = snapshot
         .map(|s| {
             pod_nodes(&s.workflow.nodes)
@@ -259,6 +295,7 @@ fn outcome(snapshot: Option<&Snapshot>, exit_code: ExitCode, findings: Vec<Findi
         exit_code,
         findings,
         steps,
+        seen,
     }
 }
 
@@ -299,11 +336,15 @@ fn duration_text(node: &NodeView, now: chrono::DateTime<chrono::Utc>) -> String 
     }
 }
 
-/// What the user sees while following.
+/// What the user sees while following: on a terminal, one live tree redrawn in place
+/// (log lines and findings printed above it); otherwise a line per change, or JSON.
 struct View {
     ui: Ui,
     multi: MultiProgress,
-    bars: BTreeMap<String, ProgressBar>,
+    /// The live tree, drawn as one multi-line bar.
+    tree: Option<ProgressBar>,
+    lines: Vec<TreeLine>,
+    spinner_epoch: Instant,
     /// Last phase printed per step, so plain output prints changes only.
     printed: BTreeMap<String, Option<String>>,
     /// Findings already shown, keyed by reason + pod + watching.
@@ -313,12 +354,33 @@ struct View {
     simulated_noted: bool,
 }
 
+/// How often the live tree may be drawn: enough for a spinner, not enough to flicker.
+const TREE_REDRAWS_PER_SECOND: u8 = 4;
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
 impl View {
     fn new(ui: Ui) -> Self {
+        let multi = if ui.live {
+            MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(
+                TREE_REDRAWS_PER_SECOND,
+            ))
+        } else {
+            ui.progress()
+        };
+        let tree = ui.live.then(|| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        });
         View {
             ui,
-            multi: ui.progress(),
-            bars: BTreeMap::new(),
+            multi,
+            tree,
+            lines: Vec::new(),
+            spinner_epoch: Instant::now(),
             printed: BTreeMap::new(),
             shown: BTreeSet::new(),
             last_workflow_phase: None,
@@ -326,14 +388,43 @@ impl View {
         }
     }
 
-    fn style() -> ProgressStyle {
-        ProgressStyle::with_template("{spinner} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+    /// Where log lines go: above the live tree, or standard output.
+    fn printer(&self) -> Printer {
+        if self.ui.live && !self.ui.json() {
+            Printer::AboveTree(self.multi.clone())
+        } else {
+            Printer::Stdout
+        }
     }
 
-    fn done_style(mark: &str) -> ProgressStyle {
-        let template = format!("{} {{msg}}", mark.replace('{', "{{").replace('}', "}}"));
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+    /// Draws the last tree again (the spinner turns, nothing else is read).
+    fn redraw(&mut self) {
+        let Some(bar) = &self.tree else { return };
+        if bar.is_finished() {
+            return;
+        }
+        let (_, width) = console::Term::stderr().size();
+        let frame = (self.spinner_epoch.elapsed().as_millis() / 100) as usize % SPINNER.len();
+        let text: Vec<String> = self
+            .lines
+            .iter()
+            .map(|line| {
+                let glyph = match line.mark {
+                    Mark::Running => self.ui.live_mark(SPINNER[frame]),
+                    Mark::Pending => self.ui.dim("·"),
+                    Mark::Succeeded => self.ui.ok("✓"),
+                    Mark::Failed => self.ui.bad("✗"),
+                    Mark::Skipped => self.ui.dim("-"),
+                    Mark::Finding => self.ui.warn("!"),
+                    Mark::More => self.ui.dim("…"),
+                };
+                let full = format!("{}{glyph} {}", "  ".repeat(line.depth), line.text);
+                // A wrapped line would push the tree down at every redraw.
+                console::truncate_str(&full, usize::from(width).saturating_sub(1).max(20), "…")
+                    .into_owned()
+            })
+            .collect();
+        bar.set_message(text.join("\n"));
     }
 
     fn update(&mut self, snapshot: &Snapshot, findings: &[Finding]) {
@@ -346,40 +437,28 @@ impl View {
                 format!("workflow {} {phase}", wf.name),
             );
         }
-        for node in pod_nodes(&wf.nodes) {
-            let phase = node.phase.clone();
-            // Plain output prints a step when its phase changes: most snapshots of a
-            // wide workflow change a few steps of hundreds.
-            if !self.ui.live && self.printed.get(&node.id) == Some(&phase) {
-                continue;
-            }
-            let message = node.message.clone().unwrap_or_default();
-            let line = format!(
-                "{:<40} {:<10} {:>7}  {}",
-                step_label(node, &wf.name),
-                phase.as_deref().unwrap_or("-"),
-                duration_text(node, snapshot.now),
-                message
-            );
-            if self.ui.live {
-                let bar = self.bars.entry(node.id.clone()).or_insert_with(|| {
-                    let bar = self.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(Self::style());
-                    bar.enable_steady_tick(Duration::from_millis(200));
-                    bar
-                });
-                bar.set_message(line);
-                if node.finished_at.is_some() && !bar.is_finished() {
-                    // A finished step keeps its line with a mark instead of a spinner.
-                    let mark = if phase.as_deref() == Some("Succeeded") {
-                        self.ui.ok("✓")
-                    } else {
-                        self.ui.bad("✗")
-                    };
-                    bar.set_style(Self::done_style(&mark));
-                    bar.finish();
+        if self.tree.is_some() {
+            // The tree fits the terminal with room for the lines printed above it.
+            let (rows, _) = console::Term::stderr().size();
+            let height = usize::from(rows).saturating_sub(4).max(6);
+            self.lines = kit_runview::tree_lines(snapshot, findings, height);
+            self.redraw();
+        } else {
+            for node in pod_nodes(&wf.nodes) {
+                let phase = node.phase.clone();
+                // A step is printed when its phase changes: most snapshots of a wide
+                // workflow change a few steps of hundreds.
+                if self.printed.get(&node.id) == Some(&phase) {
+                    continue;
                 }
-            } else if self.printed.get(&node.id) != Some(&phase) {
+                let message = node.message.clone().unwrap_or_default();
+                let line = format!(
+                    "{:<40} {:<10} {:>7}  {}",
+                    step_label(node, &wf.name),
+                    phase.as_deref().unwrap_or("-"),
+                    duration_text(node, snapshot.now),
+                    message
+                );
                 self.printed.insert(node.id.clone(), phase.clone());
                 self.event(
                     serde_json::json!({"type": "step", "name": node.display_name,
@@ -435,15 +514,18 @@ impl View {
     fn note(&mut self, text: &str) {
         if self.ui.json() {
             println!("{}", serde_json::json!({"type": "note", "message": text}));
+        } else if self.tree.as_ref().is_some_and(|t| !t.is_finished()) {
+            let _ = self.multi.println(text);
         } else {
             eprintln!("{text}");
         }
     }
 
+    /// Leaves the last tree on the screen, no longer redrawn.
     fn finish(&mut self) {
-        for bar in self.bars.values() {
-            bar.disable_steady_tick();
-            bar.tick();
+        self.redraw();
+        if let Some(bar) = &self.tree {
+            bar.finish();
         }
     }
 
@@ -506,21 +588,31 @@ pub fn render_finding(f: &Finding, ui: Ui) -> String {
     out
 }
 
+/// Where a step's log lines are written.
+#[derive(Clone)]
+enum Printer {
+    Stdout,
+    /// Above the live tree, which is drawn again below them.
+    AboveTree(MultiProgress),
+}
+
 /// `--logs`: one streaming task per pod whose main container has started.
 struct LogStreams {
     api: Api<Pod>,
     enabled: bool,
     started: BTreeSet<String>,
     ui: Ui,
+    printer: Printer,
 }
 
 impl LogStreams {
-    fn new(client: kube::Client, namespace: &str, enabled: bool, ui: Ui) -> Self {
+    fn new(client: kube::Client, namespace: &str, enabled: bool, ui: Ui, printer: Printer) -> Self {
         LogStreams {
             api: Api::namespaced(client, namespace),
             enabled,
             started: BTreeSet::new(),
             ui,
+            printer,
         }
     }
 
@@ -528,6 +620,11 @@ impl LogStreams {
         if !self.enabled {
             return;
         }
+        // On the live tree, a step is named as the tree names it (`collect · 2009`).
+        let labels = match self.printer {
+            Printer::AboveTree(_) => kit_runview::structure::labels(&snapshot.workflow),
+            Printer::Stdout => Default::default(),
+        };
         for node in pod_nodes(&snapshot.workflow.nodes) {
             let Some(pod) = &node.pod_name else { continue };
             let running = matches!(
@@ -538,7 +635,11 @@ impl LogStreams {
                 continue;
             }
             let api = self.api.clone();
-            let (pod, step, json) = (pod.clone(), node.display_name.clone(), self.ui.json());
+            let step = labels
+                .get(&node.id)
+                .cloned()
+                .unwrap_or_else(|| node.display_name.clone());
+            let (pod, json, printer) = (pod.clone(), self.ui.json(), self.printer.clone());
             tokio::spawn(async move {
                 let params = LogParams {
                     container: Some("main".into()),
@@ -557,13 +658,15 @@ impl LogStreams {
                     if !program.keep(&line) {
                         continue;
                     }
-                    if json {
-                        println!(
+                    match &printer {
+                        _ if json => println!(
                             "{}",
                             serde_json::json!({"type": "log", "step": step, "line": line})
-                        );
-                    } else {
-                        println!("[{step}] {line}");
+                        ),
+                        Printer::AboveTree(multi) => {
+                            let _ = multi.println(format!("[{step}] {line}"));
+                        }
+                        Printer::Stdout => println!("[{step}] {line}"),
                     }
                 }
             });

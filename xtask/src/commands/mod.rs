@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod fetch;
 pub mod follow;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod script;
 pub mod up;

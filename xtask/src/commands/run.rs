@@ -191,6 +191,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         fail_fast: args.fail_fast,
         wait_anyway: args.wait_anyway,
         stop_on_interrupt: args.stop_on_interrupt,
+        report: !args.no_report,
         logs: args.logs,
         diagnose: diagnose_config(&resolved),
     };
@@ -363,6 +364,9 @@ async fn submit_and_follow(
     }
     let outcome = follow::follow(client, &ns, &name, events_after, options, ui).await?;
     record.finished(&outcome, "run")?;
+    if options.report {
+        super::report::announce(super::report::after_follow(&record, &outcome), ui);
+    }
     Ok(outcome.exit())
 }
 
