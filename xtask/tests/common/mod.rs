@@ -203,3 +203,96 @@ impl Drop for BuiltImages {
             .output();
     }
 }
+
+/// The headless browser the report tests read pages with (Debian's
+/// `chromium-headless-shell`, or a full `chromium`).
+pub fn browser() -> PathBuf {
+    ["chromium-headless-shell", "chromium"]
+        .iter()
+        .filter_map(|name| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+        .next()
+        .expect("no chromium-headless-shell or chromium on PATH: tests/stack/up installs it")
+}
+
+/// Loads a report page in the headless browser, as a person would open it, and reads
+/// what it rendered through the browser's DOM and layout: the page is framed by a probe
+/// page whose script measures it. Also keeps a screenshot at `screenshot`.
+pub fn inspect_in_browser(page: &Path, screenshot: &Path) -> serde_json::Value {
+    let dir = page.parent().expect("the page is in a folder");
+    let name = page.file_name().unwrap().to_string_lossy();
+    let probe = dir.join("browser-probe.html");
+    std::fs::write(
+        &probe,
+        format!(
+            r#"<!doctype html><html><body><iframe id="f" src="{name}" width="1300" height="900"></iframe>
+<pre id="result"></pre><script>
+document.getElementById('f').addEventListener('load', () => {{
+  const d = document.getElementById('f').contentDocument;
+  const all = (q) => [...d.querySelectorAll(q)];
+  const wide = (e) => e.getBoundingClientRect().width > 0;
+  document.getElementById('result').textContent = JSON.stringify({{
+    title: d.title,
+    phase: (d.querySelector('h1 .phase') || {{}}).textContent,
+    bars: all('g.bar').length,
+    visible_bars: all('g.bar').filter(wide).length,
+    bar_labels: all('g.bar text.label').map(t => t.textContent),
+    bands: all('g.band').length,
+    critical: all('g.bar.critical').length,
+    findings: all('article.finding h3').map(h => h.textContent),
+    finding_links: all('article.finding h3 a').map(a => a.getAttribute('href')),
+    marks: all('.finding-mark').length,
+    time_shares: (d.getElementById('time-shares') || {{}}).textContent || null,
+    images: all('table.images tr').length - 1,
+    parameters: all('table.params tr').length - 1,
+    rerun: (d.querySelector('code.rerun') || {{}}).textContent || null,
+    results: (d.getElementById('results') || {{}}).textContent || null,
+    external: all('[src],link[href],script').length,
+    svg_height: (d.querySelector('svg.gantt') || {{getBoundingClientRect: () => ({{height: 0}})}}).getBoundingClientRect().height,
+  }});
+}});
+</script></body></html>"#
+        ),
+    )
+    .expect("write the probe page");
+    let url = |p: &Path| format!("file://{}", std::fs::canonicalize(p).unwrap().display());
+    let dom = std::process::Command::new(browser())
+        .args([
+            "--no-sandbox",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(url(&probe))
+        .output()
+        .expect("run the headless browser");
+    let html = String::from_utf8_lossy(&dom.stdout);
+    let json = html
+        .split("<pre id=\"result\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the probe page did not report: {}", text(&dom)));
+    // The DOM dump escapes the text it holds.
+    let json = json
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let shot = std::process::Command::new(browser())
+        .args(["--no-sandbox", "--hide-scrollbars", "--window-size=1300,1100"])
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(url(page))
+        .output()
+        .expect("run the headless browser");
+    assert!(
+        screenshot.is_file(),
+        "no screenshot of {}: {}",
+        page.display(),
+        text(&shot)
+    );
+    let _ = std::fs::remove_file(&probe);
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
