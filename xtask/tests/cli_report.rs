@@ -43,7 +43,10 @@ fn a_saved_snapshot_becomes_a_page_beside_it_and_its_data_as_json() {
     );
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("non-zero-exit"), "the finding is on the page");
-    assert!(!html.contains("<script") && !html.contains("<link"), "self-contained");
+    assert!(
+        !html.contains("<script") && !html.contains("<link"),
+        "self-contained"
+    );
 
     let out = report_from(&dir, &saved, true);
     assert!(out.status.success(), "{}", common::text(&out));
@@ -77,7 +80,11 @@ fn bad_report_inputs_are_named_with_what_to_do() {
     std::fs::write(saved.join("pods.json"), "{\"items\": 3}").unwrap();
     let out = report_from(&dir, &saved, false);
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pods"), "{}", common::text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pods"),
+        "{}",
+        common::text(&out)
+    );
     // No run yet and nothing named.
     let out = common::offline_xtask(&dir).arg("report").output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
@@ -98,8 +105,20 @@ fn the_page_renders_its_bar_and_finding_in_a_browser() {
     assert_eq!(seen["phase"], "Failed", "{seen:#}");
     let findings = seen["findings"].as_array().unwrap();
     assert_eq!(findings.len(), 1, "{seen:#}");
-    assert!(findings[0].as_str().unwrap().contains("non-zero-exit"), "{seen:#}");
-    assert_eq!(seen["marks"], 1, "the finding is anchored on its bar: {seen:#}");
-    assert_eq!(seen["external"], 0, "nothing loaded from elsewhere: {seen:#}");
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
+    assert!(
+        findings[0].as_str().unwrap().contains("non-zero-exit"),
+        "{seen:#}"
+    );
+    assert_eq!(
+        seen["marks"], 1,
+        "the finding is anchored on its bar: {seen:#}"
+    );
+    assert_eq!(
+        seen["external"], 0,
+        "nothing loaded from elsewhere: {seen:#}"
+    );
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a real screenshot"
+    );
 }

@@ -106,8 +106,14 @@ impl<'a> Structure<'a> {
                 .filter(|&p| p != i)
                 .or(root);
             entry.parent = parent;
-            // A retry attempt's name has no item, but its parent's does.
-            if entry.attempt.is_some() && parent.is_none_or(|p| kept[p].node_type != "Retry") {
+            let under_retry = parent.is_some_and(|p| kept[p].node_type == "Retry");
+            if under_retry {
+                // The Retry node holds the loop item; an only attempt is no news.
+                entry.item = None;
+                if parent.is_some_and(|p| kept[p].children.len() < 2) {
+                    entry.attempt = None;
+                }
+            } else {
                 entry.attempt = None;
             }
         }
@@ -262,28 +268,33 @@ pub fn labels(workflow: &WorkflowView) -> HashMap<String, String> {
 }
 
 /// `collect(0:LYON_1ER)` → (`collect`, item `LYON_1ER`); `collect(2)` → attempt 3;
-/// anything else is a plain name.
+/// `fit(1:3)(0)` (an attempt of a loop item) → (`fit`, item `3`, attempt 1); anything
+/// else is a plain name.
 pub fn split_display_name(display: &str) -> (String, Option<String>, Option<u32>) {
-    let Some(open) = display.find('(') else {
-        return (display.to_string(), None, None);
+    let (rest, attempt) = match trailing_attempt(display) {
+        Some((rest, n)) => (rest, Some(n.saturating_add(1))),
+        None => (display, None),
     };
-    let Some(inner) = display[open + 1..].strip_suffix(')') else {
-        return (display.to_string(), None, None);
-    };
-    let base = display[..open].to_string();
-    if let Some((index, value)) = inner.split_once(':')
+    if let Some(open) = rest.find('(')
+        && let Some(inner) = rest[open + 1..].strip_suffix(')')
+        && let Some((index, value)) = inner.split_once(':')
         && !index.is_empty()
         && index.bytes().all(|b| b.is_ascii_digit())
     {
-        return (base, Some(item_text(value)), None);
+        return (rest[..open].to_string(), Some(item_text(value)), attempt);
     }
-    if !inner.is_empty()
-        && inner.bytes().all(|b| b.is_ascii_digit())
-        && let Ok(n) = inner.parse::<u32>()
-    {
-        return (base, None, Some(n.saturating_add(1)));
+    (rest.to_string(), None, attempt)
+}
+
+/// `name(N)` → (`name`, N), for a name left before it.
+fn trailing_attempt(display: &str) -> Option<(&str, u32)> {
+    let body = display.strip_suffix(')')?;
+    let open = body.rfind('(')?;
+    let digits = &body[open + 1..];
+    if open == 0 || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    (display.to_string(), None, None)
+    Some((&display[..open], digits.parse().ok()?))
 }
 
 /// A loop item as a person reads it: map items (`{"year":"2009"}`) as their values.
@@ -333,6 +344,14 @@ mod tests {
             ("collect".into(), None, Some(2))
         );
         assert_eq!(
+            split_display_name("fit(1:3)(0)"),
+            ("fit".into(), Some("3".into()), Some(1))
+        );
+        assert_eq!(
+            split_display_name("fit(1:a(b))"),
+            ("fit".into(), Some("a(b)".into()), None)
+        );
+        assert_eq!(
             split_display_name("collect"),
             ("collect".into(), None, None)
         );
@@ -358,6 +377,34 @@ mod tests {
             let (base, _, _) = split_display_name(odd);
             assert!(!base.is_empty() || odd.starts_with('('), "{odd}");
         }
+    }
+
+    #[test]
+    fn retried_loop_items_are_labelled_by_item_and_attempt() {
+        let node =
+            |id: &str, name: &str, display: &str, kind: &str, boundary: &str, children: &[&str]| {
+                serde_json::json!({"id": id, "name": name, "displayName": display, "type": kind,
+                "boundaryID": boundary, "children": children, "phase": "Succeeded",
+                "startedAt": "2026-12-01T10:00:00Z"})
+            };
+        let wf = serde_json::json!({"metadata": {"name": "w"}, "status": {"nodes": {
+            "w": node("w", "w", "w", "Steps", "", &["g"]),
+            "g": node("g", "w[0]", "[0]", "StepGroup", "w", &["r0", "r1"]),
+            "r0": node("r0", "w[0].prepare", "prepare", "Retry", "w", &["a0"]),
+            "a0": node("a0", "w[0].prepare(0)", "prepare(0)", "Pod", "w", &[]),
+            "r1": node("r1", "w[0].fit(1:3)", "fit(1:3)", "Retry", "w", &["b0", "b1"]),
+            "b0": node("b0", "w[0].fit(1:3)(0)", "fit(1:3)(0)", "Pod", "w", &[]),
+            "b1": node("b1", "w[0].fit(1:3)(1)", "fit(1:3)(1)", "Pod", "w", &[]),
+        }}});
+        let view = WorkflowView::from_json(&wf);
+        let labels = labels(&view);
+        assert_eq!(labels["a0"], "prepare");
+        assert_eq!(labels["b0"], "fit · 3 (attempt 1)");
+        assert_eq!(labels["b1"], "fit · 3 (attempt 2)");
+        let s = Structure::of(&view);
+        let b1 = s.entries.iter().position(|e| e.node.id == "b1").unwrap();
+        assert_eq!(s.group(b1), "fit");
+        assert_eq!(s.leaves().len(), 3);
     }
 
     #[test]

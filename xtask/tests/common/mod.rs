@@ -282,7 +282,11 @@ document.getElementById('f').addEventListener('load', () => {{
         .replace("&gt;", ">")
         .replace("&amp;", "&");
     let shot = std::process::Command::new(browser())
-        .args(["--no-sandbox", "--hide-scrollbars", "--window-size=1300,1100"])
+        .args([
+            "--no-sandbox",
+            "--hide-scrollbars",
+            "--window-size=1300,1100",
+        ])
         .arg(format!("--screenshot={}", screenshot.display()))
         .arg(url(page))
         .output()
