@@ -793,6 +793,76 @@ fn free_port(preferred: u16) -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// (c) The run's page for the 500-pod workflow: read from the cluster and drawn, against
+/// `argo get -o json` reading the same workflow; then drawn again from the record alone.
+async fn wide_report(
+    ctx: &Context,
+    ws: &Path,
+    name: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let (mut ours_live, mut ours_offline, mut argo_get) = (vec![], vec![], vec![]);
+    let mut size = 0u64;
+    for run in 0..ctx.runs {
+        ctx.say(format!(
+            "(c) report page of the {WIDE_ITEMS}-pod run, run {}/{}",
+            run + 1,
+            ctx.runs
+        ));
+        // Without a saved state the record's page is read from the cluster.
+        let record = ws.join(".xtask/runs");
+        for entry in std::fs::read_dir(&record)?.flatten() {
+            let _ = std::fs::remove_dir_all(entry.path().join("snapshot"));
+        }
+        let started = std::time::Instant::now();
+        let page = ctx.ours(ws, &["report", name]).output().await?;
+        ours_live.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            page.status.success(),
+            "report {name}: {}",
+            process::tail(&String::from_utf8_lossy(&page.stderr), 800)
+        );
+        let path = PathBuf::from(String::from_utf8_lossy(&page.stdout).trim());
+        size = std::fs::metadata(&path)?.len();
+        let started = std::time::Instant::now();
+        let again = ctx.ours(ws, &["report", name]).output().await?;
+        ours_offline.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(again.status.success(), "report {name} (offline)");
+        let mut cmd = argo(&ctx.stack.kubeconfig);
+        cmd.args(["get", "-n", "argo", name, "-o", "json"]);
+        let started = std::time::Instant::now();
+        let got = cmd.output().await?;
+        argo_get.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(got.status.success(), "argo get {name}");
+    }
+    let offline = Stat::of(ours_offline);
+    let fast = offline.value(crate::report::Headline::Median).map(|v| v < 1.0);
+    report.rows.push(
+        Row::new(
+            "wide-report",
+            "(c) 500 pods: report page, read from the cluster and drawn",
+            Unit::Seconds,
+        )
+        .ours(Stat::of(ours_live))
+        .peer("argo get -o json", Some(Stat::of(argo_get))),
+    );
+    report.rows.push(
+        Row::new(
+            "wide-report-offline",
+            "(c) 500 pods: report page drawn again from the record",
+            Unit::Seconds,
+        )
+        .ours(offline)
+        .target("< 1 s", fast),
+    );
+    report.rows.push(
+        Row::new("wide-report-size", "(c) 500 pods: report page size", Unit::Bytes)
+            .ours(Stat::one(size as f64))
+            .target("< 2 MB", Some(size < 2_000_000)),
+    );
+    Ok(())
+}
+
 /// (c): ours runs the 500-pod workflow while `argo watch` follows the same one, each
 /// through its own counting proxy, with peak memory sampled.
 async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> anyhow::Result<()> {
@@ -811,6 +881,8 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
             "json",
             "--timeout",
             "400",
+            // The page is measured on its own below, against `argo get`.
+            "--no-report",
         ],
     );
     cmd.env("KUBECONFIG", ours_proxy.kubeconfig());
@@ -922,6 +994,7 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
             .peer("argo watch", Some(Stat::one(argo_exit.since(&done)))),
         );
     }
+    wide_report(ctx, ws, &name, report).await?;
     report.note(format!(
         "(c) once whatever --runs says; workflow {name} took {} from our submit to Succeeded; ours = `run` (submit included), argo = `argo watch` started after our submit on the same workflow; \
          requests counted at one `kubectl proxy -v=7` per follower (one `\"Request\"` log line per request sent; a long watch counts once, a re-list or re-watch again): \
