@@ -90,7 +90,7 @@ fn is_tree_header(line: &str) -> bool {
 fn run_demo_in_a_terminal_draws_one_tree_in_place_and_its_page_shows_every_step() {
     needs_real_node();
     let up = xtask()
-        .args(["up", "--images-only", "demo-*"])
+        .args(["up", "--images-only", "demo-*", "busybox"])
         .output()
         .unwrap();
     assert!(up.status.success(), "{}", text(&up));
@@ -125,6 +125,15 @@ fn run_demo_in_a_terminal_draws_one_tree_in_place_and_its_page_shows_every_step(
         std::thread::sleep(Duration::from_millis(250));
     };
     assert!(last.contains("EXIT=0"), "the demo failed:\n{last}");
+    // Kept for review: the terminal mid-run and at the end.
+    let middle = screens
+        .iter()
+        .rev()
+        .find(|s| s.contains(" Running · "))
+        .cloned()
+        .unwrap_or_default();
+    std::fs::write(output_dir().join("terminal-running.txt"), &middle).unwrap();
+    std::fs::write(output_dir().join("terminal-end.txt"), &last).unwrap();
 
     // While it ran: one tree, never two copies of it (no scrolling garbage), items by
     // their values, Argo's internal names nowhere, never wider than the terminal.
@@ -353,7 +362,11 @@ fn a_workflow_started_without_us_gets_its_page_from_the_cluster() {
         "",
         &pod_image(),
         "echo hello",
-        "",
+        // What `run` would have set: the account that may report step results.
+        &format!(
+            "  serviceAccountName: {}\n",
+            common::stack_var("ARGO_SERVICE_ACCOUNT")
+        ),
     );
     let created = Command::new("kubectl")
         .args(["-n", "argo", "create", "-o", "name", "-f"])
