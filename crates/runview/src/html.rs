@@ -10,7 +10,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use crate::report::{RunData, StepBar};
-use crate::structure::{duration_text, seconds_between};
+use crate::text::{duration_text, human_bytes, seconds_between};
 
 /// Above this many steps, loops with many items are drawn as one band of how many of
 /// their pods waited and ran over time; their failed items keep a bar each.
@@ -601,21 +601,6 @@ fn results(page: &mut String, data: &RunData) {
     );
 }
 
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 fn stamp(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
@@ -686,7 +671,7 @@ footer{margin-top:32px;font-size:12px}
 mod tests {
     use super::*;
     use crate::report::{Inputs, PlacedFinding, RunData};
-    use crate::testing::snapshot_of;
+    use crate::testing::{exit_finding, snapshot_of};
     use serde_json::json;
 
     /// A workflow of `n` pods in one loop, one of them failed.
@@ -715,17 +700,7 @@ mod tests {
                    "status": {"phase": "Failed", "nodes": nodes}}),
             "2026-12-01T10:31:00Z",
         );
-        let pod = s
-            .workflow
-            .nodes
-            .iter()
-            .find(|n| n.failed())
-            .and_then(|n| n.pod_name.clone());
-        let finding = serde_json::from_value(json!({
-            "level": "user", "reason": "non-zero-exit", "step": "tile(7:t7)", "pod": pod,
-            "summary": "tile <t7> exited with 3", "evidence": ["line <1>"], "fix": "read the log",
-            "terminal": true, "watching": false, "since": null}))
-        .unwrap();
+        let finding = exit_finding(&s, "tile(7:t7)", "tile <t7> exited with 3", &["line <1>"]);
         let inputs = Inputs {
             parameters: vec!["experiment=runs/a&b".into()],
             rerun: Some("cargo xtask rerun w".into()),

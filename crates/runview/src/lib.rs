@@ -10,6 +10,7 @@
 pub mod html;
 pub mod report;
 pub mod structure;
+pub mod text;
 pub mod tree;
 
 pub use report::{Inputs, ResultsSummary, RunData};
@@ -17,7 +18,22 @@ pub use tree::{Mark, TreeLine, tree_lines};
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use kit_diagnose::{DiagnoseConfig, Snapshot, SnapshotJson};
+    use kit_diagnose::{DiagnoseConfig, Finding, Snapshot, SnapshotJson};
+
+    /// A terminal `non-zero-exit` finding about the snapshot's failed pod.
+    pub fn exit_finding(s: &Snapshot, step: &str, summary: &str, evidence: &[&str]) -> Finding {
+        let pod = s
+            .workflow
+            .nodes
+            .iter()
+            .find(|n| n.failed())
+            .and_then(|n| n.pod_name.clone());
+        serde_json::from_value(serde_json::json!({
+            "level": "user", "reason": "non-zero-exit", "step": step, "pod": pod,
+            "summary": summary, "evidence": evidence, "fix": "read the log",
+            "terminal": true, "watching": false, "since": null}))
+        .expect("a finding")
+    }
 
     /// A snapshot of one workflow document and nothing else, seen at `now`.
     pub fn snapshot_of(workflow: serde_json::Value, now: &str) -> Snapshot {

@@ -10,7 +10,8 @@ use k8s_openapi::jiff::Timestamp;
 use kit_diagnose::{Finding, Snapshot};
 use serde::{Deserialize, Serialize};
 
-use crate::structure::{Structure, seconds_between};
+use crate::structure::Structure;
+use crate::text::seconds_between;
 
 /// Version of the JSON below: a script may check it.
 pub const SCHEMA: u32 = 1;

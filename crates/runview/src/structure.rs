@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use kit_diagnose::{NodeView, WorkflowView};
 
 /// One step of the tree: a pod, a suspend, or a Steps/DAG/Retry node holding others.
@@ -312,23 +311,6 @@ fn item_text(value: &str) -> String {
     value.to_string()
 }
 
-/// Seconds between two instants, never negative.
-pub fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    ((to - from).num_milliseconds().max(0)) as f64 / 1000.0
-}
-
-/// `42s`, `3m07s`, `1h02m`.
-pub fn duration_text(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,13 +387,5 @@ mod tests {
         let b1 = s.entries.iter().position(|e| e.node.id == "b1").unwrap();
         assert_eq!(s.group(b1), "fit");
         assert_eq!(s.leaves().len(), 3);
-    }
-
-    #[test]
-    fn durations_read_as_people_write_them() {
-        assert_eq!(duration_text(4.4), "4s");
-        assert_eq!(duration_text(187.0), "3m07s");
-        assert_eq!(duration_text(3720.0), "1h02m");
-        assert_eq!(duration_text(-3.0), "0s");
     }
 }

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use kit_diagnose::{Finding, Snapshot};
 
-use crate::structure::{Structure, duration_text, seconds_between};
+use crate::structure::Structure;
+use crate::text::{duration_text, seconds_between};
 
 /// How a line is marked; the caller turns it into a glyph and a colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +345,7 @@ fn fit(lines: Vec<TreeLine>, max: usize) -> Vec<TreeLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::snapshot_of;
+    use crate::testing::{exit_finding, snapshot_of};
     use serde_json::json;
 
     /// The demo's shape: vintages × boroughs, each running split then collect.
@@ -457,17 +458,7 @@ mod tests {
     #[test]
     fn a_failed_item_is_expanded_with_its_message_and_finding() {
         let s = demo("Failed");
-        let pod = s
-            .workflow
-            .nodes
-            .iter()
-            .find(|n| n.failed())
-            .and_then(|n| n.pod_name.clone());
-        let finding: Finding = serde_json::from_value(json!({
-            "level": "user", "reason": "non-zero-exit", "step": "collect", "pod": pod,
-            "summary": "collect exited with 3", "evidence": [], "fix": "read the log",
-            "terminal": true, "watching": false, "since": null}))
-        .unwrap();
+        let finding = exit_finding(&s, "collect", "collect exited with 3", &[]);
         let lines = tree_lines(&s, &[finding], 40);
         let t = texts(&lines);
         let failed = t

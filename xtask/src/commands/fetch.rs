@@ -17,6 +17,7 @@ use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::ui::Ui;
+use kit_runview::text::human_bytes;
 
 /// Test clusters whose exec runs on the host in the claim's folder (the kwok stack) set
 /// this to `working-directory`; real clusters need nothing.
@@ -294,21 +295,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// A byte bar with rate and ETA on a terminal; plain lines otherwise.

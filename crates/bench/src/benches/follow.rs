@@ -836,7 +836,9 @@ async fn wide_report(
         anyhow::ensure!(got.status.success(), "argo get {name}");
     }
     let offline = Stat::of(ours_offline);
-    let fast = offline.value(crate::report::Headline::Median).map(|v| v < 1.0);
+    let fast = offline
+        .value(crate::report::Headline::Median)
+        .map(|v| v < 1.0);
     report.rows.push(
         Row::new(
             "wide-report",
@@ -856,9 +858,13 @@ async fn wide_report(
         .target("< 1 s", fast),
     );
     report.rows.push(
-        Row::new("wide-report-size", "(c) 500 pods: report page size", Unit::Bytes)
-            .ours(Stat::one(size as f64))
-            .target("< 2 MB", Some(size < 2_000_000)),
+        Row::new(
+            "wide-report-size",
+            "(c) 500 pods: report page size",
+            Unit::Bytes,
+        )
+        .ours(Stat::one(size as f64))
+        .target("< 2 MB", Some(size < 2_000_000)),
     );
     Ok(())
 }
