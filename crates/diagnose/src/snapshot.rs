@@ -311,6 +311,72 @@ pub struct SnapshotJson<'a> {
 }
 
 impl Snapshot {
+    /// The part of the snapshot about this workflow, to keep with a run: its pods (those
+    /// labelled with it or named by its nodes) without their field-manager bookkeeping,
+    /// the events and log tails of those pods (also of the named pods already gone), and
+    /// the events about anything that is not a pod (the workflow, volumes, nodes,
+    /// quotas). Other pods of the namespace and their events are left out; what a
+    /// diagnosis finds is the same.
+    pub fn about_the_workflow(&self) -> Snapshot {
+        let wf = &self.workflow;
+        let named: std::collections::HashSet<&str> = wf
+            .nodes
+            .iter()
+            .filter_map(|n| n.pod_name.as_deref())
+            .collect();
+        let pods: Vec<Arc<Pod>> = self
+            .pods
+            .iter()
+            .filter(|p| {
+                let labelled = p
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_WORKFLOW))
+                    .is_some_and(|w| *w == wf.name);
+                labelled
+                    || p.metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| named.contains(n))
+            })
+            .map(|p| {
+                let mut pod = (**p).clone();
+                pod.metadata.managed_fields = None;
+                Arc::new(pod)
+            })
+            .collect();
+        // Pods named by the workflow stay relevant after they are gone: their events
+        // and log tails tell what happened.
+        let mut kept = named;
+        kept.extend(pods.iter().filter_map(|p| p.metadata.name.as_deref()));
+        let events = self
+            .events
+            .iter()
+            .filter(|e| {
+                let about = &e.involved_object;
+                about.kind.as_deref() != Some("Pod")
+                    || about.name.as_deref().is_some_and(|n| kept.contains(n))
+            })
+            .cloned()
+            .collect();
+        let logs = self
+            .logs
+            .iter()
+            .filter(|(pod, _)| kept.contains(pod.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Snapshot {
+            now: self.now,
+            workflow: self.workflow.clone(),
+            pods,
+            events,
+            nodes: self.nodes.clone(),
+            logs,
+            config: self.config.clone(),
+        }
+    }
+
     /// Builds a snapshot from JSON documents (fixtures, `cargo xtask diagnose --from`).
     pub fn from_json(
         now: DateTime<Utc>,

@@ -197,6 +197,30 @@ fn every_fixture_gives_its_expected_findings() {
     );
 }
 
+/// A run record keeps only the workflow's part of a snapshot: it must be diagnosed the
+/// same, on every scenario.
+#[test]
+fn the_workflow_s_part_of_a_snapshot_gives_the_same_findings() {
+    for dir in scenarios() {
+        let snapshot = load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let part = snapshot.about_the_workflow();
+        assert!(part.pods.len() <= snapshot.pods.len());
+        assert!(
+            part.pods
+                .iter()
+                .all(|p| p.metadata.managed_fields.is_none()),
+            "{}",
+            dir.display()
+        );
+        assert_eq!(
+            kit_diagnose::diagnose(&part),
+            kit_diagnose::diagnose(&snapshot),
+            "{}",
+            dir.display()
+        );
+    }
+}
+
 #[test]
 fn every_reason_has_a_fixture() {
     let mut seen = BTreeSet::new();

@@ -48,11 +48,12 @@ pub fn announce(written: anyhow::Result<Option<PathBuf>>, ui: Ui) {
     }
 }
 
-/// Saves the snapshot into the record and draws the page from it.
+/// Saves the snapshot (the workflow's part of it) into the record and draws the page.
 fn write_for_record(dir: &Path, seen: &Seen) -> anyhow::Result<PathBuf> {
-    kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &seen.snapshot, &seen.workflow)
+    let snapshot = seen.snapshot.about_the_workflow();
+    kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &snapshot, &seen.workflow)
         .with_context(|| format!("saving the run's last state into {}", dir.display()))?;
-    let data = data_for(&seen.snapshot, Some(dir));
+    let data = data_for(&snapshot, Some(dir));
     write_page(&dir.join(REPORT_FILE), &data)
 }
 
@@ -180,6 +181,7 @@ pub async fn report(global: &GlobalArgs, args: &ReportArgs, ui: Ui) -> anyhow::R
         }
         Source::Workflow(name) => {
             let (snapshot, raw) = read_live(global, ui, &name).await?;
+            let snapshot = snapshot.about_the_workflow();
             let dir = root.join(FOREIGN_REPORTS_DIR).join(&name);
             kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &snapshot, &raw)
                 .with_context(|| format!("saving the workflow's state into {}", dir.display()))?;
