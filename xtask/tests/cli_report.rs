@@ -64,6 +64,12 @@ fn a_saved_snapshot_becomes_a_page_beside_it_and_its_data_as_json() {
     assert_eq!(finding["level"], "user");
     assert_eq!(finding["step_id"], step["id"]);
     assert!(run["inputs"].is_null(), "no record: no inputs claimed");
+    // What the workflow object itself holds.
+    assert_eq!(
+        run["images"],
+        serde_json::json!(["127.0.0.1:5443/stack/busybox:1"])
+    );
+    assert_eq!(run["arguments"], serde_json::json!([]));
 }
 
 #[test]

@@ -236,9 +236,9 @@ fn run_demo_in_a_terminal_draws_one_tree_in_place_and_its_page_shows_every_step(
             .contains("waiting for the cluster"),
         "{seen:#}"
     );
-    // Pinned images and the parameter given, and how to run it again.
+    // Pinned images, every parameter (the one given and the defaults), how to run it again.
     assert!(seen["images"].as_u64().unwrap() >= 4, "{seen:#}");
-    assert_eq!(seen["parameters"], 1, "{seen:#}");
+    assert_eq!(seen["parameters"], 3, "{seen:#}");
     assert!(
         seen["rerun"]
             .as_str()

@@ -509,58 +509,108 @@ fn band(
 
 fn inputs(page: &mut String, data: &RunData) {
     page.push_str("<section id=\"inputs\"><h2>What produced this run</h2>");
-    let Some(inputs) = &data.inputs else {
-        page.push_str(
-            "<p class=\"none\">This workflow was not started from this workspace: its inputs are \
-             not on record. The images and parameters Argo kept are in the workflow itself.</p>\
-             </section>\n",
-        );
-        return;
-    };
-    if let Some(rerun) = &inputs.rerun {
-        let _ = write!(
-            page,
-            "<p>Run it again, same manifest and images: <code class=\"rerun\">{}</code></p>",
-            esc(rerun)
-        );
+    let inputs = data.inputs.as_ref();
+    match inputs.and_then(|i| i.rerun.as_ref()) {
+        Some(rerun) => {
+            let _ = write!(
+                page,
+                "<p>Run it again, same manifest and images: <code class=\"rerun\">{}</code></p>",
+                esc(rerun)
+            );
+        }
+        None => page.push_str(
+            "<p class=\"none\">Not started from this workspace: what is below is what the \
+             workflow itself holds.</p>",
+        ),
     }
     let mut facts = Vec::new();
-    if let Some(source) = &inputs.source {
+    if let Some(source) = inputs.and_then(|i| i.source.as_ref()) {
         facts.push(format!("from <code>{}</code>", esc(source)));
     }
-    if let Some(at) = inputs.submitted_at {
+    if let Some(at) = inputs.and_then(|i| i.submitted_at) {
         facts.push(format!("submitted {}", stamp(at)));
     }
-    if let Some(record) = &inputs.record {
+    if let Some(record) = inputs.and_then(|i| i.record.as_ref()) {
         facts.push(format!("record <code>{}</code>", esc(record)));
     }
     if !facts.is_empty() {
         let _ = write!(page, "<p>{}</p>", facts.join(" · "));
     }
-    page.push_str("<h3>Parameters</h3>");
-    if inputs.parameters.is_empty() {
-        page.push_str("<p class=\"none\">The workflow's defaults.</p>");
-    } else {
-        page.push_str("<table class=\"params\"><tr><th>name</th><th>value</th></tr>");
-        for p in &inputs.parameters {
-            let (name, value) = p.split_once('=').unwrap_or((p, ""));
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td><code>{}</code></td></tr>",
-                esc(name),
-                esc(value)
-            );
-        }
-        page.push_str("</table>");
+    parameters(page, data);
+    images(page, data);
+    if let Some(settings) = inputs.and_then(|i| i.settings.as_ref()) {
+        let text = serde_json::to_string_pretty(settings).unwrap_or_default();
+        let _ = write!(
+            page,
+            "<details><summary>Settings used (secrets masked)</summary><pre>{}</pre></details>",
+            esc(&text)
+        );
     }
+    page.push_str("</section>\n");
+}
+
+/// Every parameter with the value it ran with; those given on the command line marked.
+fn parameters(page: &mut String, data: &RunData) {
+    page.push_str("<h3>Parameters</h3>");
+    let given: Vec<(&str, &str)> = data
+        .inputs
+        .iter()
+        .flat_map(|i| i.parameters.iter())
+        .map(|p| p.split_once('=').unwrap_or((p.as_str(), "")))
+        .collect();
+    let mut rows: Vec<(&str, &str, bool)> = data
+        .arguments
+        .iter()
+        .map(|a| {
+            let name = a.name.as_str();
+            (
+                name,
+                a.value.as_deref().unwrap_or(""),
+                given.iter().any(|(g, _)| *g == name),
+            )
+        })
+        .collect();
+    // Given but not in the workflow object (a record without the object).
+    for (name, value) in &given {
+        if !rows.iter().any(|(n, _, _)| n == name) {
+            rows.push((name, value, true));
+        }
+    }
+    if rows.is_empty() {
+        page.push_str("<p class=\"none\">The workflow has no parameters.</p>");
+        return;
+    }
+    page.push_str("<table class=\"params\"><tr><th>name</th><th>value</th><th></th></tr>");
+    for (name, value, was_given) in rows {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            esc(name),
+            esc(value),
+            if was_given {
+                "given with <code>-p</code>"
+            } else {
+                ""
+            }
+        );
+    }
+    page.push_str("</table>");
+}
+
+/// The images it ran: pinned by this workspace (as written → digest), else as the
+/// workflow names them.
+fn images(page: &mut String, data: &RunData) {
     page.push_str("<h3>Images</h3>");
-    if inputs.images.is_empty() {
-        page.push_str("<p class=\"none\">No image was pinned to a digest.</p>");
-    } else {
+    let pins = data
+        .inputs
+        .iter()
+        .flat_map(|i| i.images.iter())
+        .collect::<Vec<_>>();
+    if !pins.is_empty() {
         page.push_str(
             "<table class=\"images\"><tr><th>where</th><th>as written</th><th>ran as</th></tr>",
         );
-        for i in &inputs.images {
+        for i in pins {
             let _ = write!(
                 page,
                 "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
@@ -571,15 +621,35 @@ fn inputs(page: &mut String, data: &RunData) {
         }
         page.push_str("</table>");
     }
-    if let Some(settings) = &inputs.settings {
-        let text = serde_json::to_string_pretty(settings).unwrap_or_default();
+    let unpinned: Vec<&String> = data
+        .images
+        .iter()
+        .filter(|image| {
+            !data
+                .inputs
+                .iter()
+                .flat_map(|i| i.images.iter())
+                .any(|p| &p.to == *image)
+        })
+        .collect();
+    if unpinned.is_empty() {
+        return;
+    }
+    page.push_str("<table class=\"images named\"><tr><th>named by the workflow</th><th></th></tr>");
+    for image in unpinned {
+        let pinned = image.contains("@sha256:");
         let _ = write!(
             page,
-            "<details><summary>Settings used (secrets masked)</summary><pre>{}</pre></details>",
-            esc(&text)
+            "<tr><td><code>{}</code></td><td>{}</td></tr>",
+            esc(image),
+            if pinned {
+                "by digest"
+            } else {
+                "by tag: the registry may have changed it since"
+            }
         );
     }
-    page.push_str("</section>\n");
+    page.push_str("</table>");
 }
 
 fn results(page: &mut String, data: &RunData) {

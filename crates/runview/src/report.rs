@@ -27,6 +27,11 @@ pub struct RunData {
     pub findings: Vec<PlacedFinding>,
     pub time: TimeShares,
     pub critical_path: CriticalPath,
+    /// The workflow's parameters with the values it ran with (from the workflow itself,
+    /// whoever started it).
+    pub arguments: Vec<Argument>,
+    /// Every image its templates name, as the workflow holds them.
+    pub images: Vec<String>,
     /// Known for runs started by this workspace (from the run record).
     pub inputs: Option<Inputs>,
     /// When `fetch-results` has run for this run.
@@ -128,6 +133,13 @@ pub struct Inputs {
     pub record: Option<String>,
 }
 
+/// One parameter of `spec.arguments`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Argument {
+    pub name: String,
+    pub value: Option<String>,
+}
+
 /// An image reference as written, and the digest it was pinned to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImagePin {
@@ -212,9 +224,58 @@ impl RunData {
             critical_path: critical_path(&steps),
             steps,
             findings: placed,
+            arguments: Vec::new(),
+            images: Vec::new(),
             inputs,
             results,
         }
+    }
+
+    /// Adds what the workflow object itself says of its inputs: its parameters' values
+    /// and the images of its templates (or of the template it was submitted from).
+    pub fn with_workflow_object(mut self, workflow: &serde_json::Value) -> RunData {
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        };
+        self.arguments = workflow["spec"]["arguments"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(Argument {
+                    name: p["name"].as_str()?.to_string(),
+                    value: text(&p["value"]),
+                })
+            })
+            .collect();
+        let stored = &workflow["status"]["storedWorkflowTemplateSpec"]["templates"];
+        let templates = stored
+            .as_array()
+            .or_else(|| workflow["spec"]["templates"].as_array())
+            .into_iter()
+            .flatten();
+        let mut images = std::collections::BTreeSet::new();
+        for t in templates {
+            let containers = [&t["container"], &t["script"]]
+                .into_iter()
+                .chain(
+                    t["containerSet"]["containers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten(),
+                )
+                .chain(t["initContainers"].as_array().into_iter().flatten())
+                .chain(t["sidecars"].as_array().into_iter().flatten());
+            for c in containers {
+                if let Some(image) = c["image"].as_str().filter(|i| !i.is_empty()) {
+                    images.insert(image.to_string());
+                }
+            }
+        }
+        self.images = images.into_iter().collect();
+        self
     }
 }
 
@@ -448,7 +509,31 @@ mod tests {
                                               "finishedAt": "2026-12-01T10:00:28Z"}}}]}}))
         .unwrap();
         s.pods.push(std::sync::Arc::new(pod));
-        let data = RunData::build(&s, &[], None, None);
+        let data = RunData::build(&s, &[], None, None).with_workflow_object(&json!({
+            "spec": {"arguments": {"parameters": [{"name": "rate", "value": "0.5"},
+                                                  {"name": "grid", "value": 3},
+                                                  {"name": "unset"}]},
+                     "templates": [{"name": "fit", "container": {"image": "reg/fit@sha256:ab"}},
+                                   {"name": "x", "script": {"image": "reg/py:3"},
+                                    "sidecars": [{"image": "reg/fit@sha256:ab"}]}]}}));
+        assert_eq!(
+            data.arguments,
+            [
+                Argument {
+                    name: "rate".into(),
+                    value: Some("0.5".into())
+                },
+                Argument {
+                    name: "grid".into(),
+                    value: Some("3".into())
+                },
+                Argument {
+                    name: "unset".into(),
+                    value: None
+                },
+            ]
+        );
+        assert_eq!(data.images, ["reg/fit@sha256:ab", "reg/py:3"]);
         assert_eq!(data.steps.len(), 1);
         let b = &data.steps[0];
         assert_eq!(b.label, "fit · 0.5");

@@ -53,11 +53,13 @@ fn write_for_record(dir: &Path, seen: &Seen) -> anyhow::Result<PathBuf> {
     let snapshot = seen.snapshot.about_the_workflow();
     kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &snapshot, &seen.workflow)
         .with_context(|| format!("saving the run's last state into {}", dir.display()))?;
-    let data = data_for(&snapshot, Some(dir));
+    let data = data_for(&snapshot, &seen.workflow, Some(dir));
     write_page(&dir.join(REPORT_FILE), &data)
 }
 
-fn data_for(snapshot: &Snapshot, record: Option<&Path>) -> RunData {
+/// The page's data: the snapshot judged, the workflow object's own inputs, and the
+/// record's when there is one.
+fn data_for(snapshot: &Snapshot, workflow: &serde_json::Value, record: Option<&Path>) -> RunData {
     let findings = kit_diagnose::diagnose(snapshot);
     RunData::build(
         snapshot,
@@ -65,6 +67,7 @@ fn data_for(snapshot: &Snapshot, record: Option<&Path>) -> RunData {
         record.map(inputs_of),
         record.and_then(results_of),
     )
+    .with_workflow_object(workflow)
 }
 
 fn write_page(path: &Path, data: &RunData) -> anyhow::Result<PathBuf> {
@@ -132,9 +135,12 @@ pub fn note_results(dir: &Path, results: &ResultsSummary) -> anyhow::Result<()> 
     )?;
     let snapshot = dir.join(SNAPSHOT_DIR);
     if dir.join(REPORT_FILE).exists() && snapshot.is_dir() {
-        let (snapshot, _) = kit_cluster::follow::load_snapshot(&snapshot, Default::default())
+        let (snapshot, raw) = kit_cluster::follow::load_snapshot(&snapshot, Default::default())
             .map_err(|e| Exit::failure(format!("reading the run's saved state: {e}")))?;
-        write_page(&dir.join(REPORT_FILE), &data_for(&snapshot, Some(dir)))?;
+        write_page(
+            &dir.join(REPORT_FILE),
+            &data_for(&snapshot, &raw, Some(dir)),
+        )?;
     }
     Ok(())
 }
@@ -166,13 +172,13 @@ pub async fn report(global: &GlobalArgs, args: &ReportArgs, ui: Ui) -> anyhow::R
     };
     let (path, data) = match source {
         Source::Saved(dir) => {
-            let (snapshot, _) = kit_cluster::follow::load_snapshot(&dir, Default::default())
+            let (snapshot, raw) = kit_cluster::follow::load_snapshot(&dir, Default::default())
                 .map_err(|e| {
                     Exit::input(format!(
                         "{e}; `--from` takes a folder written by `cargo xtask diagnose NAME --save DIR`"
                     ))
                 })?;
-            let data = data_for(&snapshot, None);
+            let data = data_for(&snapshot, &raw, None);
             (write_page(&dir.join(REPORT_FILE), &data)?, data)
         }
         Source::Record(dir) => {
@@ -185,7 +191,7 @@ pub async fn report(global: &GlobalArgs, args: &ReportArgs, ui: Ui) -> anyhow::R
             let dir = root.join(FOREIGN_REPORTS_DIR).join(&name);
             kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &snapshot, &raw)
                 .with_context(|| format!("saving the workflow's state into {}", dir.display()))?;
-            let data = data_for(&snapshot, None);
+            let data = data_for(&snapshot, &raw, None);
             (write_page(&dir.join(REPORT_FILE), &data)?, data)
         }
     };
@@ -212,10 +218,10 @@ async fn record_data(global: &GlobalArgs, ui: Ui, dir: &Path) -> anyhow::Result<
         .then(|| kit_cluster::follow::load_snapshot(&saved_dir, Default::default()))
         .transpose()
         .map_err(|e| Exit::failure(format!("reading the run's saved state: {e}")))?;
-    if let Some((snapshot, _)) = &saved
+    if let Some((snapshot, raw)) = &saved
         && snapshot.workflow.completed()
     {
-        return Ok(data_for(snapshot, Some(dir)));
+        return Ok(data_for(snapshot, raw, Some(dir)));
     }
     let Some(name) = record::record_name(dir) else {
         return Err(Exit::input(format!(
@@ -226,21 +232,19 @@ async fn record_data(global: &GlobalArgs, ui: Ui, dir: &Path) -> anyhow::Result<
     };
     match read_live(global, ui, &name).await {
         Ok((snapshot, raw)) => {
-            write_for_record(
-                dir,
-                &Seen {
-                    snapshot: snapshot.clone(),
-                    workflow: raw,
-                },
-            )?;
-            Ok(data_for(&snapshot, Some(dir)))
+            let seen = Seen {
+                snapshot: snapshot.about_the_workflow(),
+                workflow: raw,
+            };
+            write_for_record(dir, &seen)?;
+            Ok(data_for(&seen.snapshot, &seen.workflow, Some(dir)))
         }
         Err(err) => match saved {
-            Some((snapshot, _)) => {
+            Some((snapshot, raw)) => {
                 eprintln!(
                     "note: drawing the state saved when following stopped; the cluster could not be read: {err:#}"
                 );
-                Ok(data_for(&snapshot, Some(dir)))
+                Ok(data_for(&snapshot, &raw, Some(dir)))
             }
             None => Err(err),
         },
