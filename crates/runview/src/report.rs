@@ -196,10 +196,15 @@ impl RunData {
             .or_else(|| steps.iter().filter_map(StepBar::start).min());
         let finished = root.and_then(|r| r.finished_at);
         let seconds = started.map(|s| seconds_between(s, finished.unwrap_or(snapshot.now)));
+        // A finding is anchored on a bar: a step that runs something.
         let placed = findings
             .iter()
             .map(|f| PlacedFinding {
-                step_id: place(f, &steps, &structure),
+                step_id: structure
+                    .place(f)
+                    .map(|i| &structure.entries[i])
+                    .filter(|e| e.is_leaf())
+                    .map(|e| e.node.id.clone()),
                 finding: f.clone(),
             })
             .collect();
@@ -277,21 +282,6 @@ impl RunData {
         self.images = images.into_iter().collect();
         self
     }
-}
-
-/// The step a finding is about: by pod, else by the step's name.
-fn place(f: &Finding, steps: &[StepBar], structure: &Structure<'_>) -> Option<String> {
-    if let Some(pod) = &f.pod
-        && let Some(s) = steps.iter().find(|s| s.pod.as_ref() == Some(pod))
-    {
-        return Some(s.id.clone());
-    }
-    let step = f.step.as_deref()?;
-    structure
-        .entries
-        .iter()
-        .find(|e| e.node.display_name == step && e.is_leaf())
-        .map(|e| e.node.id.clone())
 }
 
 fn utc(t: &Timestamp) -> Option<DateTime<Utc>> {

@@ -38,6 +38,11 @@ impl Entry<'_> {
     pub fn phase(&self) -> &str {
         self.node.phase.as_deref().unwrap_or("Pending")
     }
+
+    /// One of several runs of a step: a loop item or a retry attempt.
+    pub fn is_repeated(&self) -> bool {
+        self.item.is_some() || self.attempt.is_some()
+    }
 }
 
 /// The workflow as a tree of [`Entry`].
@@ -124,18 +129,12 @@ impl<'a> Structure<'a> {
                 None => {}
             }
         }
-        let order = |entries: &Vec<Entry<'a>>, ids: &mut Vec<usize>| {
-            ids.sort_by_key(|&c| {
-                let n = entries[c].node;
-                (n.started_at.is_none(), n.started_at, n.name.clone())
-            });
-        };
         for i in 0..entries.len() {
             let mut children = std::mem::take(&mut entries[i].children);
-            order(&entries, &mut children);
+            start_order(&entries, &mut children);
             entries[i].children = children;
         }
-        order(&entries, &mut orphans);
+        start_order(&entries, &mut orphans);
         // Cycles in a corrupt status would loop the walkers: cut every entry that is its
         // own ancestor loose.
         let mut structure = Structure {
@@ -219,11 +218,26 @@ impl<'a> Structure<'a> {
         let mut leaves: Vec<usize> = (0..self.entries.len())
             .filter(|&i| self.entries[i].is_leaf() && self.entries[i].node.node_type != "Skipped")
             .collect();
-        leaves.sort_by_key(|&i| {
-            let n = self.entries[i].node;
-            (n.started_at.is_none(), n.started_at, n.name.clone())
-        });
+        start_order(&self.entries, &mut leaves);
         leaves
+    }
+
+    /// The entry a finding is about: the one running its pod, else a step of its name
+    /// (one that runs something first).
+    pub fn place(&self, f: &kit_diagnose::Finding) -> Option<usize> {
+        let by_pod = f.pod.as_deref().and_then(|pod| {
+            self.entries
+                .iter()
+                .position(|e| e.node.pod_name.as_deref() == Some(pod))
+        });
+        by_pod.or_else(|| {
+            let step = f.step.as_deref()?;
+            let named = |e: &Entry<'_>| e.node.display_name == step;
+            self.entries
+                .iter()
+                .position(|e| named(e) && e.is_leaf())
+                .or_else(|| self.entries.iter().position(named))
+        })
     }
 
     /// The top-level entries: the root's children, or the orphans when there is no root.
@@ -256,6 +270,13 @@ impl<'a> Structure<'a> {
         }
         out
     }
+}
+
+/// Sorts entry indexes in order of start, unstarted last. Entries are made in the order
+/// of [`WorkflowView::nodes`] (start time, then name), so among started ones the index
+/// is that order.
+fn start_order(entries: &[Entry<'_>], ids: &mut [usize]) {
+    ids.sort_by_key(|&i| (entries[i].node.started_at.is_none(), i));
 }
 
 /// Node id → [`Structure::label`], for every node.

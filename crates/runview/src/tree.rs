@@ -59,25 +59,18 @@ pub struct TreeLine {
 /// Lines for the tree of `snapshot`, at most `max_lines` (at least 2).
 pub fn tree_lines(snapshot: &Snapshot, findings: &[Finding], max_lines: usize) -> Vec<TreeLine> {
     let structure = Structure::of(&snapshot.workflow);
-    let mut by_pod: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-    let mut by_step: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+    let mut placed: BTreeMap<usize, Vec<&Finding>> = BTreeMap::new();
     let mut unplaced: Vec<&Finding> = Vec::new();
     for f in findings {
-        match (&f.pod, &f.step) {
-            (Some(pod), _) if structure_has_pod(&structure, pod) => {
-                by_pod.entry(pod).or_default().push(f)
-            }
-            (_, Some(step)) if structure_has_step(&structure, step) => {
-                by_step.entry(step).or_default().push(f)
-            }
-            _ => unplaced.push(f),
+        match structure.place(f) {
+            Some(i) => placed.entry(i).or_default().push(f),
+            None => unplaced.push(f),
         }
     }
     let mut writer = Writer {
         s: &structure,
         now: snapshot.now,
-        by_pod,
-        by_step,
+        placed,
         lines: Vec::new(),
     };
     writer.header(snapshot);
@@ -89,21 +82,11 @@ pub fn tree_lines(snapshot: &Snapshot, findings: &[Finding], max_lines: usize) -
     fit(writer.lines, max_lines.max(2))
 }
 
-fn structure_has_pod(s: &Structure<'_>, pod: &str) -> bool {
-    s.entries
-        .iter()
-        .any(|e| e.node.pod_name.as_deref() == Some(pod))
-}
-
-fn structure_has_step(s: &Structure<'_>, step: &str) -> bool {
-    s.entries.iter().any(|e| e.node.display_name == step)
-}
-
 struct Writer<'s, 'a> {
     s: &'s Structure<'a>,
     now: DateTime<Utc>,
-    by_pod: BTreeMap<&'a str, Vec<&'a Finding>>,
-    by_step: BTreeMap<&'a str, Vec<&'a Finding>>,
+    /// Findings by the entry they are about, shown under it.
+    placed: BTreeMap<usize, Vec<&'a Finding>>,
     lines: Vec<TreeLine>,
 }
 
@@ -153,26 +136,26 @@ impl<'a> Writer<'_, 'a> {
 
     /// Children of one container, loops folded.
     fn children(&mut self, children: &[usize], depth: usize) {
-        // Group by name, keeping the order of the first start.
-        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        // The runs of one repeated step form a group, in the order of the first start.
+        let entries = &self.s.entries;
+        let mut groups: Vec<Vec<usize>> = Vec::new();
         for &c in children {
-            let e = &self.s.entries[c];
-            let key = if e.item.is_some() || e.attempt.is_some() {
-                format!("{}(", e.base)
-            } else {
-                format!("{}#{c}", e.base)
-            };
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, members)) => members.push(c),
-                None => groups.push((key, vec![c])),
+            let e = &entries[c];
+            let group = groups.iter_mut().find(|g| {
+                let first = &entries[g[0]];
+                e.is_repeated() && first.is_repeated() && first.base == e.base
+            });
+            match group {
+                Some(members) => members.push(c),
+                None => groups.push(vec![c]),
             }
         }
-        for (_, members) in groups {
+        for members in groups {
             let first = &self.s.entries[members[0]];
-            if first.item.is_none() && first.attempt.is_none() {
-                self.entry(members[0], depth, first.base.clone());
-            } else {
+            if first.is_repeated() {
                 self.loop_group(&members, depth);
+            } else {
+                self.entry(members[0], depth, first.base.clone());
             }
         }
     }
@@ -254,16 +237,7 @@ impl<'a> Writer<'_, 'a> {
             text.push_str(&format!(" · {message}"));
         }
         self.push(depth, mark, text);
-        let mut attached: Vec<&'a Finding> = Vec::new();
-        if let Some(pod) = e.node.pod_name.as_deref() {
-            attached.extend(self.by_pod.remove(pod).unwrap_or_default());
-        }
-        attached.extend(
-            self.by_step
-                .remove(e.node.display_name.as_str())
-                .unwrap_or_default(),
-        );
-        for f in attached {
+        for f in self.placed.remove(&i).unwrap_or_default() {
             self.finding(f, depth + 1);
         }
         if !leaf && !done_well {

@@ -118,7 +118,7 @@ pub async fn follow(
         }
     }));
     let mut view = View::new(ui);
-    let mut logs = LogStreams::new(client.clone(), namespace, options.logs, ui, view.printer());
+    let mut logs = LogStreams::new(client.clone(), namespace, options.logs, view.printer());
     let started = Instant::now();
     // A clock tick lets grace periods expire when nothing changes: it reads no API.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -388,9 +388,11 @@ impl View {
         }
     }
 
-    /// Where log lines go: above the live tree, or standard output.
+    /// Where log lines go: JSON lines, above the live tree, or standard output.
     fn printer(&self) -> Printer {
-        if self.ui.live && !self.ui.json() {
+        if self.ui.json() {
+            Printer::Json
+        } else if self.tree.is_some() {
             Printer::AboveTree(self.multi.clone())
         } else {
             Printer::Stdout
@@ -591,6 +593,7 @@ pub fn render_finding(f: &Finding, ui: Ui) -> String {
 /// Where a step's log lines are written.
 #[derive(Clone)]
 enum Printer {
+    Json,
     Stdout,
     /// Above the live tree, which is drawn again below them.
     AboveTree(MultiProgress),
@@ -601,17 +604,15 @@ struct LogStreams {
     api: Api<Pod>,
     enabled: bool,
     started: BTreeSet<String>,
-    ui: Ui,
     printer: Printer,
 }
 
 impl LogStreams {
-    fn new(client: kube::Client, namespace: &str, enabled: bool, ui: Ui, printer: Printer) -> Self {
+    fn new(client: kube::Client, namespace: &str, enabled: bool, printer: Printer) -> Self {
         LogStreams {
             api: Api::namespaced(client, namespace),
             enabled,
             started: BTreeSet::new(),
-            ui,
             printer,
         }
     }
@@ -620,11 +621,9 @@ impl LogStreams {
         if !self.enabled {
             return;
         }
-        // On the live tree, a step is named as the tree names it (`collect · 2009`).
-        let labels = match self.printer {
-            Printer::AboveTree(_) => kit_runview::structure::labels(&snapshot.workflow),
-            Printer::Stdout => Default::default(),
-        };
+        // On the live tree, a step is named as the tree names it (`collect · 2009`);
+        // the names are worked out only when a stream starts.
+        let mut labels = None;
         for node in pod_nodes(&snapshot.workflow.nodes) {
             let Some(pod) = &node.pod_name else { continue };
             let running = matches!(
@@ -635,11 +634,15 @@ impl LogStreams {
                 continue;
             }
             let api = self.api.clone();
-            let step = labels
-                .get(&node.id)
-                .cloned()
-                .unwrap_or_else(|| node.display_name.clone());
-            let (pod, json, printer) = (pod.clone(), self.ui.json(), self.printer.clone());
+            let step = match self.printer {
+                Printer::AboveTree(_) => labels
+                    .get_or_insert_with(|| kit_runview::structure::labels(&snapshot.workflow))
+                    .get(&node.id)
+                    .cloned()
+                    .unwrap_or_else(|| node.display_name.clone()),
+                Printer::Json | Printer::Stdout => node.display_name.clone(),
+            };
+            let (pod, printer) = (pod.clone(), self.printer.clone());
             tokio::spawn(async move {
                 let params = LogParams {
                     container: Some("main".into()),
@@ -659,7 +662,7 @@ impl LogStreams {
                         continue;
                     }
                     match &printer {
-                        _ if json => println!(
+                        Printer::Json => println!(
                             "{}",
                             serde_json::json!({"type": "log", "step": step, "line": line})
                         ),

@@ -50,11 +50,22 @@ pub fn announce(written: anyhow::Result<Option<PathBuf>>, ui: Ui) {
 
 /// Saves the snapshot (the workflow's part of it) into the record and draws the page.
 fn write_for_record(dir: &Path, seen: &Seen) -> anyhow::Result<PathBuf> {
-    let snapshot = seen.snapshot.about_the_workflow();
-    kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &snapshot, &seen.workflow)
-        .with_context(|| format!("saving the run's last state into {}", dir.display()))?;
+    let snapshot = keep_state(dir, &seen.snapshot, &seen.workflow)?;
     let data = data_for(&snapshot, &seen.workflow, Some(dir));
     write_page(&dir.join(REPORT_FILE), &data)
+}
+
+/// Saves the workflow's part of a snapshot into `DIR/snapshot/`, and returns that part:
+/// the page is drawn from what was saved.
+fn keep_state(
+    dir: &Path,
+    snapshot: &Snapshot,
+    workflow: &serde_json::Value,
+) -> anyhow::Result<Snapshot> {
+    let part = snapshot.about_the_workflow();
+    kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &part, workflow)
+        .with_context(|| format!("saving the workflow's last state into {}", dir.display()))?;
+    Ok(part)
 }
 
 /// The page's data: the snapshot judged, the workflow object's own inputs, and the
@@ -187,10 +198,8 @@ pub async fn report(global: &GlobalArgs, args: &ReportArgs, ui: Ui) -> anyhow::R
         }
         Source::Workflow(name) => {
             let (snapshot, raw) = read_live(global, ui, &name).await?;
-            let snapshot = snapshot.about_the_workflow();
             let dir = root.join(FOREIGN_REPORTS_DIR).join(&name);
-            kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &snapshot, &raw)
-                .with_context(|| format!("saving the workflow's state into {}", dir.display()))?;
+            let snapshot = keep_state(&dir, &snapshot, &raw)?;
             let data = data_for(&snapshot, &raw, None);
             (write_page(&dir.join(REPORT_FILE), &data)?, data)
         }
@@ -232,12 +241,9 @@ async fn record_data(global: &GlobalArgs, ui: Ui, dir: &Path) -> anyhow::Result<
     };
     match read_live(global, ui, &name).await {
         Ok((snapshot, raw)) => {
-            let seen = Seen {
-                snapshot: snapshot.about_the_workflow(),
-                workflow: raw,
-            };
-            write_for_record(dir, &seen)?;
-            Ok(data_for(&seen.snapshot, &seen.workflow, Some(dir)))
+            // The caller writes the page.
+            let snapshot = keep_state(dir, &snapshot, &raw)?;
+            Ok(data_for(&snapshot, &raw, Some(dir)))
         }
         Err(err) => match saved {
             Some((snapshot, raw)) => {
