@@ -68,7 +68,7 @@ mod params;
 mod pin;
 mod report;
 mod submit;
-mod types;
+pub use kit_argo_types as types;
 mod validate;
 
 pub use depends::{DependsError, RESULTS as DEPENDS_RESULTS, TaskTerm, parse_depends};

@@ -17,6 +17,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, Namespace, Node, PersistentVolumeClaim, Secret, ServiceAccount,
 };
+use kit_argo_types::Workflow;
 use kit_diagnose::Level;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -126,14 +127,6 @@ const EXECUTOR_RIGHTS: [(&str, &str, &str); 3] = [
     ("patch", "argoproj.io", "workflowtaskresults"),
     ("get", "", "pods"),
 ];
-
-pub fn workflow_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "argoproj.io",
-        "v1alpha1",
-        "Workflow",
-    ))
-}
 
 /// Runs every check in order. The connection check gates the rest: without an API
 /// server nothing else can be learnt.
@@ -286,8 +279,7 @@ async fn check_argo_installed(client: &kube::Client) -> Check {
 }
 
 async fn check_controller(client: &kube::Client, want: &Expectations) -> Check {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &want.namespace, &workflow_resource());
+    let api: Api<Workflow> = Api::namespaced(client.clone(), &want.namespace);
     match want.canary {
         Some(limit) => canary(&api, &want.namespace, limit).await,
         None => recent_workflows_hint(&api, want.controller_grace).await,
@@ -295,7 +287,7 @@ async fn check_controller(client: &kube::Client, want: &Expectations) -> Check {
 }
 
 /// Submits a one-step workflow and waits for the controller to give it a phase.
-async fn canary(api: &Api<DynamicObject>, namespace: &str, limit: Duration) -> Check {
+async fn canary(api: &Api<Workflow>, namespace: &str, limit: Duration) -> Check {
     let manifest = serde_json::json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
@@ -306,7 +298,7 @@ async fn canary(api: &Api<DynamicObject>, namespace: &str, limit: Duration) -> C
             "templates": [{"name": "canary", "suspend": {"duration": "0"}}]
         }
     });
-    let workflow: DynamicObject = match serde_json::from_value(manifest) {
+    let workflow: Workflow = match serde_json::from_value(manifest) {
         Ok(w) => w,
         Err(err) => {
             return Check::new(
@@ -361,13 +353,12 @@ async fn canary(api: &Api<DynamicObject>, namespace: &str, limit: Duration) -> C
     }
 }
 
-fn phase_of(obj: &DynamicObject) -> Option<String> {
-    obj.data
-        .get("status")
-        .and_then(|s| s.get("phase"))
-        .and_then(|p| p.as_str())
+fn phase_of(obj: &Workflow) -> Option<String> {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.phase.as_ref())
+        .map(|p| p.to_string())
         .filter(|p| !p.is_empty())
-        .map(str::to_string)
 }
 
 /// A workflow API call of the controller check failed: without the right it is "could
@@ -382,7 +373,7 @@ fn controller_check_refused(err: &kube::Error, no_right: &str, failed: &str) -> 
 }
 
 /// Without a canary, the recent workflows tell whether a controller handles the namespace.
-async fn recent_workflows_hint(api: &Api<DynamicObject>, grace: Duration) -> Check {
+async fn recent_workflows_hint(api: &Api<Workflow>, grace: Duration) -> Check {
     let list = match api.list(&ListParams::default().limit(50)).await {
         Ok(list) => list,
         Err(err) => {

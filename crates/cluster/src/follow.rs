@@ -9,15 +9,11 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kit_argo_types::{LABEL_WORKFLOW, Workflow};
 use kit_diagnose::{DiagnoseConfig, Snapshot, WorkflowView};
-use kube::api::{Api, DynamicObject, ListParams, LogParams};
+use kube::api::{Api, ListParams, LogParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-
-use crate::doctor::workflow_resource;
-
-/// Label Argo puts on every pod of a workflow.
-pub const WORKFLOW_LABEL: &str = "workflows.argoproj.io/workflow";
 
 /// Something changed; the caller takes a new snapshot.
 #[derive(Debug)]
@@ -34,7 +30,7 @@ pub struct Follower {
     client: kube::Client,
     namespace: String,
     name: String,
-    workflows: Store<DynamicObject>,
+    workflows: Store<Workflow>,
     pods: Store<Pod>,
     events: Store<Event>,
     /// Log tails read once per failed pod, before the pod can be garbage-collected.
@@ -59,18 +55,16 @@ impl Follower {
         config: DiagnoseConfig,
         events_after: Option<String>,
     ) -> (Self, impl Stream<Item = Change> + Send + 'static) {
-        let wf_api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), namespace, &workflow_resource());
+        let wf_api: Api<Workflow> = Api::namespaced(client.clone(), namespace);
         let pod_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let event_api: Api<Event> = Api::namespaced(client.clone(), namespace);
 
-        let wf_writer = reflector::store::Writer::new(workflow_resource());
-        let workflows = wf_writer.as_reader();
+        let (workflows, wf_writer) = reflector::store();
         let (pods, pod_writer) = reflector::store();
         let (events, event_writer) = reflector::store();
 
         let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let by_label = watcher::Config::default().labels(&format!("{WORKFLOW_LABEL}={name}"));
+        let by_label = watcher::Config::default().labels(&format!("{LABEL_WORKFLOW}={name}"));
         // What the stores keep is trimmed first (`trim_workflow`, `trim_pod`):
         // managedFields, the template copy in each pod's environment and the status
         // nodes' parameters are most of the bytes and nothing a diagnosis reads (a
@@ -151,10 +145,7 @@ impl Follower {
             .unwrap_or_default();
         let view = match self.view.take() {
             Some((seen, view)) if seen == version && !version.is_empty() => view,
-            _ => {
-                let json = serde_json::to_value(workflow.as_ref()).ok()?;
-                WorkflowView::from_json(&json)
-            }
+            _ => WorkflowView::of(&workflow),
         };
         self.view = Some((version, view.clone()));
         let pods = self.pods.state();
@@ -227,13 +218,7 @@ fn trim_pod(pod: &mut Pod) {
 
 /// Fields of each status node the diagnosis and the display never read (parameters and
 /// outputs are most of a wide workflow's status).
-const UNREAD_NODE_FIELDS: [&str; 5] = [
-    "inputs",
-    "outputs",
-    "resourcesDuration",
-    "progress",
-    "hostNodeName",
-];
+const UNREAD_NODE_FIELDS: [&str; 3] = ["inputs", "resourcesDuration", "progress"];
 
 /// Status fields with one entry per step that nothing here reads.
 const UNREAD_STATUS_FIELDS: [&str; 3] = [
@@ -242,23 +227,19 @@ const UNREAD_STATUS_FIELDS: [&str; 3] = [
     "artifactGCStatus",
 ];
 
-fn trim_workflow(workflow: &mut DynamicObject) {
+fn trim_workflow(workflow: &mut Workflow) {
     trim_meta(workflow);
-    let Some(status) = workflow
-        .data
-        .get_mut("status")
-        .and_then(|s| s.as_object_mut())
-    else {
+    let Some(status) = workflow.status.as_mut() else {
         return;
     };
     for field in UNREAD_STATUS_FIELDS {
-        status.remove(field);
+        status.extra.remove(field);
     }
-    if let Some(nodes) = status.get_mut("nodes").and_then(|n| n.as_object_mut()) {
-        for node in nodes.values_mut().filter_map(|n| n.as_object_mut()) {
-            for field in UNREAD_NODE_FIELDS {
-                node.remove(field);
-            }
+    for node in status.nodes.values_mut() {
+        node.outputs = None;
+        node.host_node_name = None;
+        for field in UNREAD_NODE_FIELDS {
+            node.extra.remove(field);
         }
     }
 }
@@ -312,13 +293,12 @@ pub async fn snapshot_once(
     name: &str,
     config: DiagnoseConfig,
 ) -> Result<(Snapshot, serde_json::Value), kube::Error> {
-    let wf_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &workflow_resource());
+    let wf_api: Api<Workflow> = Api::namespaced(client.clone(), namespace);
     let workflow = wf_api.get(name).await?;
     let json = serde_json::to_value(&workflow).unwrap_or_default();
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let pods = pod_api
-        .list(&ListParams::default().labels(&format!("{WORKFLOW_LABEL}={name}")))
+        .list(&ListParams::default().labels(&format!("{LABEL_WORKFLOW}={name}")))
         .await?
         .items;
     let event_api: Api<Event> = Api::namespaced(client.clone(), namespace);
@@ -350,7 +330,7 @@ pub async fn snapshot_once(
     }
     let snapshot = Snapshot {
         now: chrono::Utc::now(),
-        workflow: WorkflowView::from_json(&json),
+        workflow: WorkflowView::of(&workflow),
         pods: pods.into_iter().map(Arc::new).collect(),
         events: events.into_iter().map(Arc::new).collect(),
         nodes: list_nodes(&client).await,

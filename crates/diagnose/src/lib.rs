@@ -11,7 +11,8 @@
 //!     "metadata": {"name": "collect-x7k2p", "namespace": "argo",
 //!                  "creationTimestamp": "2026-11-30T10:00:00Z"},
 //!     "status": {"phase": "Succeeded"}
-//! }));
+//! }))
+//! .unwrap();
 //! let snapshot = Snapshot {
 //!     now: "2026-11-30T10:05:00Z".parse().unwrap(),
 //!     workflow,
@@ -31,11 +32,11 @@ mod rules;
 mod snapshot;
 
 pub use finding::{Finding, Level, Reason, exit_worthy, stalled, summary_level};
-pub use snapshot::{
-    ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, ANNOTATION_POD_NAME_FORMAT, DiagnoseConfig,
-    LABEL_INSTANCE_ID, LABEL_WORKFLOW, NodeView, Snapshot, SnapshotError, SnapshotJson,
-    WorkflowView, pod_name_v2,
+// The Argo model the views are made of, so users of a snapshot need no second import.
+pub use kit_argo_types::{
+    ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, LABEL_WORKFLOW, NodeType, Phase,
 };
+pub use snapshot::{DiagnoseConfig, NodeView, Snapshot, SnapshotError, SnapshotJson, WorkflowView};
 
 /// Every problem the snapshot shows, merged (one finding per cause and pod, or per
 /// cause for causes shared by many steps) and sorted: terminal first, then by the time

@@ -7,19 +7,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kit_argo_types::{
+    LABEL_WORKFLOW, NodeStatus, NodeType, Phase, PodNameFormat, Workflow, WorkflowStatus, pod_name,
+};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-/// Label Argo puts on every pod of a workflow.
-pub const LABEL_WORKFLOW: &str = "workflows.argoproj.io/workflow";
-/// Annotation Argo puts on a pod: the id of its node in `status.nodes`.
-pub const ANNOTATION_NODE_ID: &str = "workflows.argoproj.io/node-id";
-/// Annotation Argo puts on a pod: the full name of its node.
-pub const ANNOTATION_NODE_NAME: &str = "workflows.argoproj.io/node-name";
-/// Label that routes a workflow to the controller with the same instance id.
-pub const LABEL_INSTANCE_ID: &str = "workflows.argoproj.io/controller-instanceid";
-/// Annotation saying how pods are named (`v1`: node id; `v2`, the default: with the template).
-pub const ANNOTATION_POD_NAME_FORMAT: &str = "workflows.argoproj.io/pod-name-format";
 
 /// Everything a diagnosis looks at. Build it from a live watch, from one read, or from
 /// fixture files.
@@ -66,15 +60,16 @@ impl Default for DiagnoseConfig {
     }
 }
 
-/// The part of an Argo Workflow a diagnosis needs, independent of any Argo types crate.
+/// The part of an Argo Workflow a diagnosis and the display read, flattened from the
+/// [`Workflow`] type: nodes in start order, each `Pod` node with its pod name computed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkflowView {
     pub name: String,
     pub namespace: String,
     /// `metadata.creationTimestamp`; the Unix epoch when absent.
     pub created: DateTime<Utc>,
-    /// `None` or `""`: no controller has touched the workflow yet.
-    pub phase: Option<String>,
+    /// `None` (or an empty phase): no controller has touched the workflow yet.
+    pub phase: Option<Phase>,
     pub message: Option<String>,
     /// Sorted by start time, then name.
     pub nodes: Vec<NodeView>,
@@ -85,16 +80,15 @@ pub struct WorkflowView {
 }
 
 /// One entry of `status.nodes`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeView {
     pub id: String,
     /// Full name, e.g. `collect-x7k2p[0].collect(0)`.
     pub name: String,
     /// Short name shown to users, e.g. `collect(0)`.
     pub display_name: String,
-    /// `Pod`, `Steps`, `DAG`, `Retry`, `Skipped`, `Suspend`, ...
-    pub node_type: String,
-    pub phase: Option<String>,
+    pub node_type: NodeType,
+    pub phase: Option<Phase>,
     pub message: Option<String>,
     /// For `Pod` nodes: the pod name Argo gives it.
     pub pod_name: Option<String>,
@@ -106,52 +100,101 @@ pub struct NodeView {
     pub boundary_id: Option<String>,
 }
 
-impl WorkflowView {
-    /// Reads an Argo Workflow object as the API returns it. Missing or malformed fields
-    /// become empty values; this never fails.
-    pub fn from_json(v: &Value) -> Self {
-        let meta = &v["metadata"];
-        let status = &v["status"];
-        let name = str_at(meta, "name").unwrap_or_default();
-        let labels = string_map(&meta["labels"]);
-        let annotations = string_map(&meta["annotations"]);
-        let v1_names = annotations
-            .get(ANNOTATION_POD_NAME_FORMAT)
-            .is_some_and(|f| f == "v1");
+impl Default for NodeView {
+    fn default() -> Self {
+        NodeView {
+            id: String::new(),
+            name: String::new(),
+            display_name: String::new(),
+            node_type: NodeType::Other(String::new()),
+            phase: None,
+            message: None,
+            pod_name: None,
+            template_name: None,
+            started_at: None,
+            finished_at: None,
+            children: Vec::new(),
+            boundary_id: None,
+        }
+    }
+}
 
-        let mut nodes: Vec<NodeView> = match status["nodes"].as_object() {
-            Some(map) => map
-                .iter()
-                .map(|(key, n)| NodeView::from_json(key, n, &name, v1_names))
-                .collect(),
-            None => Vec::new(),
+impl WorkflowView {
+    /// The view of a workflow as the API returned it.
+    pub fn of(workflow: &Workflow) -> Self {
+        Self::from_parts(&workflow.metadata, workflow.status.as_ref())
+    }
+
+    /// Reads a workflow object given as JSON (fixtures, saved runs, `diagnose --from`).
+    /// Only `metadata` and `status` are read, so a workflow whose spec this toolkit does
+    /// not model is still diagnosed; a `metadata` or `status` of the wrong shape is an
+    /// error naming the field.
+    pub fn from_json(v: &Value) -> Result<Self, SnapshotError> {
+        let part = |field: &str| match v.get(field) {
+            None | Some(Value::Null) => Value::Null,
+            Some(value) => value.clone(),
         };
+        let error = |field: &str, e: serde_json::Error| SnapshotError {
+            part: "workflow",
+            message: format!("`{field}`: {e}"),
+        };
+        if !(v.is_object() || v.is_null()) {
+            return Err(SnapshotError {
+                part: "workflow",
+                message: "expected a Workflow object".into(),
+            });
+        }
+        let meta = match part("metadata") {
+            Value::Null => ObjectMeta::default(),
+            m => ObjectMeta::deserialize(m).map_err(|e| error("metadata", e))?,
+        };
+        let status = match part("status") {
+            Value::Null => None,
+            s => Some(WorkflowStatus::deserialize(s).map_err(|e| error("status", e))?),
+        };
+        Ok(Self::from_parts(&meta, status.as_ref()))
+    }
+
+    fn from_parts(meta: &ObjectMeta, status: Option<&WorkflowStatus>) -> Self {
+        let name = meta.name.clone().unwrap_or_default();
+        let labels = meta.labels.clone().unwrap_or_default();
+        let annotations = meta.annotations.clone().unwrap_or_default();
+        let format = PodNameFormat::of(&annotations);
+        let mut nodes: Vec<NodeView> = status
+            .map(|s| {
+                s.nodes
+                    .iter()
+                    .map(|(key, n)| NodeView::of(key, n, &name, format))
+                    .collect()
+            })
+            .unwrap_or_default();
         nodes.sort_by(|a, b| {
             a.started_at
                 .cmp(&b.started_at)
                 .then_with(|| a.name.cmp(&b.name))
         });
-
-        let conditions = status["conditions"]
-            .as_array()
-            .map(|cs| {
-                cs.iter()
+        let conditions = status
+            .map(|s| {
+                s.conditions
+                    .iter()
                     .map(|c| {
                         (
-                            str_at(c, "type").unwrap_or_default(),
-                            str_at(c, "status").unwrap_or_default(),
-                            str_at(c, "message"),
+                            c.condition_type.clone(),
+                            c.status.clone(),
+                            c.message.clone(),
                         )
                     })
                     .collect()
             })
             .unwrap_or_default();
-
         WorkflowView {
-            namespace: str_at(meta, "namespace").unwrap_or_default(),
-            created: time_at(meta, "creationTimestamp").unwrap_or(DateTime::UNIX_EPOCH),
-            phase: str_at(status, "phase"),
-            message: str_at(status, "message"),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            created: meta
+                .creation_timestamp
+                .as_ref()
+                .map_or(DateTime::UNIX_EPOCH, utc),
+            phase: status.and_then(|s| s.phase.clone()),
+            message: status.and_then(|s| s.message.clone()),
             nodes,
             conditions,
             labels,
@@ -162,15 +205,17 @@ impl WorkflowView {
 
     /// The controller has never written a phase.
     pub fn untouched(&self) -> bool {
-        self.phase.as_deref().is_none_or(str::is_empty)
+        self.phase.as_ref().is_none_or(|p| p.as_str().is_empty())
     }
 
-    /// Succeeded, Failed or Error.
+    /// Ended: Succeeded, Failed or Error ([`Phase::is_finished`]).
     pub fn completed(&self) -> bool {
-        matches!(
-            self.phase.as_deref(),
-            Some("Succeeded" | "Failed" | "Error")
-        )
+        self.phase.as_ref().is_some_and(Phase::is_finished)
+    }
+
+    /// The phase as text, empty when none was written yet.
+    pub fn phase_text(&self) -> &str {
+        self.phase.as_ref().map_or("", Phase::as_str)
     }
 
     pub fn node(&self, id: &str) -> Option<&NodeView> {
@@ -179,106 +224,70 @@ impl WorkflowView {
 }
 
 impl NodeView {
-    fn from_json(key: &str, n: &Value, workflow: &str, v1_names: bool) -> Self {
-        let id = str_at(n, "id").unwrap_or_else(|| key.to_string());
-        let name = str_at(n, "name").unwrap_or_default();
-        let template_name = n["templateRef"]["template"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .or_else(|| str_at(n, "templateName"));
-        let node_type = str_at(n, "type").unwrap_or_default();
-        let pod_name = (node_type == "Pod").then(|| {
-            if v1_names {
-                id.clone()
-            } else {
-                pod_name_v2(workflow, &name, template_name.as_deref(), &id)
-            }
-        });
+    fn of(key: &str, n: &NodeStatus, workflow: &str, format: PodNameFormat) -> Self {
+        let id = if n.id.is_empty() {
+            key.to_string()
+        } else {
+            n.id.clone()
+        };
+        let template_name = n
+            .template_ref
+            .as_ref()
+            .map(|r| r.template.clone())
+            .filter(|t| !t.is_empty())
+            .or_else(|| n.template_name.clone());
+        let node_type = n
+            .node_type
+            .clone()
+            .unwrap_or_else(|| NodeType::Other(String::new()));
+        let pod_name = (node_type == NodeType::Pod)
+            .then(|| pod_name(format, workflow, &n.name, template_name.as_deref(), &id));
         NodeView {
-            display_name: str_at(n, "displayName").unwrap_or_else(|| name.clone()),
-            phase: str_at(n, "phase"),
-            message: str_at(n, "message"),
-            started_at: time_at(n, "startedAt"),
-            finished_at: time_at(n, "finishedAt"),
-            children: n["children"]
-                .as_array()
-                .map(|c| {
-                    c.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            boundary_id: str_at(n, "boundaryID"),
+            display_name: if n.display_name.is_empty() {
+                n.name.clone()
+            } else {
+                n.display_name.clone()
+            },
+            phase: n.phase.clone(),
+            message: n.message.clone(),
+            started_at: n.started_at.as_ref().map(utc),
+            finished_at: n.finished_at.as_ref().map(utc),
+            children: n.children.clone(),
+            boundary_id: n.boundary_id.clone(),
             pod_name,
             template_name,
             node_type,
-            name,
+            name: n.name.clone(),
             id,
         }
     }
 
-    /// Pending or Running.
+    /// Not finished yet: no phase, Pending or Running.
     pub fn active(&self) -> bool {
-        matches!(
-            self.phase.as_deref(),
-            None | Some("" | "Pending" | "Running")
-        )
+        self.phase
+            .as_ref()
+            .is_none_or(|p| p.is_active() || p.as_str().is_empty())
     }
 
+    /// Failed or Error.
     pub fn failed(&self) -> bool {
-        matches!(self.phase.as_deref(), Some("Failed" | "Error"))
+        self.phase.as_ref().is_some_and(Phase::is_failed)
+    }
+
+    /// The phase as text, empty when none was written yet.
+    pub fn phase_text(&self) -> &str {
+        self.phase.as_ref().map_or("", Phase::as_str)
+    }
+
+    /// A node that runs a pod.
+    pub fn is_pod(&self) -> bool {
+        self.node_type == NodeType::Pod
     }
 }
 
-/// Argo's "v2" pod name: `<workflow>-<template>-<fnv32a(node name)>`, the prefix cut to
-/// fit Kubernetes' 253-character limit; the workflow name itself for a single-pod
-/// workflow; the node id when the template is unknown.
-pub fn pod_name_v2(workflow: &str, node_name: &str, template: Option<&str>, id: &str) -> String {
-    if node_name == workflow {
-        return workflow.to_string();
-    }
-    let Some(template) = template.filter(|t| !t.is_empty()) else {
-        return id.to_string();
-    };
-    let mut prefix = format!("{workflow}-{template}");
-    const MAX_PREFIX: usize = 253 - 10 - 1;
-    if prefix.len() > MAX_PREFIX {
-        let mut cut = MAX_PREFIX;
-        while !prefix.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        prefix.truncate(cut);
-    }
-    format!("{prefix}-{}", fnv32a(node_name.as_bytes()))
-}
-
-fn fnv32a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
-}
-
-fn str_at(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-fn time_at(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn string_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+fn utc(t: &Time) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().unsigned_abs())
+        .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
 /// A part of a snapshot given as JSON did not have the expected shape.
@@ -385,7 +394,7 @@ impl Snapshot {
     ) -> Result<Snapshot, SnapshotError> {
         Ok(Snapshot {
             now,
-            workflow: WorkflowView::from_json(parts.workflow),
+            workflow: WorkflowView::from_json(parts.workflow)?,
             pods: shared(parts.pods.map(|v| items(v, "pods")).transpose()?),
             events: shared(parts.events.map(|v| items(v, "events")).transpose()?),
             nodes: parts.nodes.map(|v| items(v, "nodes")).transpose()?,
@@ -457,36 +466,25 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fnv32a_matches_reference_vectors() {
-        assert_eq!(fnv32a(b""), 0x811c_9dc5);
-        assert_eq!(fnv32a(b"a"), 0xe40c_292c);
-        assert_eq!(fnv32a(b"foobar"), 0xbf9c_f968);
-    }
-
-    #[test]
-    fn pod_names() {
-        let n = "wf-abc[0].collect(0)";
-        let got = pod_name_v2("wf-abc", n, Some("collect"), "wf-abc-1");
-        assert_eq!(got, format!("wf-abc-collect-{}", fnv32a(n.as_bytes())));
-        assert_eq!(pod_name_v2("wf-abc", "wf-abc", Some("main"), "x"), "wf-abc");
-        assert_eq!(pod_name_v2("wf-abc", n, None, "wf-abc-1"), "wf-abc-1");
-        let long = "é".repeat(200);
-        let got = pod_name_v2(&long, n, Some("t"), "id");
-        assert!(got.len() <= 253, "{}", got.len());
-    }
-
-    #[test]
-    fn workflow_view_tolerates_anything() {
-        for v in [
-            json!(null),
-            json!(3),
-            json!({}),
-            json!({"status": {"nodes": []}}),
-            json!({"metadata": {"name": 4}, "status": {"nodes": {"x": 1}}}),
-        ] {
-            let w = WorkflowView::from_json(&v);
+    fn workflow_view_of_an_empty_object_is_untouched() {
+        for v in [json!(null), json!({}), json!({"status": {"nodes": {}}})] {
+            let w = WorkflowView::from_json(&v).unwrap();
             assert!(w.untouched());
             assert_eq!(w.created, DateTime::UNIX_EPOCH);
+        }
+    }
+
+    #[test]
+    fn workflow_view_names_the_field_of_the_wrong_shape() {
+        for (v, field) in [
+            (json!(3), "Workflow object"),
+            (json!({"metadata": {"name": 4}}), "`metadata`"),
+            (json!({"status": {"nodes": {"x": 1}}}), "`status`"),
+            (json!({"status": {"nodes": []}}), "`status`"),
+        ] {
+            let err = WorkflowView::from_json(&v).unwrap_err();
+            assert_eq!(err.part, "workflow");
+            assert!(err.message.contains(field), "{}", err.message);
         }
     }
 
@@ -505,8 +503,10 @@ mod tests {
                          "phase": "Pending", "boundaryID": "wf", "startedAt": "2026-11-30T10:00:02Z"}
               }}
         });
-        let w = WorkflowView::from_json(&v);
+        let w = WorkflowView::from_json(&v).unwrap();
         assert_eq!(w.name, "wf");
+        assert_eq!(w.phase, Some(Phase::Running));
+        assert_eq!(w.nodes[1].node_type, NodeType::Pod);
         assert_eq!(w.nodes.len(), 2);
         assert_eq!(w.nodes[0].id, "wf");
         assert_eq!(w.nodes[0].pod_name, None);
@@ -515,7 +515,16 @@ mod tests {
         assert_eq!(p.template_name.as_deref(), Some("collect"));
         assert_eq!(
             p.pod_name.as_deref(),
-            Some(format!("wf-collect-{}", fnv32a(b"wf[0].collect")).as_str())
+            Some(
+                pod_name(
+                    PodNameFormat::V2,
+                    "wf",
+                    "wf[0].collect",
+                    Some("collect"),
+                    "wf-1"
+                )
+                .as_str()
+            )
         );
         assert_eq!(
             w.conditions,
@@ -526,10 +535,12 @@ mod tests {
 
     #[test]
     fn v1_pod_names_are_node_ids() {
-        let v = json!({"metadata": {"name": "wf", "annotations": {ANNOTATION_POD_NAME_FORMAT: "v1"}},
+        let v = json!({"metadata": {"name": "wf", "annotations": {kit_argo_types::ANNOTATION_POD_NAME_FORMAT: "v1"}},
             "status": {"nodes": {"wf-9": {"id": "wf-9", "name": "wf[0].a", "type": "Pod", "templateName": "a"}}}});
         assert_eq!(
-            WorkflowView::from_json(&v).nodes[0].pod_name.as_deref(),
+            WorkflowView::from_json(&v).unwrap().nodes[0]
+                .pod_name
+                .as_deref(),
             Some("wf-9")
         );
     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
+use kit_diagnose::Phase;
 
 use crate::report::{RunData, StepBar};
 use crate::text::{duration_text, human_bytes, seconds_between};
@@ -185,7 +186,7 @@ fn rows(data: &RunData) -> Vec<Row<'_>> {
         if aggregate && members.len() > BAND_MIN_ITEMS {
             let (failed, rest): (Vec<&StepBar>, Vec<&StepBar>) = members
                 .into_iter()
-                .partition(|s| matches!(s.phase.as_str(), "Failed" | "Error"));
+                .partition(|s| Phase::from(s.phase.as_str()).is_failed());
             rows.push(Row::Band(group, rest));
             rows.extend(failed.into_iter().map(Row::Bar));
         } else {
@@ -676,10 +677,10 @@ fn stamp(t: DateTime<Utc>) -> String {
 }
 
 fn phase_class(phase: &str) -> &'static str {
-    match phase {
-        "Succeeded" => "ok",
-        "Failed" | "Error" => "bad",
-        "Running" => "live",
+    match Phase::from(phase) {
+        Phase::Succeeded => "ok",
+        Phase::Failed | Phase::Error => "bad",
+        Phase::Running => "live",
         _ => "wait",
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kit_diagnose::{Finding, Snapshot};
+use kit_diagnose::{Finding, Phase, Snapshot};
 use serde::{Deserialize, Serialize};
 
 use crate::structure::Structure;
@@ -214,11 +214,10 @@ impl RunData {
             workflow: WorkflowSummary {
                 name: wf.name.clone(),
                 namespace: wf.namespace.clone(),
-                phase: wf
-                    .phase
-                    .clone()
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| "Pending".into()),
+                phase: match wf.phase_text() {
+                    "" => Phase::Pending.to_string(),
+                    p => p.to_string(),
+                },
                 message: wf.message.clone(),
                 started,
                 finished,

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use kit_diagnose::{NodeView, WorkflowView};
+use kit_diagnose::{NodeType, NodeView, Phase, WorkflowView};
 
 /// One step of the tree: a pod, a suspend, or a Steps/DAG/Retry node holding others.
 #[derive(Debug, Clone)]
@@ -30,13 +30,22 @@ impl Entry<'_> {
     /// Runs something itself (a pod, a suspend): a bar in the timeline, a leaf in the tree.
     pub fn is_leaf(&self) -> bool {
         matches!(
-            self.node.node_type.as_str(),
-            "Pod" | "Suspend" | "Container" | "Skipped" | "HTTP" | "Plugin"
+            self.node.node_type,
+            NodeType::Pod
+                | NodeType::Suspend
+                | NodeType::Container
+                | NodeType::Skipped
+                | NodeType::HTTP
+                | NodeType::Plugin
         )
     }
 
-    pub fn phase(&self) -> &str {
-        self.node.phase.as_deref().unwrap_or("Pending")
+    /// The node's phase; Pending until the controller writes one.
+    pub fn phase(&self) -> &Phase {
+        match &self.node.phase {
+            Some(p) if !p.as_str().is_empty() => p,
+            _ => &Phase::Pending,
+        }
     }
 
     /// One of several runs of a step: a loop item or a retry attempt.
@@ -57,7 +66,7 @@ pub struct Structure<'a> {
 
 /// Node types that only group others in Argo's bookkeeping.
 fn is_placeholder(node: &NodeView) -> bool {
-    matches!(node.node_type.as_str(), "StepGroup" | "TaskGroup")
+    matches!(node.node_type, NodeType::StepGroup | NodeType::TaskGroup)
 }
 
 impl<'a> Structure<'a> {
@@ -75,7 +84,7 @@ impl<'a> Structure<'a> {
         // Attempts belong to their Retry node, whatever their boundary says.
         let mut retry_parent: HashMap<&str, usize> = HashMap::new();
         for (i, n) in kept.iter().enumerate() {
-            if n.node_type == "Retry" {
+            if n.node_type == NodeType::Retry {
                 for child in &n.children {
                     retry_parent.insert(child.as_str(), i);
                 }
@@ -110,7 +119,7 @@ impl<'a> Structure<'a> {
                 .filter(|&p| p != i)
                 .or(root);
             entry.parent = parent;
-            let under_retry = parent.is_some_and(|p| kept[p].node_type == "Retry");
+            let under_retry = parent.is_some_and(|p| kept[p].node_type == NodeType::Retry);
             if under_retry {
                 // The Retry node holds the loop item; an only attempt is no news.
                 entry.item = None;
@@ -216,7 +225,9 @@ impl<'a> Structure<'a> {
     /// The leaves (pods, suspends) in order of start.
     pub fn leaves(&self) -> Vec<usize> {
         let mut leaves: Vec<usize> = (0..self.entries.len())
-            .filter(|&i| self.entries[i].is_leaf() && self.entries[i].node.node_type != "Skipped")
+            .filter(|&i| {
+                self.entries[i].is_leaf() && self.entries[i].node.node_type != NodeType::Skipped
+            })
             .collect();
         start_order(&self.entries, &mut leaves);
         leaves
@@ -399,7 +410,7 @@ mod tests {
             "b0": node("b0", "w[0].fit(1:3)(0)", "fit(1:3)(0)", "Pod", "w", &[]),
             "b1": node("b1", "w[0].fit(1:3)(1)", "fit(1:3)(1)", "Pod", "w", &[]),
         }}});
-        let view = WorkflowView::from_json(&wf);
+        let view = WorkflowView::from_json(&wf).unwrap();
         let labels = labels(&view);
         assert_eq!(labels["a0"], "prepare");
         assert_eq!(labels["b0"], "fit · 3 (attempt 1)");

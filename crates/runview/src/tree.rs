@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use kit_diagnose::{Finding, Snapshot};
+use kit_diagnose::{Finding, Phase, Snapshot};
 
 use crate::structure::Structure;
 use crate::text::{duration_text, seconds_between};
@@ -27,12 +27,12 @@ pub enum Mark {
 }
 
 impl Mark {
-    fn of_phase(phase: &str) -> Mark {
+    fn of_phase(phase: &Phase) -> Mark {
         match phase {
-            "Succeeded" => Mark::Succeeded,
-            "Failed" | "Error" => Mark::Failed,
-            "Running" => Mark::Running,
-            "Skipped" | "Omitted" => Mark::Skipped,
+            Phase::Succeeded => Mark::Succeeded,
+            Phase::Failed | Phase::Error => Mark::Failed,
+            Phase::Running => Mark::Running,
+            Phase::Skipped | Phase::Omitted => Mark::Skipped,
             _ => Mark::Pending,
         }
     }
@@ -102,11 +102,10 @@ impl<'a> Writer<'_, 'a> {
             .iter()
             .filter(|&&i| self.s.entries[i].node.finished_at.is_some())
             .count();
-        let phase = wf
-            .phase
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .unwrap_or("Pending");
+        let phase = match &wf.phase {
+            Some(p) if !p.as_str().is_empty() => p,
+            _ => &Phase::Pending,
+        };
         let elapsed = self
             .s
             .root
@@ -164,20 +163,25 @@ impl<'a> Writer<'_, 'a> {
         let base = self.s.entries[members[0]].base.clone();
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for &m in members {
-            *counts.entry(self.s.entries[m].phase()).or_default() += 1;
+            *counts
+                .entry(self.s.entries[m].phase().as_str())
+                .or_default() += 1;
         }
         let all_done_well = members.iter().all(|&m| {
             matches!(
                 self.s.entries[m].phase(),
-                "Succeeded" | "Skipped" | "Omitted"
+                Phase::Succeeded | Phase::Skipped | Phase::Omitted
             )
         });
+        let any_running = members
+            .iter()
+            .any(|&m| *self.s.entries[m].phase() == Phase::Running);
         let any_failed = members.iter().any(|&m| self.s.entries[m].node.failed());
         let mark = if any_failed {
             Mark::Failed
         } else if all_done_well {
             Mark::Succeeded
-        } else if counts.contains_key("Running") {
+        } else if any_running {
             Mark::Running
         } else {
             Mark::Pending
@@ -203,7 +207,7 @@ impl<'a> Writer<'_, 'a> {
         }
         // Steps that went well are in the counts; the others are shown one by one.
         for &m in members {
-            if self.s.entries[m].phase() == "Succeeded" {
+            if *self.s.entries[m].phase() == Phase::Succeeded {
                 continue;
             }
             let e = &self.s.entries[m];
@@ -218,11 +222,11 @@ impl<'a> Writer<'_, 'a> {
 
     fn entry(&mut self, i: usize, depth: usize, label: String) {
         let e = &self.s.entries[i];
-        let phase = e.phase().to_string();
-        let mark = Mark::of_phase(&phase);
+        let phase = e.phase();
+        let mark = Mark::of_phase(phase);
+        let done_well = *phase == Phase::Succeeded;
         let mut text = format!("{label} · {phase} · {}", self.elapsed(i));
         let leaf = e.is_leaf();
-        let done_well = phase == "Succeeded";
         if !leaf {
             let under = self.s.leaves_under(i);
             let done = under

@@ -52,7 +52,10 @@ pub async fn diagnose(
     }
     let findings = kit_diagnose::diagnose(&snapshot);
     let wf = &snapshot.workflow;
-    let phase = wf.phase.clone().unwrap_or_else(|| "(no status)".into());
+    let phase = match wf.phase_text() {
+        "" => "(no status)",
+        p => p,
+    };
     if ui.json() {
         let json = serde_json::json!({"name": wf.name, "namespace": wf.namespace,
             "phase": phase, "message": wf.message, "findings": findings});

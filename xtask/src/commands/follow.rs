@@ -10,7 +10,7 @@ use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use k8s_openapi::api::core::v1::Pod;
 use kit_cluster::follow::{Change, Follower};
-use kit_diagnose::{DiagnoseConfig, Finding, NodeView, Snapshot};
+use kit_diagnose::{DiagnoseConfig, Finding, NodeType, NodeView, Phase, Snapshot};
 use kit_runview::{Mark, TreeLine};
 use kube::api::{Api, LogParams};
 
@@ -48,7 +48,7 @@ impl FollowOptions {
 /// How the follow ended, for the run record.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
-    pub phase: Option<String>,
+    pub phase: Option<Phase>,
     /// Recorded as its number.
     pub exit_code: ExitCode,
     pub findings: Vec<Finding>,
@@ -68,7 +68,7 @@ pub struct Seen {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepTiming {
     pub name: String,
-    pub phase: Option<String>,
+    pub phase: Option<Phase>,
     pub seconds: Option<i64>,
 }
 
@@ -206,7 +206,7 @@ pub async fn follow(
         last_cost = work_started.elapsed();
         if snapshot.workflow.completed() {
             view.finish();
-            let succeeded = snapshot.workflow.phase.as_deref() == Some("Succeeded");
+            let succeeded = snapshot.workflow.phase == Some(Phase::Succeeded);
             let code = if succeeded {
                 ExitCode::Success
             } else {
@@ -301,9 +301,12 @@ fn outcome(
 
 /// Steps that run something: pods, plus suspend steps, in the controller's order.
 fn pod_nodes(nodes: &[NodeView]) -> impl Iterator<Item = &NodeView> {
-    nodes
-        .iter()
-        .filter(|n| matches!(n.node_type.as_str(), "Pod" | "Suspend" | "Container"))
+    nodes.iter().filter(|n| {
+        matches!(
+            n.node_type,
+            NodeType::Pod | NodeType::Suspend | NodeType::Container
+        )
+    })
 }
 
 /// A step's name that tells loop iterations and branches apart: the node's full name
@@ -346,10 +349,10 @@ struct View {
     lines: Vec<TreeLine>,
     spinner_epoch: Instant,
     /// Last phase printed per step, so plain output prints changes only.
-    printed: BTreeMap<String, Option<String>>,
+    printed: BTreeMap<String, Option<Phase>>,
     /// Findings already shown, keyed by reason + pod + watching.
     shown: BTreeSet<String>,
-    last_workflow_phase: Option<Option<String>>,
+    last_workflow_phase: Option<Option<Phase>>,
     /// Whether the "simulated node" note was printed.
     simulated_noted: bool,
 }
@@ -433,7 +436,10 @@ impl View {
         let wf = &snapshot.workflow;
         if self.last_workflow_phase.as_ref() != Some(&wf.phase) {
             self.last_workflow_phase = Some(wf.phase.clone());
-            let phase = wf.phase.clone().unwrap_or_else(|| "(no status yet)".into());
+            let phase = match wf.phase_text() {
+                "" => "(no status yet)",
+                p => p,
+            };
             self.event(
                 serde_json::json!({"type": "workflow", "name": wf.name, "phase": phase, "message": wf.message}),
                 format!("workflow {} {phase}", wf.name),
@@ -457,7 +463,7 @@ impl View {
                 let line = format!(
                     "{:<40} {:<10} {:>7}  {}",
                     step_label(node, &wf.name),
-                    phase.as_deref().unwrap_or("-"),
+                    phase.as_ref().map_or("-", Phase::as_str),
                     duration_text(node, snapshot.now),
                     message
                 );
@@ -533,7 +539,8 @@ impl View {
 
     fn summary(&mut self, snapshot: &Snapshot, findings: &[Finding], elapsed: Duration) {
         let wf = &snapshot.workflow;
-        let phase = wf.phase.clone().unwrap_or_default();
+        let phase = wf.phase_text();
+        let succeeded = wf.phase == Some(Phase::Succeeded);
         let failures: Vec<&Finding> = findings.iter().filter(|f| !f.watching).collect();
         if self.ui.json() {
             println!(
@@ -543,7 +550,7 @@ impl View {
             );
             return;
         }
-        let mark = if phase == "Succeeded" {
+        let mark = if succeeded {
             self.ui.ok("✓")
         } else {
             self.ui.bad("✗")
@@ -557,7 +564,7 @@ impl View {
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
         );
-        if phase != "Succeeded" && failures.is_empty() {
+        if !succeeded && failures.is_empty() {
             println!(
                 "  no finding explains it; `cargo xtask diagnose {}` reads everything again",
                 wf.name
@@ -626,9 +633,10 @@ impl LogStreams {
         let mut labels = None;
         for node in pod_nodes(&snapshot.workflow.nodes) {
             let Some(pod) = &node.pod_name else { continue };
+            // A pod has a log once it runs; Pending and Skipped steps have none.
             let running = matches!(
-                node.phase.as_deref(),
-                Some("Running" | "Succeeded" | "Failed" | "Error")
+                node.phase,
+                Some(Phase::Running | Phase::Succeeded | Phase::Failed | Phase::Error)
             );
             if !running || !self.started.insert(pod.clone()) {
                 continue;

@@ -16,8 +16,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Event;
-use kit_cluster::doctor::workflow_resource;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kit_argo_types::Workflow;
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
@@ -77,7 +77,7 @@ async fn wait_for<T>(seen: &Shared, limit: Duration, f: impl Fn(&Seen) -> Option
 }
 
 fn start_watches(client: &kube::Client, ns: &str, id: &str, seen: &Shared) -> Vec<JoinHandle<()>> {
-    let wf_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &workflow_resource());
+    let wf_api: Api<Workflow> = Api::namespaced(client.clone(), ns);
     let config = watcher::Config::default().labels(&format!("{LABEL}={id}"));
     let shared = seen.clone();
     let workflows = tokio::spawn(async move {
@@ -88,8 +88,8 @@ fn start_watches(client: &kube::Client, ns: &str, id: &str, seen: &Shared) -> Ve
         while let Some(item) = stream.next().await {
             let Ok(obj) = item else { continue };
             let stamp = Stamp::now();
-            let phase = obj.data["status"]["phase"].as_str().unwrap_or("");
-            if matches!(phase, "Succeeded" | "Failed" | "Error") {
+            let phase = obj.status.as_ref().and_then(|s| s.phase.as_ref());
+            if phase.is_some_and(|p| p.is_finished()) {
                 let name = obj.metadata.name.clone().unwrap_or_default();
                 shared
                     .lock()
@@ -151,8 +151,7 @@ pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
         watch.abort();
     }
     ctx.say("cleaning up: deleting the benchmark's workflows");
-    let wf_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &ns, &workflow_resource());
+    let wf_api: Api<Workflow> = Api::namespaced(client.clone(), &ns);
     let _ = wf_api
         .delete_collection(
             &DeleteParams::default(),
@@ -553,15 +552,19 @@ async fn exit_delays(
     })
     .await
     .with_context(|| format!("the bench never saw {name} complete"))?;
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &ctx.stack.namespace, &workflow_resource());
+    let api: Api<Workflow> = Api::namespaced(client.clone(), &ctx.stack.namespace);
     let finished = api
         .get(name)
         .await
         .ok()
-        .and_then(|wf| wf.data["status"]["finishedAt"].as_str().map(str::to_string))
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| (exit.wall - t.with_timezone(&chrono::Utc)).as_seconds_f64());
+        .and_then(|wf| wf.status?.finished_at)
+        .and_then(|t| {
+            chrono::DateTime::from_timestamp(
+                t.0.as_second(),
+                t.0.subsec_nanosecond().unsigned_abs(),
+            )
+        })
+        .map(|t| (exit.wall - t).as_seconds_f64());
     Ok((exit.since(&completed), finished))
 }
 
@@ -648,7 +651,7 @@ async fn argo_until_cause(
 }
 
 async fn delete_workflows(client: &kube::Client, ns: &str, names: &[&str]) {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &workflow_resource());
+    let api: Api<Workflow> = Api::namespaced(client.clone(), ns);
     for name in names.iter().filter(|n| !n.is_empty()) {
         let _ = api.delete(name, &DeleteParams::default()).await;
     }

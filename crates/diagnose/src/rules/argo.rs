@@ -6,7 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{Ctx, PodInfo, Raw, ago, event_first, push_unique, utc};
 use crate::finding::Reason;
 use crate::parse;
-use crate::snapshot::{LABEL_INSTANCE_ID, NodeView};
+use crate::snapshot::NodeView;
+use kit_argo_types::{LABEL_INSTANCE_ID, Phase};
 
 /// No phase after `controller_grace`: nobody is reconciling the workflow.
 pub(super) fn controller_not_acting(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
@@ -125,7 +126,7 @@ fn texts<'a>(ctx: &'a Ctx<'a>) -> Vec<Text<'a>> {
 /// RBAC refusals, a missing service account, an exhausted ResourceQuota.
 pub(super) fn refusals(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
     let ns = ctx.namespace();
-    let succeeded = ctx.s.workflow.phase.as_deref() == Some("Succeeded");
+    let succeeded = ctx.s.workflow.phase == Some(Phase::Succeeded);
     for t in texts(ctx) {
         if let Some(f) = parse::parse_forbidden(t.text) {
             let resource = f.qualified_resource();
@@ -316,7 +317,7 @@ fn node_state(node: Option<&NodeView>) -> String {
         Some(n) => format!(
             "the workflow still shows step {} as {}",
             n.display_name,
-            n.phase.as_deref().unwrap_or("(no phase)")
+            n.phase.as_ref().map_or("(no phase)", Phase::as_str)
         ),
         None => "the workflow has no node for it".to_string(),
     }
@@ -330,7 +331,7 @@ pub(super) fn pod_not_created(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
     }
     let ns = ctx.namespace();
     for n in &wf.nodes {
-        if n.node_type != "Pod" || n.phase.as_deref() != Some("Pending") || ctx.has_pod(n) {
+        if !n.is_pod() || n.phase != Some(Phase::Pending) || ctx.has_pod(n) {
             continue;
         }
         let msg = n.message.as_deref().unwrap_or("");

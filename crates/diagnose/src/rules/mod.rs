@@ -13,9 +13,8 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::finding::Reason;
 use crate::parse;
-use crate::snapshot::{
-    ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, LABEL_WORKFLOW, NodeView, Snapshot,
-};
+use crate::snapshot::{NodeView, Snapshot};
+use kit_argo_types::{ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, LABEL_WORKFLOW, NodeType, Phase};
 
 /// A finding before grace periods and deduplication are applied.
 #[derive(Debug, Clone)]
@@ -303,7 +302,7 @@ impl<'a> Ctx<'a> {
     /// Whether Argo may still recover from a failure of this node by itself: a Retry
     /// ancestor still running or already succeeded, or the whole workflow succeeded.
     pub fn recoverable(&self, node: Option<&NodeView>) -> bool {
-        if self.s.workflow.phase.as_deref() == Some("Succeeded") {
+        if self.s.workflow.phase == Some(Phase::Succeeded) {
             return true;
         }
         let Some(node) = node else {
@@ -316,8 +315,8 @@ impl<'a> Ctx<'a> {
                 break;
             };
             if let Some(p) = self.nodes_by_id.get(parent)
-                && p.node_type == "Retry"
-                && (p.active() || p.phase.as_deref() == Some("Succeeded"))
+                && p.node_type == NodeType::Retry
+                && (p.active() || p.phase == Some(Phase::Succeeded))
             {
                 return true;
             }

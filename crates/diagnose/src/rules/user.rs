@@ -10,6 +10,7 @@ use super::{Ctx, PodInfo, Raw, earliest, event_first, event_last, message, push_
 use crate::finding::Reason;
 use crate::parse::{self, ConfigRef, PullClass};
 use crate::snapshot::NodeView;
+use kit_argo_types::Phase;
 
 const PULL_WAITING: &[&str] = &[
     "ErrImagePull",
@@ -331,9 +332,7 @@ struct Ended<'a> {
 
 /// OOMKilled, non-zero exits, and failures of Argo's own containers.
 pub(super) fn terminations(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) {
-    if p.node
-        .is_some_and(|n| n.phase.as_deref() == Some("Succeeded"))
-    {
+    if p.node.is_some_and(|n| n.phase == Some(Phase::Succeeded)) {
         return;
     }
     // Containers killed by an eviction, a deadline or a lost node did not fail by
@@ -390,7 +389,7 @@ fn ended_raw(
         e.code
     )];
     if let Some(m) = node
-        .filter(|n| matches!(n.phase.as_deref(), Some("Failed" | "Error")))
+        .filter(|n| n.failed())
         .and_then(|n| n.message.as_deref())
     {
         push_unique(&mut evidence, m);
@@ -488,7 +487,7 @@ pub(super) fn invalid_spec(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
     let mut evidence = Vec::new();
     let mut step = None;
     let mut since = None;
-    if matches!(wf.phase.as_deref(), Some("Failed" | "Error"))
+    if wf.phase.as_ref().is_some_and(Phase::is_failed)
         && let Some(m) = wf.message.as_deref().filter(|m| parse::is_spec_error(m))
     {
         push_unique(&mut evidence, m);
@@ -497,7 +496,7 @@ pub(super) fn invalid_spec(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
         let Some(m) = n.message.as_deref() else {
             continue;
         };
-        if n.failed() && parse::is_spec_error(m) && !(n.node_type == "Pod" && ctx.has_pod(n)) {
+        if n.failed() && parse::is_spec_error(m) && !(n.is_pod() && ctx.has_pod(n)) {
             push_unique(&mut evidence, m);
             if step.is_none() && n.name != wf.name {
                 step = Some(n.display_name.clone());
@@ -574,13 +573,13 @@ pub(super) fn image_command_unknown(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
 /// messages verbatim, so the user at least reads what the controller said.
 pub(super) fn unexplained_errors(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
     let wf = &ctx.s.workflow;
-    if !matches!(wf.phase.as_deref(), Some("Failed" | "Error")) {
+    if !wf.phase.as_ref().is_some_and(Phase::is_failed) {
         return;
     }
     let mut evidence = Vec::new();
     let mut step = None;
     let mut since = None;
-    let leaf = |n: &&NodeView| n.node_type == "Pod" || n.children.is_empty();
+    let leaf = |n: &&NodeView| n.is_pod() || n.children.is_empty();
     for n in wf.nodes.iter().filter(|n| n.failed() && leaf(n)) {
         if let Some(m) = n.message.as_deref() {
             push_unique(&mut evidence, format!("{}: {m}", n.display_name));
@@ -599,7 +598,7 @@ pub(super) fn unexplained_errors(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
         key: String::new(),
         step,
         pod: None,
-        summary: format!("workflow {} ended {} for a reason the controller states below.", wf.name, wf.phase.as_deref().unwrap_or("")),
+        summary: format!("workflow {} ended {} for a reason the controller states below.", wf.name, wf.phase_text()),
         evidence,
         fix: "read the controller's message above; `kubectl -n NS get wf NAME -o yaml` shows every node's message. If it is unclear, `cargo xtask diagnose NAME --save DIR` and send DIR to the toolkit's maintainers.".to_string(),
         since: since.or(Some(wf.created)),
@@ -612,7 +611,7 @@ pub(super) fn unexplained_errors(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
 /// message is all that is left.
 pub(super) fn from_node_messages(ctx: &Ctx<'_>, out: &mut Vec<Raw>) {
     for n in &ctx.s.workflow.nodes {
-        if n.node_type != "Pod" || !n.failed() || ctx.has_pod(n) {
+        if !n.is_pod() || !n.failed() || ctx.has_pod(n) {
             continue;
         }
         let Some(m) = n.message.as_deref() else {

@@ -1,4 +1,5 @@
-//! A hand-written subset of Argo's `argoproj.io/v1alpha1` types.
+//! `Workflow`, `WorkflowTemplate` and their status: a hand-written subset of Argo's
+//! `argoproj.io/v1alpha1` types.
 //!
 //! No maintained crate models Argo's resources, so this module declares only the fields the
 //! toolkit reads or rewrites. Every struct keeps whatever else the file says in `extra`, so a
@@ -10,16 +11,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-/// Label Argo puts on every pod of a workflow: its value is the workflow's name.
-pub const LABEL_WORKFLOW: &str = "workflows.argoproj.io/workflow";
-/// Pod annotation holding the id of its node in `.status.nodes`.
-pub const ANNOTATION_NODE_ID: &str = "workflows.argoproj.io/node-id";
-/// Pod annotation holding the full name of its node (`wf[0].step`).
-pub const ANNOTATION_NODE_NAME: &str = "workflows.argoproj.io/node-name";
+#[cfg(doc)]
+use crate::labels::ANNOTATION_NODE_ID;
 
 /// Fields this subset does not model, kept verbatim.
 pub type Extra = BTreeMap<String, Value>;
@@ -33,6 +30,12 @@ pub type Extra = BTreeMap<String, Value>;
     plural = "workflows",
     namespaced,
     schema = "disabled",
+    crates(
+        kube_core = "::kube_core",
+        k8s_openapi = "::k8s_openapi",
+        serde = "::serde",
+        serde_json = "::serde_json"
+    ),
     status = "WorkflowStatus",
     derive = "PartialEq"
 )]
@@ -71,6 +74,12 @@ pub struct WorkflowSpec {
     plural = "workflowtemplates",
     namespaced,
     schema = "disabled",
+    crates(
+        kube_core = "::kube_core",
+        k8s_openapi = "::k8s_openapi",
+        serde = "::serde",
+        serde_json = "::serde_json"
+    ),
     derive = "PartialEq"
 )]
 pub struct WorkflowTemplateSpec {
@@ -438,6 +447,35 @@ pub struct WorkflowStatus {
     /// Node id → node.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, NodeStatus>,
+    /// `PodRunning`, `Completed`, `SpecWarning`, `SpecError`, ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// One entry of `.status.conditions`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
+    pub condition_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A reference to a template of a `WorkflowTemplate` (`templateRef`), as a node records it.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRef {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub template: String,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -463,6 +501,8 @@ pub struct NodeStatus {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_ref: Option<TemplateRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -547,12 +587,24 @@ open_string_enum!(
 );
 
 impl Phase {
-    /// True once nothing more will happen to the workflow or node.
+    /// Nothing more will happen to the workflow or node. The one definition of finished:
+    /// a workflow only ends Succeeded, Failed or Error; a node may also end Skipped (its
+    /// `when` was false) or Omitted (a DAG task its dependencies ruled out).
     pub fn is_finished(&self) -> bool {
         matches!(
             self,
             Self::Succeeded | Self::Skipped | Self::Failed | Self::Error | Self::Omitted
         )
+    }
+
+    /// Ended badly: Failed (the program) or Error (Argo or Kubernetes).
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Self::Failed | Self::Error)
+    }
+
+    /// Pending or Running.
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
     }
 }
 
@@ -609,7 +661,8 @@ fn scalar_to_string(v: Value) -> Result<String, String> {
     }
 }
 
-pub(crate) fn json_kind(v: &Value) -> &'static str {
+/// How a JSON value's kind reads in an error message: "a list", "a mapping", ...
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
