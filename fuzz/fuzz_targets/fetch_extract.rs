@@ -10,9 +10,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kit_cluster::fetch::RemotePath;
-use kit_cluster::fetch::listing::parse_listing;
-use kit_cluster::fetch::offline::extract_listed;
+use kit_fetch::RemotePath;
+use kit_fetch::listing::parse_listing;
+use kit_fetch::offline::extract_listed;
 use libfuzzer_sys::fuzz_target;
 
 const END: &[u8] = b"@@end\n";

@@ -1,11 +1,10 @@
 //! Everything that talks to the Kubernetes API about the cluster itself: the client built
-//! from the configuration, the readiness checks of `doctor`, and (later) helper pods and
-//! fetching results.
+//! from the configuration, the readiness checks of `doctor`, and the live follower.
+//! Fetching results (helper pods, tar over exec) is `kit-fetch`'s.
 
 pub mod client;
 pub mod doctor;
 pub mod events_after;
-pub mod fetch;
 pub mod follow;
 
 pub use client::{ClientError, KubeTarget, client};

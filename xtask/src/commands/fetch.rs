@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use kit_cluster::fetch::{
-    self, Compression, ExecRoot, FetchEvent, FetchOptions, HelperSpec, PodChoice, RemoteOptions,
-};
 use kit_config::{Need, Resolved};
+use kit_fetch::{
+    self as fetch, Compression, ExecRoot, FetchEvent, FetchOptions, HelperSpec, PodChoice,
+    RemoteOptions,
+};
 
 use super::record::{find_record, last_record};
 use super::run::workspace_root;

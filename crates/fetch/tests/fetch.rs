@@ -5,6 +5,7 @@
 //! Needs `eval "$(tests/stack/env)"` (KUBECONFIG, STACK_PVC_DIR, STACK_ADMIN_KUBECONFIG);
 //! ignored by default (see tests/common).
 
+#[path = "../../cluster/tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;
@@ -14,9 +15,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use kit_cluster::fetch::{
-    self, Compression, ExecRoot, FetchError, FetchEvent, FetchOptions, HELPER_SELECTOR, HelperSpec,
-    Manifest, PodChoice, Remote, RemoteFile, RemoteOptions,
+use kit_fetch::{
+    self as fetch, Compression, ExecRoot, FetchError, FetchEvent, FetchOptions, HELPER_SELECTOR,
+    HelperSpec, Manifest, PodChoice, Remote, RemoteFile, RemoteOptions,
 };
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use sha2::{Digest, Sha256};

@@ -53,8 +53,8 @@ pub fn extract_listed<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::RemotePath;
-    use crate::fetch::listing::parse_listing;
+    use crate::RemotePath;
+    use crate::listing::parse_listing;
 
     fn listing(files: &[(&str, usize)]) -> Listing {
         let mut out = String::from("@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@sizes\n");

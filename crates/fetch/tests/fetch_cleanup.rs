@@ -1,13 +1,14 @@
 //! `cleanup_helper_pods` against the local stack. A test binary of its own: it deletes
 //! every helper pod of the namespace, which would break fetches running in parallel.
 
+#[path = "../../cluster/tests/common/mod.rs"]
 mod common;
 
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kit_cluster::fetch::helper_pod::helper_pod;
-use kit_cluster::fetch::{HelperSpec, cleanup_helper_pods};
+use kit_fetch::helper_pod::helper_pod;
+use kit_fetch::{HelperSpec, cleanup_helper_pods};
 use kube::api::{Api, PostParams};
 
 #[tokio::test]
