@@ -10,6 +10,7 @@ use kit_diagnose::DiagnoseConfig;
 use super::follow::{self, FollowOptions};
 use crate::Exit;
 use crate::cli::{DiagnoseArgs, GlobalArgs, NameArgs};
+use crate::events::Event;
 use crate::ui::Ui;
 
 /// Grace periods from the configuration: `stall_grace_secs` bounds every transient
@@ -108,10 +109,11 @@ pub async fn stop(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resul
         .await
         .map_err(|e| crate::Exit::failure(e.to_string()))?;
     if ui.json() {
-        println!(
-            "{}",
-            serde_json::json!({"type": "stopped", "name": args.name, "namespace": ns})
-        );
+        Event::Stopped {
+            name: args.name.clone(),
+            namespace: ns.clone(),
+        }
+        .emit();
     } else {
         println!(
             "stopped {ns}/{}; `cargo xtask watch {}` shows it end",

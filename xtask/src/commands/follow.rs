@@ -14,6 +14,7 @@ use kit_diagnose::{DiagnoseConfig, Finding, NodeType, NodeView, Phase, Snapshot}
 use kit_runview::{Mark, TreeLine};
 use kube::api::{Api, LogParams};
 
+use crate::events::Event;
 use crate::ui::Ui;
 
 #[derive(Debug, Clone)]
@@ -441,7 +442,11 @@ impl View {
                 p => p,
             };
             self.event(
-                serde_json::json!({"type": "workflow", "name": wf.name, "phase": phase, "message": wf.message}),
+                Event::Workflow {
+                    name: wf.name.clone(),
+                    phase: phase.to_string(),
+                    message: wf.message.clone(),
+                },
                 format!("workflow {} {phase}", wf.name),
             );
         }
@@ -469,9 +474,13 @@ impl View {
                 );
                 self.printed.insert(node.id.clone(), phase.clone());
                 self.event(
-                    serde_json::json!({"type": "step", "name": node.display_name,
-                        "path": step_label(node, &wf.name), "phase": phase,
-                        "message": node.message, "pod": node.pod_name}),
+                    Event::Step {
+                        name: node.display_name.clone(),
+                        path: step_label(node, &wf.name).to_string(),
+                        phase: phase.clone(),
+                        message: node.message.clone(),
+                        pod: node.pod_name.clone(),
+                    },
                     line,
                 );
             }
@@ -487,7 +496,9 @@ impl View {
             self.simulated_noted = true;
             let message = e.message.clone().unwrap_or_default();
             self.event(
-                serde_json::json!({"type": "simulated", "message": message}),
+                Event::Simulated {
+                    message: message.clone(),
+                },
                 format!(
                     "note: {message}; the steps' outputs on the volume are not produced by this run"
                 ),
@@ -502,16 +513,18 @@ impl View {
                 finding.terminal
             );
             if self.shown.insert(key) {
-                let json = serde_json::json!({"type": "finding", "finding": finding});
-                self.event(json, render_finding(finding, self.ui));
+                let event = Event::Finding {
+                    finding: finding.clone(),
+                };
+                self.event(event, render_finding(finding, self.ui));
             }
         }
     }
 
     /// One event: a JSON line, or a plain line above the live bars.
-    fn event(&mut self, json: serde_json::Value, text: String) {
+    fn event(&mut self, event: Event, text: String) {
         if self.ui.json() {
-            println!("{json}");
+            event.emit();
         } else if self.ui.live {
             let _ = self.multi.println(text);
         } else {
@@ -521,7 +534,10 @@ impl View {
 
     fn note(&mut self, text: &str) {
         if self.ui.json() {
-            println!("{}", serde_json::json!({"type": "note", "message": text}));
+            Event::Note {
+                message: text.to_string(),
+            }
+            .emit();
         } else if self.tree.as_ref().is_some_and(|t| !t.is_finished()) {
             let _ = self.multi.println(text);
         } else {
@@ -543,11 +559,14 @@ impl View {
         let succeeded = wf.phase == Some(Phase::Succeeded);
         let failures: Vec<&Finding> = findings.iter().filter(|f| !f.watching).collect();
         if self.ui.json() {
-            println!(
-                "{}",
-                serde_json::json!({"type": "end", "name": wf.name, "phase": phase,
-                    "message": wf.message, "seconds": elapsed.as_secs_f64(), "findings": failures})
-            );
+            Event::End {
+                name: wf.name.clone(),
+                phase: phase.to_string(),
+                message: wf.message.clone(),
+                seconds: elapsed.as_secs_f64(),
+                findings: failures.into_iter().cloned().collect(),
+            }
+            .emit();
             return;
         }
         let mark = if succeeded {
@@ -670,10 +689,11 @@ impl LogStreams {
                         continue;
                     }
                     match &printer {
-                        Printer::Json => println!(
-                            "{}",
-                            serde_json::json!({"type": "log", "step": step, "line": line})
-                        ),
+                        Printer::Json => Event::Log {
+                            step: step.clone(),
+                            line,
+                        }
+                        .emit(),
                         Printer::AboveTree(multi) => {
                             let _ = multi.println(format!("[{step}] {line}"));
                         }

@@ -15,6 +15,7 @@ use super::follow::{Outcome, Seen};
 use super::record::{self, RunRecord};
 use crate::Exit;
 use crate::cli::{GlobalArgs, ReportArgs};
+use crate::events::Event;
 use crate::exit::ExitCode;
 use crate::ui::Ui;
 
@@ -39,9 +40,7 @@ pub fn after_follow(record: &RunRecord, outcome: &Outcome) -> anyhow::Result<Opt
 /// itself went as its exit code says.
 pub fn announce(written: anyhow::Result<Option<PathBuf>>, ui: Ui) {
     match written {
-        Ok(Some(path)) if ui.json() => {
-            println!("{}", serde_json::json!({"type": "report", "path": path}))
-        }
+        Ok(Some(path)) if ui.json() => Event::Report { path }.emit(),
         Ok(Some(path)) => println!("report: {}", path.display()),
         Ok(None) => {}
         Err(err) => eprintln!("{} no report page: {err:#}", ui.warn("warning:")),

@@ -15,6 +15,7 @@ use super::record::{self, RunRecord};
 use super::script::{self, Keep, ScriptSource};
 use crate::Exit;
 use crate::cli::{GlobalArgs, LintArgs, RunArgs, ScriptArgs};
+use crate::events::Event;
 use crate::ui::Ui;
 
 /// Where the image lock file lives, relative to the workspace root.
@@ -281,28 +282,30 @@ async fn check_unpinned_images(
             )
         })
         .collect();
-    let finding = serde_json::json!({
-        "level": "user",
-        "reason": "image-not-found",
-        "summary": format!("{} image(s) of the workflow are not in {}: their steps would wait for them forever", missing.len(), config.host),
-        "evidence": evidence,
-        "fix": "push the image (`cargo xtask up NAME` for a folder of containers/) or correct its name; `--no-check-images` submits anyway",
-    });
+    let finding = kit_diagnose::Finding {
+        level: kit_diagnose::Level::User,
+        reason: kit_diagnose::Reason::ImageNotFound,
+        step: None,
+        pod: None,
+        summary: format!("{} image(s) of the workflow are not in {}: their steps would wait for them forever", missing.len(), config.host),
+        evidence,
+        fix: "push the image (`cargo xtask up NAME` for a folder of containers/) or correct its name; `--no-check-images` submits anyway".into(),
+        terminal: true,
+        watching: false,
+        since: None,
+    };
     if ui.json() {
-        println!(
-            "{}",
-            serde_json::json!({"type": "finding", "finding": finding})
-        );
+        Event::Finding { finding }.emit();
     } else {
         eprintln!(
             "{} user · image-not-found: {}",
             ui.bad("✗"),
-            finding["summary"].as_str().unwrap_or("")
+            finding.summary
         );
-        for e in &evidence {
+        for e in &finding.evidence {
             eprintln!("    {e}");
         }
-        eprintln!("  fix: {}", finding["fix"].as_str().unwrap_or(""));
+        eprintln!("  fix: {}", finding.fix);
     }
     Err(Exit::input("nothing was submitted: an image is not in the registry").into())
 }
@@ -322,10 +325,13 @@ async fn submit_and_follow(
             .await
             .map_err(|e| Exit::failure(format!("{e}; nothing was submitted")))?;
         if ui.json() {
-            println!(
-                "{}",
-                serde_json::json!({"type": "applied", "kind": companion.kind, "name": companion.name, "namespace": ns, "at": companion.at})
-            );
+            Event::Applied {
+                kind: companion.kind.clone(),
+                name: companion.name.clone(),
+                namespace: ns.clone(),
+                at: companion.at.clone(),
+            }
+            .emit();
         } else {
             eprintln!(
                 "{} applied {} {} ({}) before submitting",
@@ -352,10 +358,13 @@ async fn submit_and_follow(
         .as_ref()
         .map(|s| kit_argo::ui_link(&s.value, &ns, &name));
     if ui.json() {
-        println!(
-            "{}",
-            serde_json::json!({"type": "submitted", "name": name, "namespace": ns, "ui": link, "record": record.dir})
-        );
+        Event::Submitted {
+            name: name.clone(),
+            namespace: ns.clone(),
+            ui: link.clone(),
+            record: record.dir.clone(),
+        }
+        .emit();
     } else {
         println!("submitted {ns}/{name}");
         if let Some(link) = &link {

@@ -12,6 +12,7 @@ use kit_hera::{CaptureRequest, Captured, CapturedWorkflow, HeraError, HeraSettin
 use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::ScriptArgs;
+use crate::events::Event;
 use crate::ui::Ui;
 
 /// Where captured workflows are written, relative to the workspace root.
@@ -83,18 +84,15 @@ pub fn capture(
         .map_err(|e| Exit::failure(format!("cannot write {}: {e}", path.display())))?;
     if ui.json() && keep == Keep::One {
         // `run`'s stdout is a stream of JSON events; lint's is one document at the end.
-        println!(
-            "{}",
-            serde_json::json!({
-                "type": "captured",
-                "script": script,
-                "captured": path,
-                "workflows": chosen.iter().map(|w| describe(w)).collect::<Vec<_>>(),
-                "others": others,
-                "hera_version": captured.hera_version,
-                "seconds": captured.seconds,
-            })
-        );
+        Event::Captured {
+            script: script.to_path_buf(),
+            captured: path.clone(),
+            workflows: chosen.iter().map(|w| describe(w)).collect(),
+            others: others.clone(),
+            hera_version: captured.hera_version.clone(),
+            seconds: captured.seconds,
+        }
+        .emit();
     } else if !ui.json() {
         eprintln!(
             "{} {}: captured {} with Hera {} in {:.1} s (as YAML: {})",

@@ -7,6 +7,11 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
+/// The documented contract of the JSON lines (`docs/json-output.md`).
+#[path = "../../src/events.rs"]
+mod events;
+pub use events::Event;
+
 /// The stack's environment, as `eval "$(tests/stack/env)"` exports it. The tests need
 /// the real stack: a missing one is a failure with the command that fixes it.
 pub fn stack_var(name: &str) -> String {
@@ -39,12 +44,20 @@ pub fn xtask() -> Command {
     Command::from(xtask_process())
 }
 
-/// The JSON lines a command printed on stdout.
+/// The JSON lines a command printed on stdout. Every event line (one with a `type`) must
+/// be one of the documented [`Event`]s with exactly its fields: a test that reads a
+/// command's lines also checks them against the contract.
 pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&output.stdout)
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+        .collect();
+    for line in lines.iter().filter(|l| l.get("type").is_some()) {
+        if let Err(err) = serde_json::from_value::<Event>(line.clone()) {
+            panic!("a JSON line does not follow docs/json-output.md ({err}): {line}");
+        }
+    }
+    lines
 }
 
 pub fn text(output: &Output) -> String {
