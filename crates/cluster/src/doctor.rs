@@ -165,19 +165,7 @@ pub async fn run_checks(client: &kube::Client, want: &Expectations) -> Vec<Check
 
 /// An error and all its causes on one line: kube's own message alone often hides the
 /// useful part ("client error (Connect)" without "Connection refused").
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use kit_config::error_chain;
 
 /// A kube error in one readable line: the API server's own message for API errors.
 pub fn describe(err: &kube::Error) -> String {

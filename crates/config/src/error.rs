@@ -266,3 +266,56 @@ mod tests {
         assert!(!shown_name(&"x".repeat(60)).contains("xxx"));
     }
 }
+
+/// An error and all its causes on one line, "a: b: c", a cause left out when the text so
+/// far already says it (many errors repeat their source in their own message). The one
+/// copy for every crate: the registry, Docker and Kubernetes errors all read this way.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    use super::error_chain;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn causes_are_joined_and_repeats_left_out() {
+        let err = Layer(
+            "push failed: connection refused",
+            Some(Box::new(Layer(
+                "connection refused",
+                Some(Box::new(Layer("os error 111", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&err),
+            "push failed: connection refused: os error 111"
+        );
+        assert_eq!(error_chain(&Layer("alone", None)), "alone");
+    }
+}

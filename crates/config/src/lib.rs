@@ -42,7 +42,7 @@ mod text;
 mod workspace;
 
 pub use check::{Missing, Need};
-pub use error::{ConfigError, Warning, cut};
+pub use error::{ConfigError, Warning, cut, error_chain};
 pub use keys::{ARGOCONFIG, MAX_DURATION_SECS, SETTINGS, SettingInfo, XTASK_PROFILE, env_vars};
 pub use origin::{Origin, Sourced};
 pub use report::{render_table, to_json};

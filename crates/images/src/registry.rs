@@ -728,19 +728,7 @@ fn is_not_found(e: &OciDistributionError) -> bool {
     }
 }
 
-/// The error and all its causes, "a: b: c", without repeats.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
+pub(crate) use kit_config::error_chain;
 
 /// Whether an error text (lower case) says an established connection broke.
 fn connection_lost(lower: &str) -> bool {
