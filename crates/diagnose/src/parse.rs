@@ -541,9 +541,26 @@ pub fn node_authorizer_lag(text: &str) -> bool {
     text.contains("system:node:") && text.contains("no relationship found between node")
 }
 
+/// Whether a mount failed only because the kubelet's own cache of ConfigMaps or Secrets
+/// had not caught up yet (`failed to sync configmap cache: timed out waiting for the
+/// condition`, seen on a loaded node for the service-account token volume): the
+/// kubelet retries the mount by itself.
+pub fn kubelet_cache_lag(text: &str) -> bool {
+    text.contains("failed to sync") && text.contains("cache: timed out waiting for the condition")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kubelets_cache_lag_is_told_from_a_missing_configmap() {
+        let lag = "MountVolume.SetUp failed for volume \"kube-api-access-ph79j\" : failed to sync configmap cache: timed out waiting for the condition";
+        assert!(kubelet_cache_lag(lag));
+        let missing =
+            "MountVolume.SetUp failed for volume \"config\" : configmap \"vcity-proxy\" not found";
+        assert!(!kubelet_cache_lag(missing));
+    }
 
     #[test]
     fn the_node_authorizers_lag_is_told_from_a_real_refusal() {

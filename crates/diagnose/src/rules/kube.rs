@@ -411,8 +411,11 @@ pub(super) fn volume_attach(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) 
         return;
     }
     let evidence = last_messages(&events, 3);
-    // A kubelet refused the claim by the node authorizer's lagging graph retries.
-    let graph_lag = evidence.iter().any(|m| parse::node_authorizer_lag(m));
+    // A kubelet refused the claim by the node authorizer's lagging graph, or whose
+    // ConfigMap cache had not synced yet, retries by itself.
+    let graph_lag = evidence
+        .iter()
+        .any(|m| parse::node_authorizer_lag(m) || parse::kubelet_cache_lag(m));
     let volume = evidence
         .iter()
         .find_map(|m| parse::volume_in(m))
