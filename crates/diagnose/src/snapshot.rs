@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use kit_argo_types::{
     LABEL_WORKFLOW, NodeStatus, NodeType, Phase, PodNameFormat, Workflow, WorkflowStatus, pod_name,
 };
@@ -68,7 +69,7 @@ pub struct WorkflowView {
     pub namespace: String,
     /// `metadata.creationTimestamp`; the Unix epoch when absent.
     pub created: DateTime<Utc>,
-    /// `None` (or an empty phase): no controller has touched the workflow yet.
+    /// `None`: no controller has touched the workflow yet (an empty phase reads as none).
     pub phase: Option<Phase>,
     pub message: Option<String>,
     /// Sorted by start time, then name.
@@ -100,25 +101,6 @@ pub struct NodeView {
     pub boundary_id: Option<String>,
 }
 
-impl Default for NodeView {
-    fn default() -> Self {
-        NodeView {
-            id: String::new(),
-            name: String::new(),
-            display_name: String::new(),
-            node_type: NodeType::Other(String::new()),
-            phase: None,
-            message: None,
-            pod_name: None,
-            template_name: None,
-            started_at: None,
-            finished_at: None,
-            children: Vec::new(),
-            boundary_id: None,
-        }
-    }
-}
-
 impl WorkflowView {
     /// The view of a workflow as the API returned it.
     pub fn of(workflow: &Workflow) -> Self {
@@ -130,10 +112,8 @@ impl WorkflowView {
     /// not model is still diagnosed; a `metadata` or `status` of the wrong shape is an
     /// error naming the field.
     pub fn from_json(v: &Value) -> Result<Self, SnapshotError> {
-        let part = |field: &str| match v.get(field) {
-            None | Some(Value::Null) => Value::Null,
-            Some(value) => value.clone(),
-        };
+        // Read in place: a wide workflow's status is megabytes, not worth a copy.
+        let part = |field: &str| v.get(field).filter(|value| !value.is_null());
         let error = |field: &str, e: serde_json::Error| SnapshotError {
             part: "workflow",
             message: format!("`{field}`: {e}"),
@@ -145,12 +125,12 @@ impl WorkflowView {
             });
         }
         let meta = match part("metadata") {
-            Value::Null => ObjectMeta::default(),
-            m => ObjectMeta::deserialize(m).map_err(|e| error("metadata", e))?,
+            None => ObjectMeta::default(),
+            Some(m) => ObjectMeta::deserialize(m).map_err(|e| error("metadata", e))?,
         };
         let status = match part("status") {
-            Value::Null => None,
-            s => Some(WorkflowStatus::deserialize(s).map_err(|e| error("status", e))?),
+            None => None,
+            Some(s) => Some(WorkflowStatus::deserialize(s).map_err(|e| error("status", e))?),
         };
         Ok(Self::from_parts(&meta, status.as_ref()))
     }
@@ -192,8 +172,9 @@ impl WorkflowView {
             created: meta
                 .creation_timestamp
                 .as_ref()
-                .map_or(DateTime::UNIX_EPOCH, utc),
-            phase: status.and_then(|s| s.phase.clone()),
+                .and_then(|t| utc(&t.0))
+                .unwrap_or(DateTime::UNIX_EPOCH),
+            phase: status.and_then(|s| written(s.phase.as_ref())),
             message: status.and_then(|s| s.message.clone()),
             nodes,
             conditions,
@@ -205,7 +186,12 @@ impl WorkflowView {
 
     /// The controller has never written a phase.
     pub fn untouched(&self) -> bool {
-        self.phase.as_ref().is_none_or(|p| p.as_str().is_empty())
+        self.phase.is_none()
+    }
+
+    /// The phase, Pending until the controller writes one.
+    pub fn phase_or_pending(&self) -> &Phase {
+        self.phase.as_ref().unwrap_or(&Phase::Pending)
     }
 
     /// Ended: Succeeded, Failed or Error ([`Phase::is_finished`]).
@@ -248,10 +234,10 @@ impl NodeView {
             } else {
                 n.display_name.clone()
             },
-            phase: n.phase.clone(),
+            phase: written(n.phase.as_ref()),
             message: n.message.clone(),
-            started_at: n.started_at.as_ref().map(utc),
-            finished_at: n.finished_at.as_ref().map(utc),
+            started_at: n.started_at.as_ref().and_then(|t| utc(&t.0)),
+            finished_at: n.finished_at.as_ref().and_then(|t| utc(&t.0)),
             children: n.children.clone(),
             boundary_id: n.boundary_id.clone(),
             pod_name,
@@ -264,19 +250,17 @@ impl NodeView {
 
     /// Not finished yet: no phase, Pending or Running.
     pub fn active(&self) -> bool {
-        self.phase
-            .as_ref()
-            .is_none_or(|p| p.is_active() || p.as_str().is_empty())
+        self.phase.as_ref().is_none_or(Phase::is_active)
+    }
+
+    /// The phase, Pending until the controller writes one.
+    pub fn phase_or_pending(&self) -> &Phase {
+        self.phase.as_ref().unwrap_or(&Phase::Pending)
     }
 
     /// Failed or Error.
     pub fn failed(&self) -> bool {
         self.phase.as_ref().is_some_and(Phase::is_failed)
-    }
-
-    /// The phase as text, empty when none was written yet.
-    pub fn phase_text(&self) -> &str {
-        self.phase.as_ref().map_or("", Phase::as_str)
     }
 
     /// A node that runs a pod.
@@ -285,9 +269,17 @@ impl NodeView {
     }
 }
 
-fn utc(t: &Time) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().unsigned_abs())
-        .unwrap_or(DateTime::UNIX_EPOCH)
+/// A phase as the views keep it: an empty one (as some controllers write before they
+/// act) is no phase, so "not written yet" has one form.
+fn written(phase: Option<&Phase>) -> Option<Phase> {
+    phase.filter(|p| !p.as_str().is_empty()).cloned()
+}
+
+/// A Kubernetes time as the diagnosis computes with it.
+pub(crate) fn utc(t: &Timestamp) -> Option<DateTime<Utc>> {
+    i64::try_from(t.as_nanosecond())
+        .ok()
+        .map(DateTime::from_timestamp_nanos)
 }
 
 /// A part of a snapshot given as JSON did not have the expected shape.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kit_diagnose::{Finding, Phase, Snapshot};
+use kit_diagnose::{Finding, Snapshot};
 use serde::{Deserialize, Serialize};
 
 use crate::structure::Structure;
@@ -214,10 +214,7 @@ impl RunData {
             workflow: WorkflowSummary {
                 name: wf.name.clone(),
                 namespace: wf.namespace.clone(),
-                phase: match wf.phase_text() {
-                    "" => Phase::Pending.to_string(),
-                    p => p.to_string(),
-                },
+                phase: wf.phase_or_pending().to_string(),
                 message: wf.message.clone(),
                 started,
                 finished,

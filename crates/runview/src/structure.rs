@@ -42,10 +42,7 @@ impl Entry<'_> {
 
     /// The node's phase; Pending until the controller writes one.
     pub fn phase(&self) -> &Phase {
-        match &self.node.phase {
-            Some(p) if !p.as_str().is_empty() => p,
-            _ => &Phase::Pending,
-        }
+        self.node.phase_or_pending()
     }
 
     /// One of several runs of a step: a loop item or a retry attempt.

@@ -102,10 +102,7 @@ impl<'a> Writer<'_, 'a> {
             .iter()
             .filter(|&&i| self.s.entries[i].node.finished_at.is_some())
             .count();
-        let phase = match &wf.phase {
-            Some(p) if !p.as_str().is_empty() => p,
-            _ => &Phase::Pending,
-        };
+        let phase = wf.phase_or_pending();
         let elapsed = self
             .s
             .root

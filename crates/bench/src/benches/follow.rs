@@ -117,9 +117,7 @@ fn start_watches(client: &kube::Client, ns: &str, id: &str, seen: &Shared) -> Ve
                 .as_ref()
                 .map(|t| t.0)
                 .or(ev.event_time.as_ref().map(|t| t.0))
-                .and_then(|t| {
-                    chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond() as u32)
-                });
+                .and_then(to_chrono);
             shared
                 .lock()
                 .expect("seen lock")
@@ -558,12 +556,7 @@ async fn exit_delays(
         .await
         .ok()
         .and_then(|wf| wf.status?.finished_at)
-        .and_then(|t| {
-            chrono::DateTime::from_timestamp(
-                t.0.as_second(),
-                t.0.subsec_nanosecond().unsigned_abs(),
-            )
-        })
+        .and_then(|t| to_chrono(t.0))
         .map(|t| (exit.wall - t).as_seconds_f64());
     Ok((exit.since(&completed), finished))
 }
@@ -648,6 +641,11 @@ async fn argo_until_cause(
         warning_time,
         said,
     })
+}
+
+/// A Kubernetes time, to compare with the wall clock of a measurement.
+fn to_chrono(t: k8s_openapi::jiff::Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().unsigned_abs())
 }
 
 async fn delete_workflows(client: &kube::Client, ns: &str, names: &[&str]) {

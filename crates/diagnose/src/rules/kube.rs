@@ -413,7 +413,7 @@ pub(super) fn volume_attach(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) 
     let evidence = last_messages(&events, 3);
     // A kubelet refused the claim by the node authorizer's lagging graph, or whose
     // ConfigMap cache had not synced yet, retries by itself.
-    let graph_lag = evidence
+    let retried_by_kubelet = evidence
         .iter()
         .any(|m| parse::node_authorizer_lag(m) || parse::kubelet_cache_lag(m));
     let volume = evidence
@@ -450,7 +450,7 @@ pub(super) fn volume_attach(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Raw>) 
         fix,
         since: earliest(events.iter().map(|e| event_first(e))),
         grace: ctx.grace(ctx.s.config.pending_grace),
-        definitive: !graph_lag,
+        definitive: !retried_by_kubelet,
     });
 }
 

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Event, Pod};
-use k8s_openapi::jiff::Timestamp;
 
 use crate::finding::Reason;
 use crate::parse;
+pub(crate) use crate::snapshot::utc;
 use crate::snapshot::{NodeView, Snapshot};
 use kit_argo_types::{ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, LABEL_WORKFLOW, NodeType, Phase};
 
@@ -357,12 +357,6 @@ impl<'a> Ctx<'a> {
             &self.s.workflow.namespace
         }
     }
-}
-
-pub(crate) fn utc(t: &Timestamp) -> Option<DateTime<Utc>> {
-    i64::try_from(t.as_nanosecond())
-        .ok()
-        .map(DateTime::from_timestamp_nanos)
 }
 
 /// When an event was first seen.
