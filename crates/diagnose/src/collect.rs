@@ -5,59 +5,49 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::finding::{Finding, Reason};
-use crate::rules::Raw;
-
-/// Reasons whose cause is shared by every step it hits (an image, a ConfigMap, a
-/// service account's rights): one finding, naming the other steps.
-fn shared_cause(r: Reason) -> bool {
-    matches!(
-        r,
-        Reason::ImageNotFound
-            | Reason::RegistryUnauthorized
-            | Reason::RegistryTls
-            | Reason::ImagePullFailed
-            | Reason::InvalidImageName
-            | Reason::RegistryUnreachable
-            | Reason::PvcMissing
-            | Reason::PvcUnbound
-            | Reason::ConfigmapMissing
-            | Reason::ConfigmapKeyMissing
-            | Reason::SecretMissing
-            | Reason::SecretKeyMissing
-            | Reason::ServiceAccountMissing
-            | Reason::Forbidden
-            | Reason::QuotaExceeded
-            | Reason::InvalidSpec
-            | Reason::ControllerNotActing
-            | Reason::NodeNotReady
-    )
-}
+use crate::reasons::wording::Place;
+use crate::rules::Detection;
 
 /// At most this many other steps are named in a merged finding's summary.
 const NAMED_OTHERS: usize = 3;
 
 struct Merged {
-    raw: Raw,
+    raw: Detection,
+    /// Worded from the first detection, the one whose step the finding names.
+    summary: String,
+    fix: String,
     others: Vec<String>,
 }
 
-pub(crate) fn finalize(now: DateTime<Utc>, raws: Vec<Raw>) -> Vec<Finding> {
+/// Words, merges and orders the detections of a workflow in `namespace`.
+pub(crate) fn finalize(
+    now: DateTime<Utc>,
+    namespace: &str,
+    detections: Vec<Detection>,
+) -> Vec<Finding> {
     let mut merged: BTreeMap<(Reason, Option<String>, String), Merged> = BTreeMap::new();
     let mut order = Vec::new();
-    for raw in raws {
-        let pod_key = if shared_cause(raw.reason) {
+    for raw in detections {
+        let reason = raw.reason();
+        let pod_key = if reason.shared_cause() {
             None
         } else {
             raw.pod.clone()
         };
-        let key = (raw.reason, pod_key, raw.key.clone());
+        let key = (reason, pod_key, raw.fact.key());
         match merged.get_mut(&key) {
             None => {
                 order.push(key.clone());
+                let (summary, fix) = raw.fact.words(&Place {
+                    namespace,
+                    pod: raw.pod.as_deref(),
+                });
                 merged.insert(
                     key,
                     Merged {
                         raw,
+                        summary,
+                        fix,
                         others: Vec::new(),
                     },
                 );
@@ -139,14 +129,19 @@ fn prune_contained(evidence: Vec<String>) -> Vec<String> {
 }
 
 fn to_finding(now: DateTime<Utc>, m: Merged) -> Finding {
-    let Merged { mut raw, others } = m;
-    if !has_logs(raw.reason) {
+    let Merged {
+        mut raw,
+        mut summary,
+        fix,
+        others,
+    } = m;
+    let reason = raw.reason();
+    if !has_logs(reason) {
         raw.evidence = prune_contained(raw.evidence);
     }
     // Without a time we cannot tell how long it lasted: treat it as past the grace.
     let watching =
         raw.grace > chrono::TimeDelta::zero() && raw.since.is_some_and(|t| now - t < raw.grace);
-    let mut summary = raw.summary;
     if !others.is_empty() {
         let named: Vec<&str> = others
             .iter()
@@ -160,13 +155,13 @@ fn to_finding(now: DateTime<Utc>, m: Merged) -> Finding {
         summary.push('.');
     }
     Finding {
-        level: raw.reason.level(),
-        reason: raw.reason,
+        level: reason.level(),
+        reason,
         step: raw.step,
         pod: raw.pod,
         summary,
         evidence: raw.evidence,
-        fix: raw.fix,
+        fix,
         terminal: !watching && raw.definitive,
         watching,
         since: raw.since,

@@ -5,6 +5,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::reasons::Reason;
+
 /// Who has to act: the three failure levels of DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -28,127 +30,6 @@ impl Level {
 }
 
 impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-macro_rules! reasons {
-    ($($variant:ident = $name:literal => $level:ident, $doc:literal;)*) => {
-        /// Why a workflow failed or is stuck. The kebab-case names are stable: scripts
-        /// match on them (`--output json`) and fixtures list them in `expected.json`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub enum Reason {
-            $(
-                #[doc = $doc]
-                #[serde(rename = $name)]
-                $variant,
-            )*
-        }
-
-        impl Reason {
-            /// Every reason, in declaration order.
-            pub const ALL: &'static [Reason] = &[$(Reason::$variant),*];
-
-            /// The stable kebab-case name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Reason::$variant => $name,)*
-                }
-            }
-
-            /// The level a reason belongs to; fixed per reason so that filters stay simple.
-            pub fn level(self) -> Level {
-                match self {
-                    $(Reason::$variant => Level::$level,)*
-                }
-            }
-
-            /// Parses a kebab-case name.
-            pub fn from_name(name: &str) -> Option<Reason> {
-                match name {
-                    $($name => Some(Reason::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-reasons! {
-    ImageNotFound = "image-not-found" => User, "The image or its tag is not in the registry.";
-    RegistryUnauthorized = "registry-unauthorized" => User, "The registry refused the node's pull credentials.";
-    RegistryTls = "registry-tls" => User, "The node does not trust the registry's certificate, or the registry speaks plain HTTP.";
-    ImagePullFailed = "image-pull-failed" => User, "Pulling the image failed for another reason.";
-    InvalidImageName = "invalid-image-name" => User, "The image reference does not parse.";
-    PvcMissing = "pvc-missing" => User, "A PersistentVolumeClaim the pod mounts does not exist.";
-    PvcUnbound = "pvc-unbound" => User, "A PersistentVolumeClaim the pod mounts is not bound to a volume.";
-    ConfigmapMissing = "configmap-missing" => User, "A ConfigMap the pod uses does not exist.";
-    ConfigmapKeyMissing = "configmap-key-missing" => User, "A ConfigMap the pod uses lacks a key.";
-    SecretMissing = "secret-missing" => User, "A Secret the pod uses does not exist.";
-    SecretKeyMissing = "secret-key-missing" => User, "A Secret the pod uses lacks a key.";
-    ServiceAccountMissing = "service-account-missing" => User, "The workflow's service account does not exist.";
-    OomKilled = "oom-killed" => User, "A container was killed for going over its memory limit.";
-    NonZeroExit = "non-zero-exit" => User, "The program exited with a non-zero code.";
-    DeadlineExceeded = "deadline-exceeded" => User, "A step ran longer than its activeDeadlineSeconds.";
-    InvalidSpec = "invalid-spec" => User, "The controller rejected the workflow: validation, unresolved variable, bad parameter.";
-    ImageCommandUnknown = "image-command-unknown" => User, "A container has no command and Argo cannot read the image's entrypoint from its registry.";
-    StepError = "step-error" => User, "A step ended in Error for a reason no other rule recognises; the controller's message says it.";
-    ControllerNotActing = "controller-not-acting" => ArgoServer, "No workflow controller has picked the workflow up.";
-    Forbidden = "forbidden" => ArgoServer, "A service account lacks an RBAC right.";
-    QuotaExceeded = "quota-exceeded" => ArgoServer, "The namespace's ResourceQuota refuses the pod.";
-    UnschedulableResources = "unschedulable-resources" => ArgoServer, "The pod waits for a node with enough free CPU, memory or devices.";
-    PodNotCreated = "pod-not-created" => ArgoServer, "The controller has not created the step's pod.";
-    PodErrorWorkflowSilent = "pod-error-workflow-silent" => ArgoServer, "A pod failed but the workflow has not recorded it.";
-    ExecutorFailed = "executor-failed" => ArgoServer, "Argo's own init or wait container failed.";
-    PodSandboxFailed = "pod-sandbox-failed" => Kubernetes, "The node could not create the pod sandbox (often the CNI network plugin).";
-    NodeNotReady = "node-not-ready" => Kubernetes, "The pod's node is NotReady, unreachable or gone.";
-    VolumeAttachFailed = "volume-attach-failed" => Kubernetes, "A volume could not be attached or mounted on the node.";
-    RegistryUnreachable = "registry-unreachable" => Kubernetes, "The node cannot reach the registry (DNS, connection, timeout).";
-    Evicted = "evicted" => Kubernetes, "The kubelet evicted the pod (node under memory or disk pressure).";
-    Unschedulable = "unschedulable" => Kubernetes, "The scheduler finds no node for the pod, for a reason other than free resources.";
-    StuckPending = "stuck-pending" => Kubernetes, "The pod stays Pending beyond the grace period without a known cause.";
-}
-
-impl Reason {
-    /// Whether the step waits on this cause without end: its pod never starts (or its
-    /// node never answers) until someone acts, so Argo does not end the workflow by
-    /// itself. A failed program, by contrast, ends its step and the workflow goes on to
-    /// its own end. A pod failure the workflow has not recorded yet is not a stall: a
-    /// busy controller records it late (seen on a loaded machine), and a stopped one is
-    /// its own finding.
-    pub fn stalls(self) -> bool {
-        use Reason::*;
-        matches!(
-            self,
-            ImageNotFound
-                | RegistryUnauthorized
-                | RegistryTls
-                | ImagePullFailed
-                | InvalidImageName
-                | PvcMissing
-                | PvcUnbound
-                | ConfigmapMissing
-                | ConfigmapKeyMissing
-                | SecretMissing
-                | SecretKeyMissing
-                | ServiceAccountMissing
-                | ControllerNotActing
-                | Forbidden
-                | QuotaExceeded
-                | UnschedulableResources
-                | PodNotCreated
-                | PodSandboxFailed
-                | NodeNotReady
-                | VolumeAttachFailed
-                | RegistryUnreachable
-                | Unschedulable
-                | StuckPending
-        )
-    }
-}
-
-impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

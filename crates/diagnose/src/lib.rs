@@ -28,8 +28,10 @@
 mod collect;
 mod finding;
 pub mod parse;
+mod reasons;
 mod rules;
 mod snapshot;
+mod suppress;
 
 pub use finding::{Finding, Level, Reason, exit_worthy, stalled, summary_level};
 // The Argo model the views are made of, so users of a snapshot need no second import.
@@ -42,5 +44,7 @@ pub use snapshot::{DiagnoseConfig, NodeView, Snapshot, SnapshotError, SnapshotJs
 /// cause for causes shared by many steps) and sorted: terminal first, then by the time
 /// the first sign was seen.
 pub fn diagnose(s: &Snapshot) -> Vec<Finding> {
-    collect::finalize(s.now, rules::run(s))
+    let ctx = rules::Ctx::new(s);
+    let detections = suppress::explained_away(rules::run(&ctx));
+    collect::finalize(s.now, ctx.namespace(), detections)
 }

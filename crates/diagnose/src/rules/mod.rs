@@ -1,9 +1,19 @@
 //! The rules, and what they share: which pods and events belong to the workflow, which
 //! workflow node each pod runs, and time helpers.
 
-mod argo;
-mod kube;
-mod user;
+mod config;
+mod controller;
+mod executor;
+mod exit;
+mod killed;
+mod mount;
+mod node;
+mod pending;
+mod pull;
+mod refusal;
+mod sandbox;
+mod schedule;
+mod spec;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,28 +22,52 @@ use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Even
 
 use crate::finding::Reason;
 use crate::parse;
+use crate::reasons::wording::Fact;
 pub(crate) use crate::snapshot::utc;
 use crate::snapshot::{NodeView, Snapshot};
 use kit_argo_types::{ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, LABEL_WORKFLOW, NodeType, Phase};
 
-/// A finding before grace periods and deduplication are applied.
+/// What a rule detected, before grace periods, suppression and merging.
 #[derive(Debug, Clone)]
-pub(crate) struct Raw {
-    pub reason: Reason,
-    /// What distinguishes two findings of the same reason on the same pod (an image, a
-    /// ConfigMap name); findings with equal reason, pod and key merge.
-    pub key: String,
+pub(crate) struct Detection {
+    /// What was read: the reason and the names its words need.
+    pub fact: Fact,
     pub step: Option<String>,
     pub pod: Option<String>,
-    pub summary: String,
+    /// Verbatim lines from the snapshot that show it.
     pub evidence: Vec<String>,
-    pub fix: String,
     /// First sign seen.
     pub since: Option<DateTime<Utc>>,
     /// Before `since + grace` the finding is only "watching".
     pub grace: TimeDelta,
     /// Waiting will not help once the grace period is over.
     pub definitive: bool,
+}
+
+impl Detection {
+    pub fn reason(&self) -> Reason {
+        self.fact.reason()
+    }
+
+    /// A detection about one pod of the workflow.
+    pub fn on_pod(
+        p: &PodInfo<'_>,
+        fact: Fact,
+        evidence: Vec<String>,
+        since: Option<DateTime<Utc>>,
+        grace: TimeDelta,
+        definitive: bool,
+    ) -> Self {
+        Detection {
+            fact,
+            step: p.step.clone(),
+            pod: Some(p.name.to_string()),
+            evidence,
+            since,
+            grace,
+            definitive,
+        }
+    }
 }
 
 /// A pod of the workflow with what we know about it.
@@ -120,6 +154,30 @@ impl<'a> PodInfo<'a> {
             .copied()
             .filter(|e| reasons.contains(&e.reason.as_deref().unwrap_or("")))
             .collect()
+    }
+
+    /// The PersistentVolumeClaims the pod mounts.
+    pub fn claims(&self) -> Vec<String> {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .map(|vs| {
+                vs.iter()
+                    .filter_map(|v| v.persistent_volume_claim.as_ref())
+                    .map(|c| c.claim_name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether any container has run.
+    pub fn started(&self) -> bool {
+        self.statuses().any(|(c, _)| {
+            c.state
+                .as_ref()
+                .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+        })
     }
 
     /// The condition of this type, when present.
@@ -347,6 +405,74 @@ impl<'a> Ctx<'a> {
         program[start..].iter().map(|l| l.to_string()).collect()
     }
 
+    /// Every container that ended badly: from the pods' statuses, then from the node
+    /// messages of failed steps whose pod is gone (garbage-collected or deleted).
+    pub fn endings(&self) -> Vec<Ended<'_>> {
+        let mut out = Vec::new();
+        for p in &self.pods {
+            if p.node.is_some_and(|n| n.phase == Some(Phase::Succeeded)) {
+                continue;
+            }
+            // Containers killed by an eviction, a deadline or a lost node did not fail
+            // by themselves: the pod's status reason has its own finding.
+            let killed = matches!(
+                p.pod.status.as_ref().and_then(|s| s.reason.as_deref()),
+                Some("Evicted" | "DeadlineExceeded" | "NodeLost")
+            );
+            for (c, t) in p.terminations() {
+                let reason = t.reason.as_deref().unwrap_or("");
+                if reason != "OOMKilled"
+                    && (t.exit_code == 0 || killed || reason == "ContainerStatusUnknown")
+                {
+                    continue;
+                }
+                out.push(Ended {
+                    container: &c.name,
+                    reason,
+                    code: t.exit_code,
+                    message: t.message.as_deref(),
+                    finished: t.finished_at.as_ref().and_then(|f| utc(&f.0)),
+                    pod: Some(p),
+                    node: p.node,
+                    pod_name: p.name.to_string(),
+                    step: p.step.clone(),
+                });
+            }
+        }
+        for n in self.gone_pods() {
+            let Some(m) = n.message.as_deref() else {
+                continue;
+            };
+            // Pull and ConfigMap failures have their own rules.
+            if pull::is_pull_message(m) || parse::parse_config_ref(m).is_some() {
+                continue;
+            }
+            if let Some(x) = parse::parse_exit_message(m).filter(|x| x.code != 0) {
+                out.push(Ended {
+                    container: x.container.unwrap_or("main"),
+                    reason: x.reason,
+                    code: x.code,
+                    message: None,
+                    finished: n.finished_at.or(n.started_at),
+                    pod: None,
+                    node: Some(n),
+                    pod_name: n.pod_name.clone().unwrap_or_else(|| n.id.clone()),
+                    step: Some(n.display_name.clone()),
+                });
+            }
+        }
+        out
+    }
+
+    /// Failed Pod nodes whose pod is gone: Argo's node message is all that is left.
+    pub fn gone_pods(&self) -> impl Iterator<Item = &'a NodeView> + '_ {
+        self.s
+            .workflow
+            .nodes
+            .iter()
+            .filter(|n| n.is_pod() && n.failed() && !self.has_pod(n))
+    }
+
     pub fn namespace(&self) -> &str {
         if self.s.workflow.namespace.is_empty() {
             self.pods
@@ -357,6 +483,103 @@ impl<'a> Ctx<'a> {
             &self.s.workflow.namespace
         }
     }
+}
+
+/// How a container ended, read from its pod's status or, once the pod is gone, from
+/// Argo's node message.
+pub(crate) struct Ended<'a> {
+    pub container: &'a str,
+    /// The kubelet's reason (`Error`, `OOMKilled`), empty when it gave none.
+    pub reason: &'a str,
+    pub code: i32,
+    /// The termination message (Argo's executor writes its error there).
+    pub message: Option<&'a str>,
+    pub finished: Option<DateTime<Utc>>,
+    /// The pod, while it exists.
+    pub pod: Option<&'a PodInfo<'a>>,
+    pub node: Option<&'a NodeView>,
+    pub pod_name: String,
+    pub step: Option<String>,
+}
+
+impl Ended<'_> {
+    /// Argo's own containers, not the user's program.
+    pub fn is_executor(&self) -> bool {
+        matches!(self.container, "init" | "wait")
+    }
+
+    pub fn is_main(&self) -> bool {
+        self.pod
+            .map_or(!self.is_executor(), |p| p.is_main(self.container))
+    }
+
+    pub fn oom_killed(&self) -> bool {
+        self.reason == "OOMKilled"
+    }
+
+    /// The template of the step, as a fix names it.
+    pub fn template(&self) -> String {
+        template_of(self.node)
+    }
+
+    /// The kubelet's fact first. Argo's node message lags behind the pod (a real kubelet
+    /// reports the exit while the node still says "PodInitializing"), so it is evidence
+    /// only once the node has ended too. Worded as Argo words it (the summary names the
+    /// container), so that Argo's own message, once there, adds nothing twice.
+    pub fn evidence(&self) -> Vec<String> {
+        let reason = if self.reason.is_empty() {
+            "terminated"
+        } else {
+            self.reason
+        };
+        let mut evidence = vec![format!("{reason} (exit code {})", self.code)];
+        if let Some(m) = self
+            .node
+            .filter(|n| n.failed())
+            .and_then(|n| n.message.as_deref())
+        {
+            push_unique(&mut evidence, m);
+        }
+        if let Some(m) = self.message {
+            push_unique(&mut evidence, m.trim_end());
+        }
+        evidence
+    }
+
+    pub fn detection(&self, ctx: &Ctx<'_>, fact: Fact, evidence: Vec<String>) -> Detection {
+        Detection {
+            fact,
+            step: self.step.clone(),
+            pod: Some(self.pod_name.clone()),
+            evidence,
+            since: self
+                .finished
+                .or_else(|| self.node.and_then(|n| n.finished_at)),
+            grace: TimeDelta::zero(),
+            definitive: !ctx.recoverable(self.node),
+        }
+    }
+}
+
+/// A step's template name, or the words a fix uses when it is unknown.
+pub(crate) fn template_of(node: Option<&NodeView>) -> String {
+    node.and_then(|n| n.template_name.clone())
+        .unwrap_or_else(|| "of this step".to_string())
+}
+
+/// The last `n` distinct messages of these events, oldest first.
+pub(crate) fn last_messages(events: &[&Event], n: usize) -> Vec<String> {
+    let mut sorted: Vec<&&Event> = events.iter().collect();
+    sorted.sort_by_key(|e| event_last(e));
+    let mut out: Vec<String> = Vec::new();
+    for e in sorted.into_iter().rev() {
+        if out.len() == n {
+            break;
+        }
+        push_unique(&mut out, message(e));
+    }
+    out.reverse();
+    out
 }
 
 /// When an event was first seen.
@@ -414,32 +637,33 @@ pub(crate) fn ago(d: TimeDelta) -> String {
     }
 }
 
+/// A rule that looks at the whole snapshot.
+type Rule = fn(&Ctx<'_>) -> Vec<Detection>;
+
+/// Every rule, one file per signal. The order only decides which step a merged finding
+/// names first; no rule reads another's output (that is [`crate::suppress`]'s job).
+const RULES: &[Rule] = &[
+    controller::not_acting,
+    spec::invalid,
+    refusal::detect,
+    pull::detect,
+    config::detect,
+    schedule::detect,
+    mount::claims,
+    sandbox::detect,
+    mount::attach,
+    node::detect,
+    exit::detect,
+    executor::detect,
+    killed::detect,
+    controller::silent_failure,
+    spec::image_command_unknown,
+    controller::pod_not_created,
+    pending::detect,
+    spec::step_error,
+];
+
 /// Runs every rule.
-pub(crate) fn run(s: &Snapshot) -> Vec<Raw> {
-    let ctx = Ctx::new(s);
-    let mut out = Vec::new();
-    argo::controller_not_acting(&ctx, &mut out);
-    user::invalid_spec(&ctx, &mut out);
-    argo::refusals(&ctx, &mut out);
-    for p in &ctx.pods {
-        user::image_pull(&ctx, p, &mut out);
-        user::config_refs(&ctx, p, &mut out);
-        kube::scheduling(&ctx, p, &mut out);
-        kube::mount_claims(&ctx, p, &mut out);
-        kube::sandbox(&ctx, p, &mut out);
-        kube::volume_attach(&ctx, p, &mut out);
-        kube::node_trouble(&ctx, p, &mut out);
-        user::terminations(&ctx, p, &mut out);
-        kube::status_reasons(&ctx, p, &mut out);
-        argo::silent_failure(&ctx, p, &mut out);
-    }
-    user::from_node_messages(&ctx, &mut out);
-    user::image_command_unknown(&ctx, &mut out);
-    argo::pod_not_created(&ctx, &mut out);
-    kube::stuck_pending(&ctx, &mut out);
-    if out.is_empty() {
-        // Never leave a failed workflow unexplained: the controller's own words at least.
-        user::unexplained_errors(&ctx, &mut out);
-    }
-    out
+pub(crate) fn run(ctx: &Ctx<'_>) -> Vec<Detection> {
+    RULES.iter().flat_map(|rule| rule(ctx)).collect()
 }
