@@ -398,6 +398,11 @@ pub fn is_spec_error(msg: &str) -> bool {
     if low.contains("is forbidden") {
         return false;
     }
+    // A container's exit ("Error (exit code 64): … not found in $PATH") is the step's
+    // outcome, not a rejection of the spec.
+    if parse_exit_message(msg).is_some() {
+        return false;
+    }
     has_any(
         &low,
         &[
@@ -549,9 +554,34 @@ pub fn kubelet_cache_lag(text: &str) -> bool {
     text.contains("failed to sync") && text.contains("cache: timed out waiting for the condition")
 }
 
+/// The program Argo's emissary could not start, from its error (`failed to find name in
+/// PATH: exec: "tile-convrt": executable file not found in $PATH`, or `permission
+/// denied` / `no such file or directory` for a path). The executor exits 64 with it.
+pub fn command_not_found(msg: &str) -> Option<&str> {
+    let rest = &msg[msg.find("failed to find name in PATH")?..];
+    quoted_after(rest, "exec:")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_missing_from_the_image_is_named() {
+        let emissary = "failed to find name in PATH: exec: \"tile-convrt\": executable file not found in $PATH";
+        assert_eq!(command_not_found(emissary), Some("tile-convrt"));
+        // As Argo's node message repeats it once the pod is gone.
+        assert_eq!(
+            command_not_found(&format!("Error (exit code 64): {emissary}")),
+            Some("tile-convrt")
+        );
+        let not_executable =
+            "failed to find name in PATH: exec: \"/app/run.sh\": permission denied";
+        assert_eq!(command_not_found(not_executable), Some("/app/run.sh"));
+        assert_eq!(command_not_found("exit status 127"), None);
+        assert!(!is_spec_error(&format!("Error (exit code 64): {emissary}")));
+        assert_eq!(command_not_found("sh: tile-convrt: not found"), None);
+    }
 
     #[test]
     fn the_kubelets_cache_lag_is_told_from_a_missing_configmap() {

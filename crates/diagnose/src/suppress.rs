@@ -43,6 +43,11 @@ pub(crate) fn explained_away(detections: Vec<Detection>) -> Vec<Detection> {
                 .evidence
                 .iter()
                 .any(|m| parse::parse_forbidden(m).is_some()),
+            // The program's exit code when the program never started.
+            Fact::NonZeroExit { container, .. } => !detections.iter().any(|o| {
+                o.pod == d.pod
+                    && matches!(&o.fact, Fact::CommandNotFound { container: c, .. } if c == container)
+            }),
             _ => true,
         })
         .cloned()

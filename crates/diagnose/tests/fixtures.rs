@@ -495,3 +495,20 @@ fn real_node_missing_image_configmap_key_and_claim_name_the_culprit() {
     let f = one("real-pvc-missing", Reason::PvcMissing);
     assert!(f.summary.contains("no-such-claim"), "{}", f.summary);
 }
+
+#[test]
+fn a_missing_command_is_named_once_the_pod_is_gone() {
+    let mut s = load(&fixtures_dir().join("real-command-not-found")).expect("fixture loads");
+    s.pods.clear();
+    s.events.clear();
+    let findings = diagnose(&s);
+    let reasons: Vec<Reason> = findings.iter().map(|f| f.reason).collect();
+    // From Argo's node message alone, and the bare exit code 64 is not a second finding.
+    assert_eq!(reasons, vec![Reason::CommandNotFound], "{findings:#?}");
+    assert!(
+        findings[0].summary.contains("`tile-convrt`"),
+        "{}",
+        findings[0]
+    );
+    assert!(findings[0].pod.is_some(), "{}", findings[0]);
+}

@@ -104,6 +104,8 @@ reasons! {
         "A container was killed for going over its memory limit.";
     NonZeroExit = "non-zero-exit" => User, stalls: false, shared: false,
         "The program exited with a non-zero code.";
+    CommandNotFound = "command-not-found" => User, stalls: false, shared: true,
+        "The step's command is not in its image: Argo's executor found no such program.";
     DeadlineExceeded = "deadline-exceeded" => User, stalls: false, shared: false,
         "A step ran longer than its activeDeadlineSeconds.";
     InvalidSpec = "invalid-spec" => User, stalls: false, shared: true,

@@ -65,6 +65,14 @@ pub(crate) enum Fact {
         /// The evidence ends with the program's last log lines.
         logs_shown: bool,
     },
+    CommandNotFound {
+        container: String,
+        /// The program as the template names it.
+        command: String,
+        /// The container's image, when the pod is still there to say it.
+        image: Option<String>,
+        template: String,
+    },
     DeadlineExceeded {
         template: String,
     },
@@ -196,6 +204,7 @@ impl Fact {
             F::ServiceAccountMissing { .. } => Reason::ServiceAccountMissing,
             F::OomKilled { .. } => Reason::OomKilled,
             F::NonZeroExit { .. } => Reason::NonZeroExit,
+            F::CommandNotFound { .. } => Reason::CommandNotFound,
             F::DeadlineExceeded { .. } => Reason::DeadlineExceeded,
             F::InvalidSpec { .. } => Reason::InvalidSpec,
             F::ImageCommandUnknown { .. } => Reason::ImageCommandUnknown,
@@ -236,6 +245,16 @@ impl Fact {
                 format!("{name}/{key}")
             }
             F::ServiceAccountMissing { namespace, name } => format!("{namespace}/{name}"),
+            // One finding per program missing from one image, however many steps run it.
+            F::CommandNotFound {
+                command,
+                image,
+                template,
+                ..
+            } => format!(
+                "{} {template} {command}",
+                image.as_deref().unwrap_or_default()
+            ),
             F::OomKilled { container, .. }
             | F::NonZeroExit { container, .. }
             | F::ExecutorFailed { container, .. } => container.clone(),
@@ -420,6 +439,35 @@ impl Fact {
                     format!("container \"{container}\" exited with code {code}{signal}."),
                     format!(
                         "read {logs}; fix the program or its inputs (parameters, files on the volume), then resubmit."
+                    ),
+                )
+            }
+            F::CommandNotFound {
+                container,
+                command,
+                image,
+                template,
+            } => {
+                let (summary, check) = match image {
+                    Some(image) => (
+                        format!(
+                            "container \"{container}\" runs `{command}`, which image {image} does not have (not in its PATH, or not executable)."
+                        ),
+                        format!(
+                            "; `docker run --rm --entrypoint sh {image} -c 'command -v {command}'` checks it"
+                        ),
+                    ),
+                    None => (
+                        format!(
+                            "container \"{container}\" runs `{command}`, which its image does not have (not in its PATH, or not executable)."
+                        ),
+                        String::new(),
+                    ),
+                };
+                (
+                    summary,
+                    format!(
+                        "correct `command:` in template {template} (a typo, or a path the image does not have), or install the program in the image under containers/ and push it with `cargo xtask up`{check}; then resubmit."
                     ),
                 )
             }

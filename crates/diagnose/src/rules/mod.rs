@@ -1,6 +1,7 @@
 //! The rules, and what they share: which pods and events belong to the workflow, which
 //! workflow node each pod runs, and time helpers.
 
+mod command;
 mod config;
 mod controller;
 mod executor;
@@ -204,6 +205,17 @@ impl<'a> PodInfo<'a> {
             .as_ref()?
             .get(resource)
             .map(|q| q.0.clone())
+    }
+
+    /// The image a container of the pod runs.
+    pub fn image_of(&self, container: &str) -> Option<String> {
+        let spec = self.pod.spec.as_ref()?;
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == container)?
+            .image
+            .clone()
     }
 
     /// The container(s) that run the user's program: `main` when there is one (Argo's
@@ -654,6 +666,7 @@ const RULES: &[Rule] = &[
     mount::attach,
     node::detect,
     exit::detect,
+    command::detect,
     executor::detect,
     killed::detect,
     controller::silent_failure,
