@@ -7,34 +7,7 @@ pub const MAX_GENERATE_NAME: usize = MAX_WORKFLOW_NAME - 5;
 /// Argo's limit for template, step and task names.
 pub const MAX_FIELD_NAME: usize = 128;
 
-/// Checks a DNS-1123 subdomain (a Kubernetes object name); the reason when invalid.
-pub fn dns_subdomain_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("is empty".to_string());
-    }
-    if name.len() > 253 {
-        return Some(format!("is {} characters long (at most 253)", name.len()));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
-    {
-        return Some(format!(
-            "contains `{c}`: only lowercase letters, digits, `-` and `.` are allowed"
-        ));
-    }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Some("has an empty part between dots".to_string());
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Some(
-                "must start and end with a letter or digit (also around dots)".to_string(),
-            );
-        }
-    }
-    None
-}
+pub use kit_config::dns_subdomain_problem;
 
 /// Checks `metadata.name` of a workflow.
 pub fn workflow_name_problem(name: &str) -> Option<String> {

@@ -32,6 +32,7 @@ mod check;
 pub mod env_file;
 mod error;
 pub mod hera_config;
+mod k8s_name;
 mod keys;
 mod origin;
 mod report;
@@ -43,6 +44,7 @@ mod workspace;
 
 pub use check::{Missing, Need};
 pub use error::{ConfigError, Warning, cut, error_chain};
+pub use k8s_name::{dns_label_problem, dns_subdomain_problem};
 pub use keys::{ARGOCONFIG, MAX_DURATION_SECS, SETTINGS, SettingInfo, XTASK_PROFILE, env_vars};
 pub use origin::{Origin, Sourced};
 pub use report::{render_table, to_json};

@@ -496,24 +496,17 @@ pub(crate) fn parse_registry(s: &str) -> Result<RegistryRef, String> {
 
 /// RFC 1123 label (namespaces) or subdomain (other object names).
 pub(crate) fn check_k8s_name(s: &str, label: bool) -> Result<(), String> {
-    let max = if label { 63 } else { 253 };
-    let chars_ok = s
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label && c == '.'));
-    let ends_ok = s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if s.len() <= max && chars_ok && ends_ok {
-        Ok(())
+    let problem = if label {
+        crate::k8s_name::dns_label_problem(s)
     } else {
-        let allowed = if label {
-            "lowercase letters, digits and `-`"
-        } else {
-            "lowercase letters, digits, `-` and `.`"
-        };
-        Err(format!(
-            "{} is not a valid Kubernetes name: use {allowed}, at most {max} characters, starting and ending with a letter or digit",
+        crate::k8s_name::dns_subdomain_problem(s)
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "{} is not a valid Kubernetes name: it {why}",
             shown_value(s)
-        ))
+        )),
     }
 }
 

@@ -51,8 +51,14 @@ pub struct LockEntry {
 impl LockEntry {
     /// `host/project/name:tag@sha256:…`: readable and exact.
     pub fn pinned(&self) -> String {
-        format!("{}@{}", self.reference, self.digest)
+        pinned(&self.reference, &self.digest)
     }
+}
+
+/// A reference pinned to its manifest digest, `host/project/name:tag@sha256:…`: the tag
+/// stays for the reader, the digest decides what is pulled.
+pub fn pinned(reference: &str, digest: &str) -> String {
+    format!("{reference}@{digest}")
 }
 
 impl Lock {

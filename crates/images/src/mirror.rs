@@ -148,7 +148,7 @@ impl Images {
         Ok((
             PushedImage {
                 name: name.to_string(),
-                pinned: format!("{reference}@{digest}"),
+                pinned: crate::lock::pinned(&reference, &digest),
                 reference,
                 digest,
                 uploaded_bytes: stats.bytes,

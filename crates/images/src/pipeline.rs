@@ -224,7 +224,7 @@ impl Images {
             local_image,
             pinned: registry_digest
                 .as_ref()
-                .map(|d| format!("{}@{d}", spec.reference)),
+                .map(|d| crate::lock::pinned(&spec.reference, d)),
             registry_digest,
             registry_error,
             warnings: prepared.ctx.warnings.clone(),
@@ -355,7 +355,7 @@ impl Images {
             local_image: None,
             pinned: registry_digest
                 .as_ref()
-                .map(|d| format!("{}@{d}", spec.reference)),
+                .map(|d| crate::lock::pinned(&spec.reference, d)),
             registry_digest,
             registry_error,
             warnings: Vec::new(),

@@ -464,7 +464,7 @@ impl Images {
         let reference = target.whole();
         Ok(PushedImage {
             name: name.to_string(),
-            pinned: format!("{reference}@{digest}"),
+            pinned: crate::lock::pinned(&reference, &digest),
             reference,
             digest,
             uploaded_bytes,
