@@ -93,8 +93,8 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
     let outcome = follow::follow(client, &ns, &args.name, None, &options, ui).await?;
     // A run of this workspace that `run` stopped following ends with its outcome here.
     let root = super::run::workspace_root(&resolved);
-    if let Some(dir) = super::record::record_of_workflow(&root, &args.name) {
-        let record = super::record::RunRecord { dir };
+    if let Some(dir) = kit_records::record_of_workflow(&root, &args.name) {
+        let record = kit_records::RunRecord { dir };
         record.finished(&outcome, "watch")?;
         super::report::announce(super::report::after_follow(&record, &outcome), ui);
     }

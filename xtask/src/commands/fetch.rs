@@ -13,11 +13,11 @@ use kit_fetch::{
     RemoteOptions,
 };
 
-use super::record::{find_record, last_record};
 use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::ui::Ui;
+use kit_records::{find_record, last_record};
 use kit_runview::text::human_bytes;
 
 /// Test clusters whose exec runs on the host in the claim's folder (the kwok stack) set
@@ -66,18 +66,18 @@ fn default_path(
     let root = workspace_root(resolved);
     if let Some(path) = &args.path {
         let record = match &args.run {
-            Some(run) => Some(find_record(&root, run)?),
+            Some(run) => Some(find_record(&root, run).map_err(|e| Exit::input(e.to_string()))?),
             None => None,
         };
         return Ok((path.clone(), record));
     }
     let record = match &args.run {
-        Some(run) => find_record(&root, run)?,
+        Some(run) => find_record(&root, run).map_err(|e| Exit::input(e.to_string()))?,
         None => last_record(&root).ok_or_else(|| {
             Exit::input("no run recorded yet: give the path on the PVC, e.g. `cargo xtask fetch-results junk`")
         })?,
     };
-    let manifest = record.join("manifest.yaml");
+    let manifest = kit_records::manifest_path(&record);
     let loaded = kit_argo::load_workflow(&manifest).map_err(|e| Exit::input(e.to_string()))?;
     let experiment = loaded
         .workflow

@@ -5,7 +5,6 @@ pub mod diagnose;
 pub mod doctor;
 pub mod fetch;
 pub mod follow;
-pub mod record;
 pub mod report;
 pub mod run;
 pub mod script;

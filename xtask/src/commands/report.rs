@@ -12,19 +12,17 @@ use kit_runview::{Inputs, ResultsSummary, RunData};
 
 use super::diagnose::diagnose_config;
 use super::follow::{Outcome, Seen};
-use super::record::{self, RunRecord};
 use crate::Exit;
 use crate::cli::{GlobalArgs, ReportArgs};
 use crate::events::Event;
 use crate::exit::ExitCode;
 use crate::ui::Ui;
+use kit_records::RunRecord;
 
 /// The page's file name, in a record folder or beside a saved snapshot.
 pub const REPORT_FILE: &str = "report.html";
 /// The snapshot a record's page was drawn from.
 const SNAPSHOT_DIR: &str = "snapshot";
-/// What `fetch-results` fetched for a run, kept in its record.
-pub const RESULTS_FILE: &str = "results.json";
 /// Pages of workflows this workspace did not start, under the workspace root.
 const FOREIGN_REPORTS_DIR: &str = ".xtask/reports";
 
@@ -81,7 +79,7 @@ fn data_for(snapshot: &Snapshot, workflow: &serde_json::Value, record: Option<&P
 }
 
 fn write_page(path: &Path, data: &RunData) -> anyhow::Result<PathBuf> {
-    record::write(path, &kit_runview::html::render(data))?;
+    kit_records::write(path, &kit_runview::html::render(data))?;
     Ok(path.to_path_buf())
 }
 
@@ -91,7 +89,7 @@ fn inputs_of(dir: &Path) -> Inputs {
     let read = |file: &str| -> Option<serde_json::Value> {
         serde_json::from_str(&std::fs::read_to_string(dir.join(file)).ok()?).ok()
     };
-    let run = read("run.json").unwrap_or_default();
+    let run = read(kit_records::RUN_FILE).unwrap_or_default();
     let strings = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -125,7 +123,7 @@ fn inputs_of(dir: &Path) -> Inputs {
         source: run["source"].as_str().map(str::to_string),
         parameters: strings(&run["parameters"]),
         images,
-        settings: read("settings.json"),
+        settings: read(kit_records::SETTINGS_FILE),
         rerun: Some(format!("cargo xtask rerun {folder}")),
         submitted_at: run["submitted_at"].as_str().and_then(|t| t.parse().ok()),
         record: Some(dir.display().to_string()),
@@ -133,14 +131,14 @@ fn inputs_of(dir: &Path) -> Inputs {
 }
 
 fn results_of(dir: &Path) -> Option<ResultsSummary> {
-    serde_json::from_str(&std::fs::read_to_string(dir.join(RESULTS_FILE)).ok()?).ok()
+    serde_json::from_str(&std::fs::read_to_string(dir.join(kit_records::RESULTS_FILE)).ok()?).ok()
 }
 
 /// Keeps what `fetch-results` fetched for a run in its record, and draws its page again
 /// when it has one.
 pub fn note_results(dir: &Path, results: &ResultsSummary) -> anyhow::Result<()> {
-    record::write(
-        &dir.join(RESULTS_FILE),
+    kit_records::write(
+        &dir.join(kit_records::RESULTS_FILE),
         &serde_json::to_string_pretty(results)?,
     )?;
     let snapshot = dir.join(SNAPSHOT_DIR);
@@ -170,12 +168,12 @@ pub async fn report(global: &GlobalArgs, args: &ReportArgs, ui: Ui) -> anyhow::R
     let root = super::run::workspace_root(&resolved);
     let source = match (&args.from, &args.target) {
         (Some(dir), _) => Source::Saved(dir.clone()),
-        (None, None) => Source::Record(record::last_record(&root).ok_or_else(|| {
+        (None, None) => Source::Record(kit_records::last_record(&root).ok_or_else(|| {
             Exit::input(
                 "no run recorded yet: run one (`cargo xtask run demo`), or name a workflow of the namespace: `cargo xtask report NAME`",
             )
         })?),
-        (None, Some(target)) => match record::find_record(&root, target) {
+        (None, Some(target)) => match kit_records::find_record(&root, target) {
             Ok(dir) => Source::Record(dir),
             Err(_) => Source::Workflow(target.clone()),
         },
@@ -231,7 +229,7 @@ async fn record_data(global: &GlobalArgs, ui: Ui, dir: &Path) -> anyhow::Result<
     {
         return Ok(data_for(snapshot, raw, Some(dir)));
     }
-    let Some(name) = record::record_name(dir) else {
+    let Some(name) = kit_records::record_name(dir) else {
         return Err(Exit::input(format!(
             "the run in {} was never submitted: there is nothing to draw",
             dir.display()

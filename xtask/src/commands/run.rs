@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use kit_argo::{Diagnostic, Injection, LoadedWorkflow, Rewrite, ValidateOptions};
 use kit_config::{Need, Resolved};
 use kit_images::Lock;
+use kit_records::RunRecord;
 
 use super::diagnose::diagnose_config;
 use super::follow::{self, FollowOptions};
-use super::record::{self, RunRecord};
 use super::script::{self, Keep, ScriptSource};
 use crate::Exit;
 use crate::cli::{GlobalArgs, LintArgs, RunArgs, ScriptArgs};
@@ -205,7 +205,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         None,
     )?;
     if let Some(script) = &prepared.script {
-        record.keep_script(script)?;
+        record.keep_script(&script.files())?;
     }
     submit_and_follow(&resolved, client, &prepared.loaded, record, &options, ui).await
 }
@@ -560,16 +560,16 @@ fn lint_file(
 
 pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
-    let rows: Vec<serde_json::Value> = record::records(&workspace_root(&resolved))
+    let rows: Vec<serde_json::Value> = kit_records::records(&workspace_root(&resolved))
         .iter()
-        .map(|dir| record::summary(dir))
+        .map(|dir| kit_records::summary(dir))
         .collect();
     if ui.json() {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if rows.is_empty() {
         println!(
             "no run recorded yet (records are kept in {}/)",
-            record::RUNS_DIR
+            kit_records::RUNS_DIR
         );
     } else {
         for row in &rows {
@@ -590,8 +590,8 @@ pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
 pub async fn rerun(global: &GlobalArgs, record: &str, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Run)?;
     let root = workspace_root(&resolved);
-    let dir = record::find_record(&root, record)?;
-    let manifest = dir.join("manifest.yaml");
+    let dir = kit_records::find_record(&root, record).map_err(|e| Exit::input(e.to_string()))?;
+    let manifest = kit_records::manifest_path(&dir);
     // Exactly the manifest as submitted, companions included: no parameters, injection
     // or pinning again.
     let loaded = kit_argo::load_workflow(&manifest).map_err(|e| Exit::input(e.to_string()))?;

@@ -30,6 +30,19 @@ pub struct ScriptSource {
     pub seconds: f64,
 }
 
+impl ScriptSource {
+    /// What a run record keeps of the script.
+    pub fn files(&self) -> kit_records::ScriptFiles<'_> {
+        kit_records::ScriptFiles {
+            script: &self.script,
+            captured: &self.captured,
+            hera_version: &self.hera_version,
+            python: &self.python,
+            seconds: self.seconds,
+        }
+    }
+}
+
 /// Which of the captured workflows to keep.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
