@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 use crate::fsutil::display_rel;
 use crate::reference::{ImageRef, validate_name_component, validate_tag};
 
+/// Where the image lock file lives, relative to the workspace root.
+pub const LOCK_FILE: &str = "containers/images.lock";
+
 /// Name of the optional per-image settings file.
 pub const IMAGE_TOML: &str = "image.toml";
 
@@ -34,7 +37,7 @@ impl Workspace {
         Workspace {
             containers: root.join("containers"),
             state_dir: root.join(".xtask").join("images"),
-            lock_path: root.join("containers").join("images.lock"),
+            lock_path: root.join(LOCK_FILE),
             root,
         }
     }

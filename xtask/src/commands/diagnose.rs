@@ -92,7 +92,7 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
     let options = FollowOptions::plain(diagnose_config(&resolved));
     let outcome = follow::follow(client, &ns, &args.name, None, &options, ui).await?;
     // A run of this workspace that `run` stopped following ends with its outcome here.
-    let root = super::run::workspace_root(&resolved);
+    let root = resolved.workspace_root();
     if let Some(dir) = kit_records::record_of_workflow(&root, &args.name) {
         let record = kit_records::RunRecord { dir };
         record.finished(&outcome, "watch")?;

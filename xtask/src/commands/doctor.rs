@@ -23,8 +23,8 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs, ui: Ui) -> anyhow::Resu
         }
     }
     let mut checks = doctor::run_checks(&client, &want).await;
-    let root = super::run::workspace_root(&resolved);
-    let lock = Lock::load(&root.join(super::run::LOCK_FILE))
+    let root = resolved.workspace_root();
+    let lock = Lock::load(&root.join(kit_images::LOCK_FILE))
         .map_err(|e| crate::Exit::input(e.to_string()))?;
     let registry = RegistryConfig::from_settings(&resolved.settings)
         .map(|c| RegistryClient::from_config(&c))
@@ -53,7 +53,7 @@ pub fn expectations(resolved: &Resolved, canary: bool) -> Expectations {
 /// Whether a workflow of workflows/ mounts the experiment's claim and runs steps in
 /// parallel (loops, or DAG tasks): then a ReadWriteOnce claim would serialise them.
 fn workflows_run_parallel_steps_on_claim(resolved: &Resolved) -> bool {
-    let root = super::run::workspace_root(resolved);
+    let root = resolved.workspace_root();
     let claim = resolved
         .settings
         .volume_claim_name
@@ -174,7 +174,7 @@ pub async fn workflow_images_check(
     lock: &Lock,
     registry: Option<&RegistryClient>,
 ) -> Check {
-    let root = super::run::workspace_root(resolved);
+    let root = resolved.workspace_root();
     let mut problems = vec![];
     let mut deleted = vec![];
     let mut count = 0;

@@ -13,7 +13,6 @@ use kit_fetch::{
     RemoteOptions,
 };
 
-use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::ui::Ui;
@@ -63,7 +62,7 @@ fn default_path(
     resolved: &Resolved,
     args: &FetchArgs,
 ) -> anyhow::Result<(String, Option<PathBuf>)> {
-    let root = workspace_root(resolved);
+    let root = resolved.workspace_root();
     if let Some(path) = &args.path {
         let record = match &args.run {
             Some(run) => Some(find_record(&root, run).map_err(|e| Exit::input(e.to_string()))?),

@@ -165,7 +165,7 @@ enum Source {
 
 pub async fn report(global: &GlobalArgs, args: &ReportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
-    let root = super::run::workspace_root(&resolved);
+    let root = resolved.workspace_root();
     let source = match (&args.from, &args.target) {
         (Some(dir), _) => Source::Saved(dir.clone()),
         (None, None) => Source::Record(kit_records::last_record(&root).ok_or_else(|| {

@@ -18,17 +18,6 @@ use crate::cli::{GlobalArgs, LintArgs, RunArgs, ScriptArgs};
 use crate::events::Event;
 use crate::ui::Ui;
 
-/// Where the image lock file lives, relative to the workspace root.
-pub const LOCK_FILE: &str = "containers/images.lock";
-
-pub fn workspace_root(resolved: &Resolved) -> PathBuf {
-    resolved
-        .settings
-        .workspace_root
-        .clone()
-        .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
-}
-
 /// A workflow ready to submit, and what was done to it on the way.
 struct Prepared {
     loaded: LoadedWorkflow,
@@ -41,12 +30,12 @@ struct Prepared {
 }
 
 fn load_lock(resolved: &Resolved) -> anyhow::Result<Lock> {
-    Lock::load(&workspace_root(resolved).join(LOCK_FILE))
+    Lock::load(&resolved.workspace_root().join(kit_images::LOCK_FILE))
         .map_err(|e| Exit::input(e.to_string()).into())
 }
 
 fn prepare(resolved: &Resolved, args: &RunArgs, ui: Ui) -> anyhow::Result<Prepared> {
-    let root = workspace_root(resolved);
+    let root = resolved.workspace_root();
     let path = workflow_path(&args.workflow, &root.join("workflows"), ui)?;
     let script = if kit_argo::is_script(&path) {
         Some(script::capture(
@@ -197,7 +186,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         diagnose: diagnose_config(&resolved),
     };
     let record = RunRecord::create(
-        &workspace_root(&resolved),
+        &resolved.workspace_root(),
         &resolved,
         &prepared.loaded,
         &prepared.rewrites,
@@ -383,7 +372,7 @@ async fn submit_and_follow(
 /// each, and reports each; one that does not load does not stop the others.
 pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
-    let root = workspace_root(&resolved);
+    let root = resolved.workspace_root();
     let workflows_dir = root.join("workflows");
     let names: Vec<String> = if args.workflows.is_empty() {
         kit_argo::list_workflow_sources(&workflows_dir)
@@ -560,7 +549,7 @@ fn lint_file(
 
 pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
-    let rows: Vec<serde_json::Value> = kit_records::records(&workspace_root(&resolved))
+    let rows: Vec<serde_json::Value> = kit_records::records(&resolved.workspace_root())
         .iter()
         .map(|dir| kit_records::summary(dir))
         .collect();
@@ -589,7 +578,7 @@ pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
 
 pub async fn rerun(global: &GlobalArgs, record: &str, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Run)?;
-    let root = workspace_root(&resolved);
+    let root = resolved.workspace_root();
     let dir = kit_records::find_record(&root, record).map_err(|e| Exit::input(e.to_string()))?;
     let manifest = kit_records::manifest_path(&dir);
     // Exactly the manifest as submitted, companions included: no parameters, injection

@@ -9,7 +9,6 @@ use std::time::Duration;
 use kit_config::Resolved;
 use kit_hera::{CaptureRequest, Captured, CapturedWorkflow, HeraError, HeraSettings};
 
-use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::ScriptArgs;
 use crate::events::Event;
@@ -60,7 +59,7 @@ pub fn capture(
     keep: Keep,
     ui: Ui,
 ) -> anyhow::Result<ScriptSource> {
-    let root = workspace_root(resolved);
+    let root = resolved.workspace_root();
     let settings = HeraSettings::for_workspace(
         &root,
         &resolved.settings.hera_version.value,

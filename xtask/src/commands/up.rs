@@ -14,7 +14,6 @@ use kit_images::{
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::{GlobalArgs, UpArgs};
 use crate::ui::Ui;
@@ -24,7 +23,7 @@ async fn images(
     resolved: &Resolved,
     events: Events,
 ) -> anyhow::Result<(Images, Vec<kit_images::ImageSpec>)> {
-    let ws = Workspace::new(workspace_root(resolved));
+    let ws = Workspace::new(resolved.workspace_root());
     let registry_config = RegistryConfig::from_settings(&resolved.settings);
     let mirrors = MirrorConfig::from_settings(&resolved.settings);
     let specs = ws
