@@ -1,6 +1,7 @@
 //! `cargo xtask`: the command line of the toolkit. It parses, calls the crates and renders
 //! their results; the logic lives in crates/.
 
+mod checks;
 mod cli;
 mod commands;
 mod events;
