@@ -6,7 +6,10 @@ mod cli;
 mod commands;
 mod events;
 mod exit;
+mod follow;
 mod kube;
+mod page;
+mod script;
 mod settings;
 mod ui;
 

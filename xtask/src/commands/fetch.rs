@@ -185,7 +185,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
             written_at: chrono::Utc::now(),
         };
         // The run's page shows what was fetched; failing to say so loses no result.
-        if let Err(err) = super::report::note_results(dir, &summary) {
+        if let Err(err) = crate::page::note_results(dir, &summary) {
             eprintln!(
                 "{} {err:#}",
                 ui.warn("warning: the run's record does not know of this fetch:")

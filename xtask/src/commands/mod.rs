@@ -4,8 +4,6 @@ pub mod config;
 pub mod diagnose;
 pub mod doctor;
 pub mod fetch;
-pub mod follow;
 pub mod report;
 pub mod run;
-pub mod script;
 pub mod up;

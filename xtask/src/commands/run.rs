@@ -6,16 +6,16 @@ use crate::exit::ExitCode;
 use std::path::{Path, PathBuf};
 
 use kit_argo::{Diagnostic, Injection, LoadedWorkflow, Rewrite, ValidateOptions};
+use kit_cluster::follow::diagnose_config;
 use kit_config::{Need, Resolved};
 use kit_images::Lock;
 use kit_records::RunRecord;
 
-use super::diagnose::diagnose_config;
-use super::follow::{self, FollowOptions};
-use super::script::{self, Keep, ScriptSource};
 use crate::Exit;
 use crate::cli::{GlobalArgs, LintArgs, RunArgs, ScriptArgs};
 use crate::events::Event;
+use crate::follow::{self, FollowOptions};
+use crate::script::{self, Keep, ScriptSource};
 use crate::ui::Ui;
 
 /// A workflow ready to submit, and what was done to it on the way.
@@ -363,7 +363,7 @@ async fn submit_and_follow(
     let outcome = follow::follow(client, &ns, &name, events_after, options, ui).await?;
     record.finished(&outcome, "run")?;
     if options.report {
-        super::report::announce(super::report::after_follow(&record, &outcome), ui);
+        crate::page::announce(crate::page::after_follow(&record, &outcome), ui);
     }
     Ok(outcome.exit())
 }
