@@ -199,7 +199,7 @@ pub fn write(path: &Path, text: &str) -> Result<(), RecordError> {
     })
 }
 
-/// Writes `value` as pretty JSON, as [`write`] does.
+/// Writes `value` as pretty JSON, as [`write()`] does.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RecordError> {
     let text = serde_json::to_string_pretty(value).map_err(|source| RecordError::Encode {
         path: path.to_path_buf(),
