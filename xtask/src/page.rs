@@ -71,7 +71,7 @@ pub fn data_for(
         snapshot,
         &findings,
         record.map(inputs_of),
-        record.and_then(results_of),
+        record.and_then(kit_records::read_results::<ResultsSummary>),
     )
     .with_workflow_object(workflow)
 }
@@ -81,64 +81,36 @@ pub fn write_page(path: &Path, data: &RunData) -> anyhow::Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-/// The inputs a record keeps: source, parameters, pinned images, settings, and the
-/// command that runs it again.
+/// The inputs a record keeps, and the command that runs it again.
 fn inputs_of(dir: &Path) -> Inputs {
-    let read = |file: &str| -> Option<serde_json::Value> {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).ok()?).ok()
-    };
-    let run = read(kit_records::RUN_FILE).unwrap_or_default();
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let images = run["rewrites"]
-        .as_array()
-        .map(|rewrites| {
-            rewrites
-                .iter()
-                .filter(|r| r["kind"] == "image")
-                .filter_map(|r| {
-                    Some(ImagePin {
-                        path: r["path"].as_str()?.to_string(),
-                        from: r["from"].as_str().map(str::to_string),
-                        to: r["to"].as_str()?.to_string(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let kept = kit_records::read_inputs(dir);
     let folder = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     Inputs {
-        source: run["source"].as_str().map(str::to_string),
-        parameters: strings(&run["parameters"]),
-        images,
-        settings: read(kit_records::SETTINGS_FILE),
+        source: kept.source,
+        parameters: kept.parameters,
+        images: kept
+            .images
+            .into_iter()
+            .map(|p| ImagePin {
+                path: p.path,
+                from: p.from,
+                to: p.to,
+            })
+            .collect(),
+        settings: kept.settings,
         rerun: Some(format!("cargo xtask rerun {folder}")),
-        submitted_at: run["submitted_at"].as_str().and_then(|t| t.parse().ok()),
+        submitted_at: kept.submitted_at,
         record: Some(dir.display().to_string()),
     }
-}
-
-fn results_of(dir: &Path) -> Option<ResultsSummary> {
-    serde_json::from_str(&std::fs::read_to_string(dir.join(kit_records::RESULTS_FILE)).ok()?).ok()
 }
 
 /// Keeps what `fetch-results` fetched for a run in its record, and draws its page again
 /// when it has one.
 pub fn note_results(dir: &Path, results: &ResultsSummary) -> anyhow::Result<()> {
-    kit_records::write(
-        &dir.join(kit_records::RESULTS_FILE),
-        &serde_json::to_string_pretty(results)?,
-    )?;
+    kit_records::write_results(dir, results)?;
     let snapshot = dir.join(SNAPSHOT_DIR);
     if dir.join(REPORT_FILE).exists() && snapshot.is_dir() {
         let (snapshot, raw) = kit_cluster::follow::load_snapshot(&snapshot, Default::default())

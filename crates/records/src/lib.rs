@@ -208,6 +208,77 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RecordError
     write(path, &text)
 }
 
+/// What a record says was submitted. A missing or damaged `run.json` reads as empty
+/// inputs: the record is then shown with what is left.
+#[derive(Debug, Default)]
+pub struct RunInputs {
+    /// The workflow file (or Hera script) it came from.
+    pub source: Option<String>,
+    pub parameters: Vec<String>,
+    pub images: Vec<PinnedImage>,
+    /// The settings used, secrets masked.
+    pub settings: Option<serde_json::Value>,
+    pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An image rewrite of the manifest: where, as written, and the pinned reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedImage {
+    pub path: String,
+    pub from: Option<String>,
+    pub to: String,
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// The inputs a record keeps: source, parameters, pinned images, settings.
+pub fn read_inputs(dir: &Path) -> RunInputs {
+    let run = read_json(&dir.join(RUN_FILE)).unwrap_or_default();
+    let parameters = run["parameters"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let images = run["rewrites"]
+        .as_array()
+        .map(|rewrites| {
+            rewrites
+                .iter()
+                .filter(|r| r["kind"] == "image")
+                .filter_map(|r| {
+                    Some(PinnedImage {
+                        path: r["path"].as_str()?.to_string(),
+                        from: r["from"].as_str().map(str::to_string),
+                        to: r["to"].as_str()?.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RunInputs {
+        source: run["source"].as_str().map(str::to_string),
+        parameters,
+        images,
+        settings: read_json(&dir.join(SETTINGS_FILE)),
+        submitted_at: run["submitted_at"].as_str().and_then(|t| t.parse().ok()),
+    }
+}
+
+/// What `fetch-results` kept in the record; `None` when nothing was fetched yet.
+pub fn read_results<T: serde::de::DeserializeOwned>(dir: &Path) -> Option<T> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(RESULTS_FILE)).ok()?).ok()
+}
+
+/// Keeps what `fetch-results` fetched in the record.
+pub fn write_results(dir: &Path, results: &impl Serialize) -> Result<(), RecordError> {
+    write_json(&dir.join(RESULTS_FILE), results)
+}
+
 /// What a record says of the run's end.
 pub struct RecordedOutcome {
     /// The workflow's phase when following stopped.
@@ -371,7 +442,17 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(record.dir.join(RUN_FILE)).unwrap())
                 .unwrap();
         assert_eq!(run["parameters"], serde_json::json!(["n=3"]));
-        assert!(record.dir.join(SETTINGS_FILE).is_file());
+        let inputs = read_inputs(&record.dir);
+        assert_eq!(inputs.parameters, vec!["n=3".to_string()]);
+        assert!(inputs.source.is_some_and(|s| s.ends_with("demo.yaml")));
+        assert!(inputs.submitted_at.is_some());
+        assert!(inputs.settings.is_some());
+        assert!(read_results::<serde_json::Value>(&record.dir).is_none());
+        write_results(&record.dir, &serde_json::json!({"files": 2})).unwrap();
+        assert_eq!(
+            read_results::<serde_json::Value>(&record.dir),
+            Some(serde_json::json!({"files": 2}))
+        );
 
         assert_eq!(summary(&record.dir)["note"], "not submitted");
         record.submitted("demo-abc12").unwrap();
