@@ -1,11 +1,15 @@
 //! `cargo xtask`: the command line of the toolkit. It parses, calls the crates and renders
 //! their results; the logic lives in crates/.
 
+mod checks;
 mod cli;
 mod commands;
 mod events;
 mod exit;
+mod follow;
 mod kube;
+mod page;
+mod script;
 mod settings;
 mod ui;
 

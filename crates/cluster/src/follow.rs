@@ -285,6 +285,22 @@ async fn list_nodes(client: &kube::Client) -> Option<Vec<Node>> {
     api.list(&ListParams::default()).await.ok().map(|l| l.items)
 }
 
+/// Grace periods from the configuration: `stall_grace_secs` bounds every transient
+/// state (pending pods, image pulls, unrecorded pod failures), so one knob tunes how
+/// patient the follower is.
+pub fn diagnose_config(resolved: &kit_config::Resolved) -> DiagnoseConfig {
+    let t = &resolved.settings.timeouts;
+    let stall = std::time::Duration::from_secs(t.stall_grace_secs.value);
+    let defaults = DiagnoseConfig::default();
+    DiagnoseConfig {
+        pending_grace: stall,
+        controller_grace: std::time::Duration::from_secs(t.controller_grace_secs.value),
+        image_pull_grace: defaults.image_pull_grace.min(stall),
+        silent_grace: defaults.silent_grace.min(stall),
+        ..defaults
+    }
+}
+
 /// One read of everything, for `cargo xtask diagnose NAME` on any workflow. The raw
 /// workflow object comes along, for `diagnose --save`.
 pub async fn snapshot_once(

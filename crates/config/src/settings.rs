@@ -291,3 +291,13 @@ pub struct Resolved {
     pub warnings: Vec<Warning>,
     pub sources: Vec<SourceReport>,
 }
+
+impl Resolved {
+    /// The folder of the workspace TOML; the working directory when there is none.
+    pub fn workspace_root(&self) -> PathBuf {
+        self.settings
+            .workspace_root
+            .clone()
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+    }
+}

@@ -58,4 +58,6 @@ pub use pipeline::{ImagePlan, Images, PlanState};
 pub use push::{PushOptions, PushReport, PushedImage};
 pub use reference::ImageRef;
 pub use registry::RegistryClient;
-pub use spec::{BuildSpec, IMAGE_TOML, ImageKind, ImageSpec, MirrorSpec, Workspace};
+pub use spec::{
+    BuildSpec, IMAGE_TOML, ImageKind, ImageSpec, LOCK_FILE, MirrorSpec, Workspace, name_matches,
+};

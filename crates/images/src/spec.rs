@@ -11,6 +11,18 @@ use crate::error::{Error, Result};
 use crate::fsutil::display_rel;
 use crate::reference::{ImageRef, validate_name_component, validate_tag};
 
+/// Where the image lock file lives, relative to the workspace root.
+pub const LOCK_FILE: &str = "containers/images.lock";
+
+/// Whether `pattern` selects the image `name`: the name itself, or a prefix ending in
+/// `*` (`demo-*`).
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
 /// Name of the optional per-image settings file.
 pub const IMAGE_TOML: &str = "image.toml";
 
@@ -34,7 +46,7 @@ impl Workspace {
         Workspace {
             containers: root.join("containers"),
             state_dir: root.join(".xtask").join("images"),
-            lock_path: root.join("containers").join("images.lock"),
+            lock_path: root.join(LOCK_FILE),
             root,
         }
     }
@@ -363,6 +375,18 @@ fn scalar_map<'de, D: serde::Deserializer<'de>>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pattern_is_a_name_or_a_prefix_ending_in_a_star() {
+        use super::name_matches;
+        assert!(name_matches("demo", "demo"));
+        assert!(!name_matches("demo", "demo-gpu"));
+        assert!(name_matches("demo-*", "demo-gpu"));
+        assert!(name_matches("demo-*", "demo-"));
+        assert!(!name_matches("demo-*", "demo"));
+        assert!(!name_matches("demo-*", "other-demo-gpu"));
+        assert!(name_matches("*", "anything"));
+    }
+
     use super::*;
 
     fn ws() -> (tempfile::TempDir, Workspace) {

@@ -2,32 +2,15 @@
 //! submitted by anyone (this tool, Hera, the argo CLI).
 
 use crate::exit::ExitCode;
-use std::time::Duration;
 
-use kit_config::{Need, Resolved};
-use kit_diagnose::DiagnoseConfig;
+use kit_cluster::follow::diagnose_config;
+use kit_config::Need;
 
-use super::follow::{self, FollowOptions};
 use crate::Exit;
 use crate::cli::{DiagnoseArgs, GlobalArgs, NameArgs};
 use crate::events::Event;
+use crate::follow::{self, FollowOptions};
 use crate::ui::Ui;
-
-/// Grace periods from the configuration: `stall_grace_secs` bounds every transient
-/// state (pending pods, image pulls, unrecorded pod failures), so one knob tunes how
-/// patient the follower is.
-pub fn diagnose_config(resolved: &Resolved) -> DiagnoseConfig {
-    let t = &resolved.settings.timeouts;
-    let stall = Duration::from_secs(t.stall_grace_secs.value);
-    let defaults = DiagnoseConfig::default();
-    DiagnoseConfig {
-        pending_grace: stall,
-        controller_grace: Duration::from_secs(t.controller_grace_secs.value),
-        image_pull_grace: defaults.image_pull_grace.min(stall),
-        silent_grace: defaults.silent_grace.min(stall),
-        ..defaults
-    }
-}
 
 pub async fn diagnose(
     global: &GlobalArgs,
@@ -92,11 +75,11 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
     let options = FollowOptions::plain(diagnose_config(&resolved));
     let outcome = follow::follow(client, &ns, &args.name, None, &options, ui).await?;
     // A run of this workspace that `run` stopped following ends with its outcome here.
-    let root = super::run::workspace_root(&resolved);
-    if let Some(dir) = super::record::record_of_workflow(&root, &args.name) {
-        let record = super::record::RunRecord { dir };
+    let root = resolved.workspace_root();
+    if let Some(dir) = kit_records::record_of_workflow(&root, &args.name) {
+        let record = kit_records::RunRecord { dir };
         record.finished(&outcome, "watch")?;
-        super::report::announce(super::report::after_follow(&record, &outcome), ui);
+        crate::page::announce(crate::page::after_follow(&record, &outcome), ui);
     }
     Ok(outcome.exit())
 }

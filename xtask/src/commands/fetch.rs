@@ -13,11 +13,10 @@ use kit_fetch::{
     RemoteOptions,
 };
 
-use super::record::{find_record, last_record};
-use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::ui::Ui;
+use kit_records::{find_record, last_record};
 use kit_runview::text::human_bytes;
 
 /// Test clusters whose exec runs on the host in the claim's folder (the kwok stack) set
@@ -63,21 +62,21 @@ fn default_path(
     resolved: &Resolved,
     args: &FetchArgs,
 ) -> anyhow::Result<(String, Option<PathBuf>)> {
-    let root = workspace_root(resolved);
+    let root = resolved.workspace_root();
     if let Some(path) = &args.path {
         let record = match &args.run {
-            Some(run) => Some(find_record(&root, run)?),
+            Some(run) => Some(find_record(&root, run).map_err(|e| Exit::input(e.to_string()))?),
             None => None,
         };
         return Ok((path.clone(), record));
     }
     let record = match &args.run {
-        Some(run) => find_record(&root, run)?,
+        Some(run) => find_record(&root, run).map_err(|e| Exit::input(e.to_string()))?,
         None => last_record(&root).ok_or_else(|| {
             Exit::input("no run recorded yet: give the path on the PVC, e.g. `cargo xtask fetch-results junk`")
         })?,
     };
-    let manifest = record.join("manifest.yaml");
+    let manifest = kit_records::manifest_path(&record);
     let loaded = kit_argo::load_workflow(&manifest).map_err(|e| Exit::input(e.to_string()))?;
     let experiment = loaded
         .workflow
@@ -186,7 +185,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
             written_at: chrono::Utc::now(),
         };
         // The run's page shows what was fetched; failing to say so loses no result.
-        if let Err(err) = super::report::note_results(dir, &summary) {
+        if let Err(err) = crate::page::note_results(dir, &summary) {
             eprintln!(
                 "{} {err:#}",
                 ui.warn("warning: the run's record does not know of this fetch:")

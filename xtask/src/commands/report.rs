@@ -4,156 +4,19 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use kit_cluster::follow::diagnose_config;
 use kit_config::Need;
 use kit_diagnose::Snapshot;
-use kit_runview::report::ImagePin;
-use kit_runview::{Inputs, ResultsSummary, RunData};
+use kit_runview::RunData;
 
-use super::diagnose::diagnose_config;
-use super::follow::{Outcome, Seen};
-use super::record::{self, RunRecord};
 use crate::Exit;
 use crate::cli::{GlobalArgs, ReportArgs};
-use crate::events::Event;
 use crate::exit::ExitCode;
+use crate::page::{REPORT_FILE, SNAPSHOT_DIR, data_for, keep_state, write_page};
 use crate::ui::Ui;
 
-/// The page's file name, in a record folder or beside a saved snapshot.
-pub const REPORT_FILE: &str = "report.html";
-/// The snapshot a record's page was drawn from.
-const SNAPSHOT_DIR: &str = "snapshot";
-/// What `fetch-results` fetched for a run, kept in its record.
-pub const RESULTS_FILE: &str = "results.json";
 /// Pages of workflows this workspace did not start, under the workspace root.
 const FOREIGN_REPORTS_DIR: &str = ".xtask/reports";
-
-/// Writes the record's page from what the follow saw last; `None` when it saw nothing.
-pub fn after_follow(record: &RunRecord, outcome: &Outcome) -> anyhow::Result<Option<PathBuf>> {
-    let Some(seen) = &outcome.seen else {
-        return Ok(None);
-    };
-    write_for_record(&record.dir, seen).map(Some)
-}
-
-/// Says where the page is; a page that could not be written is a warning: the run
-/// itself went as its exit code says.
-pub fn announce(written: anyhow::Result<Option<PathBuf>>, ui: Ui) {
-    match written {
-        Ok(Some(path)) if ui.json() => Event::Report { path }.emit(),
-        Ok(Some(path)) => println!("report: {}", path.display()),
-        Ok(None) => {}
-        Err(err) => eprintln!("{} no report page: {err:#}", ui.warn("warning:")),
-    }
-}
-
-/// Saves the snapshot (the workflow's part of it) into the record and draws the page.
-fn write_for_record(dir: &Path, seen: &Seen) -> anyhow::Result<PathBuf> {
-    let snapshot = keep_state(dir, &seen.snapshot, &seen.workflow)?;
-    let data = data_for(&snapshot, &seen.workflow, Some(dir));
-    write_page(&dir.join(REPORT_FILE), &data)
-}
-
-/// Saves the workflow's part of a snapshot into `DIR/snapshot/`, and returns that part:
-/// the page is drawn from what was saved.
-fn keep_state(
-    dir: &Path,
-    snapshot: &Snapshot,
-    workflow: &serde_json::Value,
-) -> anyhow::Result<Snapshot> {
-    let part = snapshot.about_the_workflow();
-    kit_cluster::follow::save_snapshot(&dir.join(SNAPSHOT_DIR), &part, workflow)
-        .with_context(|| format!("saving the workflow's last state into {}", dir.display()))?;
-    Ok(part)
-}
-
-/// The page's data: the snapshot judged, the workflow object's own inputs, and the
-/// record's when there is one.
-fn data_for(snapshot: &Snapshot, workflow: &serde_json::Value, record: Option<&Path>) -> RunData {
-    let findings = kit_diagnose::diagnose(snapshot);
-    RunData::build(
-        snapshot,
-        &findings,
-        record.map(inputs_of),
-        record.and_then(results_of),
-    )
-    .with_workflow_object(workflow)
-}
-
-fn write_page(path: &Path, data: &RunData) -> anyhow::Result<PathBuf> {
-    record::write(path, &kit_runview::html::render(data))?;
-    Ok(path.to_path_buf())
-}
-
-/// The inputs a record keeps: source, parameters, pinned images, settings, and the
-/// command that runs it again.
-fn inputs_of(dir: &Path) -> Inputs {
-    let read = |file: &str| -> Option<serde_json::Value> {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).ok()?).ok()
-    };
-    let run = read("run.json").unwrap_or_default();
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let images = run["rewrites"]
-        .as_array()
-        .map(|rewrites| {
-            rewrites
-                .iter()
-                .filter(|r| r["kind"] == "image")
-                .filter_map(|r| {
-                    Some(ImagePin {
-                        path: r["path"].as_str()?.to_string(),
-                        from: r["from"].as_str().map(str::to_string),
-                        to: r["to"].as_str()?.to_string(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let folder = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    Inputs {
-        source: run["source"].as_str().map(str::to_string),
-        parameters: strings(&run["parameters"]),
-        images,
-        settings: read("settings.json"),
-        rerun: Some(format!("cargo xtask rerun {folder}")),
-        submitted_at: run["submitted_at"].as_str().and_then(|t| t.parse().ok()),
-        record: Some(dir.display().to_string()),
-    }
-}
-
-fn results_of(dir: &Path) -> Option<ResultsSummary> {
-    serde_json::from_str(&std::fs::read_to_string(dir.join(RESULTS_FILE)).ok()?).ok()
-}
-
-/// Keeps what `fetch-results` fetched for a run in its record, and draws its page again
-/// when it has one.
-pub fn note_results(dir: &Path, results: &ResultsSummary) -> anyhow::Result<()> {
-    record::write(
-        &dir.join(RESULTS_FILE),
-        &serde_json::to_string_pretty(results)?,
-    )?;
-    let snapshot = dir.join(SNAPSHOT_DIR);
-    if dir.join(REPORT_FILE).exists() && snapshot.is_dir() {
-        let (snapshot, raw) = kit_cluster::follow::load_snapshot(&snapshot, Default::default())
-            .map_err(|e| Exit::failure(format!("reading the run's saved state: {e}")))?;
-        write_page(
-            &dir.join(REPORT_FILE),
-            &data_for(&snapshot, &raw, Some(dir)),
-        )?;
-    }
-    Ok(())
-}
 
 /// Where the page comes from.
 enum Source {
@@ -167,15 +30,15 @@ enum Source {
 
 pub async fn report(global: &GlobalArgs, args: &ReportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
-    let root = super::run::workspace_root(&resolved);
+    let root = resolved.workspace_root();
     let source = match (&args.from, &args.target) {
         (Some(dir), _) => Source::Saved(dir.clone()),
-        (None, None) => Source::Record(record::last_record(&root).ok_or_else(|| {
+        (None, None) => Source::Record(kit_records::last_record(&root).ok_or_else(|| {
             Exit::input(
                 "no run recorded yet: run one (`cargo xtask run demo`), or name a workflow of the namespace: `cargo xtask report NAME`",
             )
         })?),
-        (None, Some(target)) => match record::find_record(&root, target) {
+        (None, Some(target)) => match kit_records::find_record(&root, target) {
             Ok(dir) => Source::Record(dir),
             Err(_) => Source::Workflow(target.clone()),
         },
@@ -231,7 +94,7 @@ async fn record_data(global: &GlobalArgs, ui: Ui, dir: &Path) -> anyhow::Result<
     {
         return Ok(data_for(snapshot, raw, Some(dir)));
     }
-    let Some(name) = record::record_name(dir) else {
+    let Some(name) = kit_records::record_name(dir) else {
         return Err(Exit::input(format!(
             "the run in {} was never submitted: there is nothing to draw",
             dir.display()

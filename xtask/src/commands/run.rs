@@ -6,28 +6,17 @@ use crate::exit::ExitCode;
 use std::path::{Path, PathBuf};
 
 use kit_argo::{Diagnostic, Injection, LoadedWorkflow, Rewrite, ValidateOptions};
+use kit_cluster::follow::diagnose_config;
 use kit_config::{Need, Resolved};
 use kit_images::Lock;
+use kit_records::RunRecord;
 
-use super::diagnose::diagnose_config;
-use super::follow::{self, FollowOptions};
-use super::record::{self, RunRecord};
-use super::script::{self, Keep, ScriptSource};
 use crate::Exit;
 use crate::cli::{GlobalArgs, LintArgs, RunArgs, ScriptArgs};
 use crate::events::Event;
+use crate::follow::{self, FollowOptions};
+use crate::script::{self, Keep, ScriptSource};
 use crate::ui::Ui;
-
-/// Where the image lock file lives, relative to the workspace root.
-pub const LOCK_FILE: &str = "containers/images.lock";
-
-pub fn workspace_root(resolved: &Resolved) -> PathBuf {
-    resolved
-        .settings
-        .workspace_root
-        .clone()
-        .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
-}
 
 /// A workflow ready to submit, and what was done to it on the way.
 struct Prepared {
@@ -41,12 +30,12 @@ struct Prepared {
 }
 
 fn load_lock(resolved: &Resolved) -> anyhow::Result<Lock> {
-    Lock::load(&workspace_root(resolved).join(LOCK_FILE))
+    Lock::load(&resolved.workspace_root().join(kit_images::LOCK_FILE))
         .map_err(|e| Exit::input(e.to_string()).into())
 }
 
 fn prepare(resolved: &Resolved, args: &RunArgs, ui: Ui) -> anyhow::Result<Prepared> {
-    let root = workspace_root(resolved);
+    let root = resolved.workspace_root();
     let path = workflow_path(&args.workflow, &root.join("workflows"), ui)?;
     let script = if kit_argo::is_script(&path) {
         Some(script::capture(
@@ -197,7 +186,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         diagnose: diagnose_config(&resolved),
     };
     let record = RunRecord::create(
-        &workspace_root(&resolved),
+        &resolved.workspace_root(),
         &resolved,
         &prepared.loaded,
         &prepared.rewrites,
@@ -205,7 +194,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
         None,
     )?;
     if let Some(script) = &prepared.script {
-        record.keep_script(script)?;
+        record.keep_script(&script.files())?;
     }
     submit_and_follow(&resolved, client, &prepared.loaded, record, &options, ui).await
 }
@@ -374,7 +363,7 @@ async fn submit_and_follow(
     let outcome = follow::follow(client, &ns, &name, events_after, options, ui).await?;
     record.finished(&outcome, "run")?;
     if options.report {
-        super::report::announce(super::report::after_follow(&record, &outcome), ui);
+        crate::page::announce(crate::page::after_follow(&record, &outcome), ui);
     }
     Ok(outcome.exit())
 }
@@ -383,7 +372,7 @@ async fn submit_and_follow(
 /// each, and reports each; one that does not load does not stop the others.
 pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
-    let root = workspace_root(&resolved);
+    let root = resolved.workspace_root();
     let workflows_dir = root.join("workflows");
     let names: Vec<String> = if args.workflows.is_empty() {
         kit_argo::list_workflow_sources(&workflows_dir)
@@ -560,16 +549,16 @@ fn lint_file(
 
 pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
-    let rows: Vec<serde_json::Value> = record::records(&workspace_root(&resolved))
+    let rows: Vec<serde_json::Value> = kit_records::records(&resolved.workspace_root())
         .iter()
-        .map(|dir| record::summary(dir))
+        .map(|dir| kit_records::summary(dir))
         .collect();
     if ui.json() {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if rows.is_empty() {
         println!(
             "no run recorded yet (records are kept in {}/)",
-            record::RUNS_DIR
+            kit_records::RUNS_DIR
         );
     } else {
         for row in &rows {
@@ -589,9 +578,9 @@ pub fn runs(global: &GlobalArgs, ui: Ui) -> anyhow::Result<ExitCode> {
 
 pub async fn rerun(global: &GlobalArgs, record: &str, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Run)?;
-    let root = workspace_root(&resolved);
-    let dir = record::find_record(&root, record)?;
-    let manifest = dir.join("manifest.yaml");
+    let root = resolved.workspace_root();
+    let dir = kit_records::find_record(&root, record).map_err(|e| Exit::input(e.to_string()))?;
+    let manifest = kit_records::manifest_path(&dir);
     // Exactly the manifest as submitted, companions included: no parameters, injection
     // or pinning again.
     let loaded = kit_argo::load_workflow(&manifest).map_err(|e| Exit::input(e.to_string()))?;

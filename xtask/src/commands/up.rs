@@ -14,7 +14,6 @@ use kit_images::{
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::{GlobalArgs, UpArgs};
 use crate::ui::Ui;
@@ -24,7 +23,7 @@ async fn images(
     resolved: &Resolved,
     events: Events,
 ) -> anyhow::Result<(Images, Vec<kit_images::ImageSpec>)> {
-    let ws = Workspace::new(workspace_root(resolved));
+    let ws = Workspace::new(resolved.workspace_root());
     let registry_config = RegistryConfig::from_settings(&resolved.settings);
     let mirrors = MirrorConfig::from_settings(&resolved.settings);
     let specs = ws
@@ -33,14 +32,6 @@ async fn images(
     let docker = DockerEngine::connect().await?;
     let registry = Images::registry_from(registry_config.as_ref())?;
     Ok((Images::new(ws, docker, registry, events), specs))
-}
-
-/// An image name, or a prefix ending in `*` (`demo-*`).
-fn name_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
-    }
 }
 
 fn state_text(plan: &ImagePlan) -> String {
@@ -92,11 +83,15 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     let renderer = tokio::spawn(render_events(receiver, ui));
     let (images, mut specs) = images(&resolved, events).await?;
     if !args.images.is_empty() {
-        let selected = |name: &str| args.images.iter().any(|p| name_matches(p, name));
+        let selected = |name: &str| {
+            args.images
+                .iter()
+                .any(|p| kit_images::name_matches(p, name))
+        };
         let unknown: Vec<&String> = args
             .images
             .iter()
-            .filter(|p| !specs.iter().any(|s| name_matches(p, &s.name)))
+            .filter(|p| !specs.iter().any(|s| kit_images::name_matches(p, &s.name)))
             .collect();
         if !unknown.is_empty() {
             let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
@@ -169,9 +164,9 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     }
 
     let client = crate::kube::client(&resolved).await?;
-    let want = super::doctor::expectations(&resolved, false);
+    let want = doctor::Expectations::from_resolved(&resolved, false);
     let mut checks = doctor::run_checks(&client, &want).await;
-    checks.push(super::doctor::workflow_images_check(&resolved, &lock, registry.as_ref()).await);
+    checks.push(doctor::workflow_images_check(&resolved, &lock, registry.as_ref()).await);
     if ui.json() {
         summary["checks"] = serde_json::to_value(&checks)?;
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -182,7 +177,7 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
             ExitCode::Failure
         });
     }
-    let code = super::doctor::report(&checks, ui);
+    let code = crate::checks::report(&checks, ui);
     Ok(if images_ok { code } else { ExitCode::Failure })
 }
 

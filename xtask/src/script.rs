@@ -9,7 +9,6 @@ use std::time::Duration;
 use kit_config::Resolved;
 use kit_hera::{CaptureRequest, Captured, CapturedWorkflow, HeraError, HeraSettings};
 
-use super::run::workspace_root;
 use crate::Exit;
 use crate::cli::ScriptArgs;
 use crate::events::Event;
@@ -30,6 +29,19 @@ pub struct ScriptSource {
     pub seconds: f64,
 }
 
+impl ScriptSource {
+    /// What a run record keeps of the script.
+    pub fn files(&self) -> kit_records::ScriptFiles<'_> {
+        kit_records::ScriptFiles {
+            script: &self.script,
+            captured: &self.captured,
+            hera_version: &self.hera_version,
+            python: &self.python,
+            seconds: self.seconds,
+        }
+    }
+}
+
 /// Which of the captured workflows to keep.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
@@ -47,7 +59,7 @@ pub fn capture(
     keep: Keep,
     ui: Ui,
 ) -> anyhow::Result<ScriptSource> {
-    let root = workspace_root(resolved);
+    let root = resolved.workspace_root();
     let settings = HeraSettings::for_workspace(
         &root,
         &resolved.settings.hera_version.value,
