@@ -10,11 +10,14 @@ use crate::ui::Ui;
 pub fn report(checks: &[Check], ui: Ui) -> ExitCode {
     let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
     if ui.json() {
-        let json = serde_json::json!({"ok": !failed, "checks": checks});
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
+        let document = crate::documents::DoctorDocument {
+            ok: !failed,
+            checks,
+        };
+        if let Err(err) = crate::documents::print(&document) {
+            eprintln!("cannot print the checks as JSON: {err}");
+            return ExitCode::Failure;
+        }
     } else {
         for check in checks {
             let mark = match check.outcome {

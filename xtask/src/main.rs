@@ -4,6 +4,7 @@
 mod checks;
 mod cli;
 mod commands;
+mod documents;
 mod events;
 mod exit;
 mod follow;

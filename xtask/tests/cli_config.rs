@@ -54,6 +54,16 @@ fn hera_config_values_show_with_their_file_and_line() {
         .assert()
         .success();
     let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        common::document_keys(&json),
+        [
+            "missing",
+            "settings",
+            "sources",
+            "warnings",
+            "workspace_root"
+        ]
+    );
     let settings = &json["settings"];
     assert_eq!(settings["argo_namespace"]["value"], "vcity");
     let origin = settings["argo_namespace"]["origin"]["display"]

@@ -85,6 +85,10 @@ fn json_is_printed_whatever_fails() {
     assert_eq!(out.status.code(), Some(2));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", out.stdout));
+    assert_eq!(
+        common::document_keys(&json),
+        ["diagnostics", "files", "workflows"]
+    );
     let files = json["files"].as_array().cloned().unwrap_or_default();
     assert_eq!(files.len(), 2);
     assert!(

@@ -51,6 +51,7 @@ fn a_saved_snapshot_becomes_a_page_beside_it_and_its_data_as_json() {
     let out = report_from(&dir, &saved, true);
     assert!(out.status.success(), "{}", common::text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(common::document_keys(&v), ["report", "run"]);
     let run = &v["run"];
     assert_eq!(run["schema"], 1);
     assert_eq!(run["workflow"]["phase"], "Failed");

@@ -225,6 +225,49 @@ fn a_non_zero_exit_shows_the_log_tail() {
 
 #[test]
 #[ignore = "needs tests/stack with its real node"]
+fn a_command_missing_from_the_image_is_named_not_just_its_exit_code() {
+    let dir = TempDir::new().unwrap();
+    // Written whole: the shared helper runs its command through `sh -c`.
+    let file = dir.path().join("real-command.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: real-command-
+spec:
+  entrypoint: work
+  templates:
+  - name: work
+    container:
+      image: {}
+      command: [tile-convrt, --in, /data]
+",
+            pod_image()
+        ),
+    )
+    .unwrap();
+    let out = run(&file, &[]);
+    assert_eq!(out.code, EXIT_FAILED, "{}", out.all);
+    let hit = out.finding("command-not-found", "user", "tile-convrt");
+    assert!(
+        hit["summary"].to_string().contains("`tile-convrt`"),
+        "the summary names the program: {hit:#}"
+    );
+    // Argo's executor exits 64 when the program is missing: that code is not a second
+    // finding sending the user to the program's logs.
+    assert!(
+        !out.lines
+            .iter()
+            .any(|l| l["type"] == "finding" && l["finding"]["reason"] == "non-zero-exit"),
+        "{}",
+        out.all
+    );
+}
+
+#[test]
+#[ignore = "needs tests/stack with its real node"]
 fn a_missing_configmap_key_is_reported_with_the_key() {
     let dir = TempDir::new().unwrap();
     let file = workflow(

@@ -18,12 +18,17 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs, ui: Ui) -> anyhow::Result<Exi
     missing.dedup_by(|a, b| a.setting == b.setting && a.problem == b.problem);
 
     if ui.json() {
-        let mut json = kit_config::to_json(&resolved);
-        json["missing"] = missing
-            .iter()
-            .map(|m| serde_json::json!({"setting": m.setting, "problem": m.problem, "fix": m.fix}))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        crate::documents::print(&crate::documents::ConfigDocument {
+            report: kit_config::to_json(&resolved),
+            missing: missing
+                .iter()
+                .map(|m| crate::documents::MissingSetting {
+                    setting: m.setting,
+                    problem: &m.problem,
+                    fix: &m.fix,
+                })
+                .collect(),
+        })?;
     } else {
         print!("{}", kit_config::render_table(&resolved));
     }

@@ -41,9 +41,13 @@ pub async fn diagnose(
         p => p,
     };
     if ui.json() {
-        let json = serde_json::json!({"name": wf.name, "namespace": wf.namespace,
-            "phase": phase, "message": wf.message, "findings": findings});
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        crate::documents::print(&crate::documents::DiagnoseDocument {
+            name: &wf.name,
+            namespace: &wf.namespace,
+            phase,
+            message: wf.message.as_deref(),
+            findings: &findings,
+        })?;
     } else {
         println!(
             "workflow {}/{} {phase}{}",

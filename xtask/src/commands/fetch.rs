@@ -106,7 +106,10 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
             .await
             .map_err(|e| Exit::failure(e.to_string()))?;
         if ui.json() {
-            println!("{}", serde_json::json!({"deleted": deleted}));
+            println!(
+                "{}",
+                serde_json::to_string(&crate::documents::CleanupDocument { deleted: &deleted })?
+            );
         } else {
             println!("removed {} leftover helper pod(s)", deleted.len());
         }

@@ -67,10 +67,10 @@ pub async fn report(global: &GlobalArgs, args: &ReportArgs, ui: Ui) -> anyhow::R
         }
     };
     if ui.json() {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"report": path, "run": data}))?
-        );
+        crate::documents::print(&crate::documents::ReportDocument {
+            report: &path,
+            run: &data,
+        })?;
     } else {
         println!("{}", path.display());
     }

@@ -399,14 +399,11 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
         files.push(report);
     }
     if ui.json() {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "workflows": names,
-                "files": files,
-                "diagnostics": all,
-            }))?
-        );
+        crate::documents::print(&crate::documents::LintDocument {
+            workflows: &names,
+            files: &files,
+            diagnostics: &all,
+        })?;
     }
     if failed > 0 {
         return Err(

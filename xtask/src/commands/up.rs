@@ -16,6 +16,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::Exit;
 use crate::cli::{GlobalArgs, UpArgs};
+use crate::documents::{ImageFailure, UpDocument};
 use crate::ui::Ui;
 
 /// Everything needed to act on images, built from the settings.
@@ -128,13 +129,25 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     let _ = renderer.await;
 
     let images_ok = built.is_success() && pushed.as_ref().is_some_and(|p| p.is_success());
-    let mut summary = serde_json::json!({
-        "images": plans,
-        "built": built.built.iter().map(|b| &b.name).collect::<Vec<_>>(),
-        "build_failed": built.failed.iter().map(|(n, e)| serde_json::json!({"image": n, "error": e.to_string()})).collect::<Vec<_>>(),
-        "pushed": pushed.as_ref().map(|p| p.pushed.iter().map(|i| &i.pinned).collect::<Vec<_>>()),
-        "push_failed": pushed.as_ref().map(|p| p.failed.iter().map(|(n, e)| serde_json::json!({"image": n, "error": e.to_string()})).collect::<Vec<_>>()),
-    });
+    let failures = |failed: &[(String, kit_images::Error)]| -> Vec<ImageFailure> {
+        failed
+            .iter()
+            .map(|(image, error)| ImageFailure {
+                image: image.clone(),
+                error: error.to_string(),
+            })
+            .collect()
+    };
+    let mut summary = UpDocument {
+        images: &plans,
+        built: built.built.iter().map(|b| b.name.as_str()).collect(),
+        build_failed: failures(&built.failed),
+        pushed: pushed
+            .as_ref()
+            .map(|p| p.pushed.iter().map(|i| i.pinned.as_str()).collect()),
+        push_failed: pushed.as_ref().map(|p| failures(&p.failed)),
+        checks: None,
+    };
     if !ui.json() {
         for (name, err) in &built.failed {
             eprintln!("{} {name}: {err}", ui.bad("build failed:"));
@@ -154,7 +167,7 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     }
     if args.images_only {
         if ui.json() {
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            crate::documents::print(&summary)?;
         }
         return Ok(if images_ok {
             ExitCode::Success
@@ -168,8 +181,8 @@ pub async fn up(global: &GlobalArgs, args: &UpArgs, ui: Ui) -> anyhow::Result<Ex
     let mut checks = doctor::run_checks(&client, &want).await;
     checks.push(doctor::workflow_images_check(&resolved, &lock, registry.as_ref()).await);
     if ui.json() {
-        summary["checks"] = serde_json::to_value(&checks)?;
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        summary.checks = Some(&checks);
+        crate::documents::print(&summary)?;
         let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
         return Ok(if images_ok && !failed {
             ExitCode::Success

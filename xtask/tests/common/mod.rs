@@ -60,6 +60,17 @@ pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
     lines
 }
 
+/// The top-level keys of a command's JSON document, sorted: each command's set is its
+/// contract (docs/json-output.md), so a test compares it whole.
+pub fn document_keys(document: &serde_json::Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = document
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    keys
+}
+
 pub fn text(output: &Output) -> String {
     format!(
         "--- stdout\n{}\n--- stderr\n{}",
