@@ -2,17 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Ctx, Detection, PodInfo, earliest, event_first, message, push_unique};
+use super::{Ctx, Detection, PodInfo, each_pod, earliest, event_first, message, push_unique};
 use crate::parse::{self, ConfigRef};
 use crate::reasons::wording::Fact;
 
 /// Every pod's missing ConfigMaps, Secrets and keys.
 pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
-    let mut out = Vec::new();
-    for p in &ctx.pods {
-        from_pod(ctx, p, &mut out);
-    }
-    out
+    each_pod(ctx, from_pod)
 }
 
 /// CreateContainerConfigError and ConfigMap/Secret volume mounts.

@@ -3,16 +3,12 @@
 
 use chrono::TimeDelta;
 
-use super::{Ctx, Detection, PodInfo, push_unique, template_of, utc};
+use super::{Ctx, Detection, PodInfo, each_pod, push_unique, template_of, utc};
 use crate::reasons::wording::Fact;
 
 /// Every pod whose status reason says the kubelet stopped it.
 pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
-    let mut out = Vec::new();
-    for p in &ctx.pods {
-        from_pod(ctx, p, &mut out);
-    }
-    out
+    each_pod(ctx, from_pod)
 }
 
 /// Pod status reasons set by the kubelet: Evicted, DeadlineExceeded.

@@ -676,6 +676,18 @@ const RULES: &[Rule] = &[
     spec::step_error,
 ];
 
+/// Runs a rule that looks at one pod at a time over every pod of the workflow.
+pub(crate) fn each_pod(
+    ctx: &Ctx<'_>,
+    detect: impl Fn(&Ctx<'_>, &PodInfo<'_>, &mut Vec<Detection>),
+) -> Vec<Detection> {
+    let mut out = Vec::new();
+    for p in &ctx.pods {
+        detect(ctx, p, &mut out);
+    }
+    out
+}
+
 /// Runs every rule.
 pub(crate) fn run(ctx: &Ctx<'_>) -> Vec<Detection> {
     RULES.iter().flat_map(|rule| rule(ctx)).collect()

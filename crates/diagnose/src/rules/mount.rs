@@ -3,27 +3,19 @@
 
 use k8s_openapi::api::core::v1::Event;
 
-use super::{Ctx, Detection, PodInfo, earliest, event_first, last_messages, message};
+use super::{Ctx, Detection, PodInfo, each_pod, earliest, event_first, last_messages, message};
 use crate::parse;
 use crate::reasons::wording::Fact;
 
 /// The kubelet of a scheduled pod cannot find or use its claim (FailedMount).
 pub(super) fn claims(ctx: &Ctx<'_>) -> Vec<Detection> {
-    let mut out = Vec::new();
-    for p in &ctx.pods {
-        claims_of(ctx, p, &mut out);
-    }
-    out
+    each_pod(ctx, claims_of)
 }
 
 /// FailedAttachVolume / FailedMount about the volume itself. The generic mount timeout
 /// that follows a missing ConfigMap or claim is dropped by [`crate::suppress`].
 pub(super) fn attach(ctx: &Ctx<'_>) -> Vec<Detection> {
-    let mut out = Vec::new();
-    for p in &ctx.pods {
-        attach_of(ctx, p, &mut out);
-    }
-    out
+    each_pod(ctx, attach_of)
 }
 
 /// The kubelet of a scheduled pod cannot find or use its claim (FailedMount).

@@ -2,16 +2,12 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Ctx, Detection, PodInfo, earliest, event_first, message, push_unique, utc};
+use super::{Ctx, Detection, PodInfo, each_pod, earliest, event_first, message, push_unique, utc};
 use crate::reasons::wording::Fact;
 
 /// Every running pod whose node is in trouble.
 pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
-    let mut out = Vec::new();
-    for p in &ctx.pods {
-        from_pod(ctx, p, &mut out);
-    }
-    out
+    each_pod(ctx, from_pod)
 }
 
 const TAINTS: &[&str] = &[

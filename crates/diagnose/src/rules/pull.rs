@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use k8s_openapi::api::core::v1::Event;
 
-use super::{Ctx, Detection, PodInfo, earliest, event_first, event_last, message, push_unique};
+use super::{
+    Ctx, Detection, PodInfo, each_pod, earliest, event_first, event_last, message, push_unique,
+};
 use crate::parse::{self, PullClass};
 use crate::reasons::wording::Fact;
 
@@ -158,10 +160,7 @@ fn fact(class: PullClass, image: String, pull_secrets: Option<Vec<String>>) -> F
 
 /// Pull failures of live pods, then of failed steps whose pod is gone.
 pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
-    let mut out = Vec::new();
-    for p in &ctx.pods {
-        from_pod(ctx, p, &mut out);
-    }
+    let mut out = each_pod(ctx, from_pod);
     for n in ctx.gone_pods() {
         let Some(m) = n.message.as_deref().filter(|m| is_pull_message(m)) else {
             continue;

@@ -1,16 +1,12 @@
 //! The node cannot create the pod's sandbox, most often its network plugin (CNI).
 
-use super::{Ctx, Detection, PodInfo, earliest, event_first, last_messages};
+use super::{Ctx, Detection, PodInfo, each_pod, earliest, event_first, last_messages};
 use crate::parse;
 use crate::reasons::wording::Fact;
 
 /// FailedCreatePodSandBox while the pod has not started.
 pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
-    let mut out = Vec::new();
-    for p in &ctx.pods {
-        from_pod(ctx, p, &mut out);
-    }
-    out
+    each_pod(ctx, from_pod)
 }
 
 fn from_pod(ctx: &Ctx<'_>, p: &PodInfo<'_>, out: &mut Vec<Detection>) {

@@ -4,19 +4,15 @@
 use k8s_openapi::api::core::v1::Node;
 
 use super::{
-    Ctx, Detection, PodInfo, earliest, event_first, event_last, message, push_unique, template_of,
-    utc,
+    Ctx, Detection, PodInfo, each_pod, earliest, event_first, event_last, message, push_unique,
+    template_of, utc,
 };
 use crate::parse::{self, FitError};
 use crate::reasons::wording::Fact;
 
 /// Every pending pod the scheduler has not placed.
 pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
-    let mut out = Vec::new();
-    for p in &ctx.pods {
-        from_pod(ctx, p, &mut out);
-    }
-    out
+    each_pod(ctx, from_pod)
 }
 
 /// FailedScheduling and the PodScheduled condition: missing or unbound claims, not

@@ -1,7 +1,7 @@
 //! The controller rejected the workflow itself: an invalid spec or parameter, a
 //! container whose command it cannot learn, or an error no other rule recognises.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Ctx, Detection, earliest, event_first, message, push_unique};
 use crate::parse;
@@ -47,15 +47,32 @@ pub(super) fn invalid(ctx: &Ctx<'_>) -> Vec<Detection> {
         let end = m[start..].find("}}")? + start + 2;
         Some(m[start..end].to_string())
     });
-    vec![Detection {
-        fact: Fact::InvalidSpec { unresolved },
+    vec![rejected(
+        ctx,
+        Fact::InvalidSpec { unresolved },
+        step,
+        evidence,
+        since,
+    )]
+}
+
+/// A finding about the whole workflow, which only a change of the workflow mends.
+fn rejected(
+    ctx: &Ctx<'_>,
+    fact: Fact,
+    step: Option<String>,
+    evidence: Vec<String>,
+    since: Option<DateTime<Utc>>,
+) -> Detection {
+    Detection {
+        fact,
         step,
         pod: None,
         evidence,
-        since: since.or(Some(wf.created)),
+        since: since.or(Some(ctx.s.workflow.created)),
         grace: TimeDelta::zero(),
         definitive: true,
-    }]
+    }
 }
 
 /// Argo's emissary executor must know each container's command; without `command:` in
@@ -113,16 +130,9 @@ pub(super) fn step_error(ctx: &Ctx<'_>) -> Vec<Detection> {
     if evidence.is_empty() {
         return vec![];
     }
-    vec![Detection {
-        fact: Fact::StepError {
-            workflow: wf.name.clone(),
-            phase: wf.phase_text().to_string(),
-        },
-        step,
-        pod: None,
-        evidence,
-        since: since.or(Some(wf.created)),
-        grace: TimeDelta::zero(),
-        definitive: true,
-    }]
+    let fact = Fact::StepError {
+        workflow: wf.name.clone(),
+        phase: wf.phase_text().to_string(),
+    };
+    vec![rejected(ctx, fact, step, evidence, since)]
 }
