@@ -27,6 +27,8 @@ use serde::Serialize;
 mod workspace;
 pub use workspace::workflow_images_check;
 
+use crate::errors::{describe, error_chain, forbidden, not_found, status_code};
+
 /// What a check concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -164,35 +166,6 @@ pub async fn run_checks(client: &kube::Client, want: &Expectations) -> Vec<Check
     }
     checks.push(check_nodes(client).await);
     checks
-}
-
-/// An error and all its causes on one line: kube's own message alone often hides the
-/// useful part ("client error (Connect)" without "Connection refused").
-pub use kit_config::error_chain;
-
-/// A kube error in one readable line: the API server's own message for API errors.
-pub fn describe(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => {
-            format!("{} ({} {})", status.message, status.code, status.reason)
-        }
-        other => error_chain(other),
-    }
-}
-
-fn status_code(err: &kube::Error) -> Option<u16> {
-    match err {
-        kube::Error::Api(status) => Some(status.code),
-        _ => None,
-    }
-}
-
-fn forbidden(err: &kube::Error) -> bool {
-    status_code(err) == Some(403)
-}
-
-fn not_found(err: &kube::Error) -> bool {
-    status_code(err) == Some(404)
 }
 
 async fn check_connection(client: &kube::Client) -> Check {

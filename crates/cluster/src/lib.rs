@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod doctor;
+pub mod errors;
 pub mod events_after;
 pub mod follow;
 

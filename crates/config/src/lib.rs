@@ -31,6 +31,7 @@
 mod check;
 pub mod env_file;
 mod error;
+pub mod files;
 pub mod hera_config;
 mod k8s_name;
 mod keys;

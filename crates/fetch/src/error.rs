@@ -212,7 +212,7 @@ impl FetchError {
     pub(crate) fn kube(action: impl Into<String>, source: kube::Error) -> Self {
         FetchError::Kube {
             action: action.into(),
-            message: kit_cluster::doctor::describe(&source),
+            message: kit_cluster::errors::describe(&source),
             source: Box::new(source),
         }
     }

@@ -444,7 +444,7 @@ pub(crate) async fn start_helper(
                     right: "create pods".into(),
                     namespace: namespace.into(),
                     needed: "start the helper pod that reads the PVC",
-                    message: kit_cluster::doctor::describe(&err),
+                    message: kit_cluster::errors::describe(&err),
                 }
             } else {
                 FetchError::kube(format!("create the helper pod in {namespace}"), err)
@@ -468,7 +468,7 @@ pub(crate) async fn start_helper(
             guard.delete().await.ok();
             return Err(FetchError::Watch {
                 what: format!("helper pod {name}"),
-                message: kit_cluster::doctor::error_chain(&err),
+                message: kit_cluster::errors::error_chain(&err),
             });
         }
         Err(_elapsed) => api.get_opt(&name).await.ok().flatten(),
@@ -513,7 +513,7 @@ pub(crate) async fn existing_pod(
                 right: "get pods".into(),
                 namespace: namespace.into(),
                 needed: "check the pod given with --pod",
-                message: kit_cluster::doctor::describe(&err),
+                message: kit_cluster::errors::describe(&err),
             });
         }
         Err(err) => return Err(FetchError::kube(format!("read pod {name}"), err)),
@@ -595,7 +595,7 @@ pub async fn cleanup_helper_pods(
                     right: "list pods".into(),
                     namespace: namespace.into(),
                     needed: "find leftover helper pods",
-                    message: kit_cluster::doctor::describe(&err),
+                    message: kit_cluster::errors::describe(&err),
                 }
             } else {
                 FetchError::kube(format!("list helper pods in {namespace}"), err)
@@ -625,7 +625,7 @@ pub async fn cleanup_helper_pods(
                     right: "delete pods".into(),
                     namespace: namespace.into(),
                     needed: "remove leftover helper pods",
-                    message: kit_cluster::doctor::describe(&err),
+                    message: kit_cluster::errors::describe(&err),
                 });
             }
             Err(err) => return Err(FetchError::kube(format!("delete helper pod {name}"), err)),

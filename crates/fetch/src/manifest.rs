@@ -2,7 +2,7 @@
 //! later run skips unchanged files without hashing them again.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -107,28 +107,12 @@ pub fn read(dir: &Path) -> ManifestRead {
     }
 }
 
-/// Writes the manifest atomically: a temporary file synced to disk, then renamed.
+/// Writes the manifest whole or not at all (a temporary file synced, then renamed).
 pub fn write(dir: &Path, manifest: &Manifest) -> Result<(), (PathBuf, io::Error)> {
     let path = manifest_path(dir);
-    let temp = dir.join(format!("{MANIFEST_FILE}.part"));
-    let body = serde_json::to_vec_pretty(manifest).map_err(|e| (path.clone(), e.into()))?;
-    let result = (|| {
-        let mut file = fs::File::create(&temp)?;
-        file.write_all(&body)?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        fs::rename(&temp, &path)?;
-        // The rename itself is durable once the folder is synced; not all systems allow
-        // opening a folder for that, and the data is safe either way.
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e: io::Error| {
-        let _ = fs::remove_file(&temp);
-        (temp.clone(), e)
-    })
+    let mut body = serde_json::to_vec_pretty(manifest).map_err(|e| (path.clone(), e.into()))?;
+    body.push(b'\n');
+    kit_config::files::write_atomic(&path, &body).map_err(|e| (path, e))
 }
 
 /// A file's modification time in ns since the epoch (negative before 1970), when the
@@ -201,8 +185,9 @@ mod tests {
     #[test]
     fn write_failure_names_the_path() {
         let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope");
-        let (path, _) = write(&missing, &Manifest::new(source(), true, vec![])).unwrap_err();
-        assert!(path.starts_with(&missing));
+        // A folder where the manifest should be.
+        fs::create_dir(manifest_path(dir.path())).unwrap();
+        let (path, _) = write(dir.path(), &Manifest::new(source(), true, vec![])).unwrap_err();
+        assert_eq!(path, manifest_path(dir.path()));
     }
 }

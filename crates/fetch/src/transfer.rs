@@ -84,7 +84,7 @@ impl PodExec {
                         right: "create pods/exec".into(),
                         namespace: self.namespace.clone(),
                         needed: format_needed(),
-                        message: kit_cluster::doctor::describe(&err),
+                        message: kit_cluster::errors::describe(&err),
                     }
                 } else {
                     FetchError::kube(format!("run a command in pod {}", self.pod), err)
@@ -121,7 +121,7 @@ impl PodExec {
             return Err(FetchError::Exec {
                 pod: self.pod.clone(),
                 what: "a command",
-                detail: kit_cluster::doctor::error_chain(&err),
+                detail: kit_cluster::errors::error_chain(&err),
             });
         }
         Ok(Captured {
@@ -218,7 +218,7 @@ impl PodExec {
                         n,
                         Err("the exec connection stayed open after the stream ended".into()),
                     ),
-                    Ok(Err(err)) => (n, Err(kit_cluster::doctor::error_chain(&err))),
+                    Ok(Err(err)) => (n, Err(kit_cluster::errors::error_chain(&err))),
                     Ok(Ok(())) if status.is_none() => (
                         n,
                         Err("the exec connection closed without an exit status".into()),

@@ -1,6 +1,5 @@
 //! Small file helpers: atomic writes and JSON state files.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -8,24 +7,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
-/// readers see the old or the new content, never a half-written file (disk full included).
+/// Writes `bytes` to `path` whole or not at all (see [`kit_config::files::write_atomic`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", path, e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path, e.error))?;
-    Ok(())
+    kit_config::files::write_atomic(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
 /// Reads a JSON state file; a missing file is `None`. A damaged state file is not fatal

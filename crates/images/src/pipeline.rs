@@ -218,7 +218,7 @@ impl Images {
         Ok(ImagePlan {
             name: spec.name.clone(),
             reference: spec.reference.clone(),
-            kind: "build",
+            kind: spec.kind.name(),
             state,
             key: Some(key),
             local_image,
@@ -349,7 +349,7 @@ impl Images {
         ImagePlan {
             name: spec.name.clone(),
             reference: spec.reference.clone(),
-            kind: "mirror",
+            kind: spec.kind.name(),
             state,
             key: None,
             local_image: None,
@@ -474,7 +474,7 @@ pub struct ImagePlan {
     pub name: String,
     /// `host/project/name:tag`.
     pub reference: String,
-    /// "build" or "mirror".
+    /// "build" or "mirror": [`crate::ImageKind::name`].
     pub kind: &'static str,
     #[serde(flatten)]
     pub state: PlanState,

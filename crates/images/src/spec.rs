@@ -289,6 +289,16 @@ pub enum ImageKind {
     Mirror(MirrorSpec),
 }
 
+impl ImageKind {
+    /// How the image is made, as the JSON tag names it: `build` or `mirror`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ImageKind::Build(_) => "build",
+            ImageKind::Mirror(_) => "mirror",
+        }
+    }
+}
+
 /// An image built from a Dockerfile.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildSpec {

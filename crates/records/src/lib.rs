@@ -186,14 +186,9 @@ fn record_base(loaded: &LoadedWorkflow) -> String {
     }
 }
 
-/// Writes through a temporary file so a record is never half-written.
+/// Writes a record's file whole or not at all.
 pub fn write(path: &Path, text: &str) -> Result<(), RecordError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|source| RecordError::Write {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| RecordError::Write {
+    kit_config::files::write_atomic(path, text.as_bytes()).map_err(|source| RecordError::Write {
         path: path.to_path_buf(),
         source,
     })
@@ -556,8 +551,10 @@ mod tests {
     #[test]
     fn a_write_error_names_the_file() {
         let root = tempfile::tempdir().unwrap();
-        let path = root.path().join("missing/dir/file.json");
+        // A folder where the file should be.
+        let path = root.path().join("taken.json");
+        std::fs::create_dir(&path).unwrap();
         let err = write(&path, "{}").unwrap_err().to_string();
-        assert!(err.contains("missing/dir/file.tmp"), "{err}");
+        assert!(err.contains("taken.json"), "{err}");
     }
 }

@@ -27,7 +27,7 @@ pub async fn diagnose(
                 kube::Error::Api(s) if s.code == 404 => {
                     Exit::input(format!("no workflow {} in namespace {ns}", args.name))
                 }
-                _ => Exit::failure(kit_cluster::doctor::describe(&e)),
+                _ => Exit::failure(kit_cluster::errors::describe(&e)),
             })?;
     if let Some(dir) = &args.save {
         kit_cluster::follow::save_snapshot(dir, &snapshot, &raw)

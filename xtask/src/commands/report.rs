@@ -134,7 +134,7 @@ async fn read_live(
                 "no run record and no workflow {name} in namespace {ns}: `cargo xtask runs` lists the records"
             ))
             .into(),
-            _ => Exit::failure(kit_cluster::doctor::describe(&e)).into(),
+            _ => Exit::failure(kit_cluster::errors::describe(&e)).into(),
         })
 }
 
