@@ -34,7 +34,8 @@ pub enum OutputFormat {
     /// Human-readable text, with live progress on a terminal.
     #[default]
     Text,
-    /// Machine-readable JSON on stdout (JSON lines for streams).
+    /// Machine-readable JSON on stdout: one line per event for streams, one document
+    /// otherwise (fields in docs/json-output.md).
     Json,
 }
 
