@@ -224,13 +224,14 @@ pub struct PinnedImage {
     pub to: String,
 }
 
-fn read_json(path: &Path) -> Option<serde_json::Value> {
+/// A JSON file of the record; `None` when it is missing or unreadable.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// The inputs a record keeps: source, parameters, pinned images, settings.
 pub fn read_inputs(dir: &Path) -> RunInputs {
-    let run = read_json(&dir.join(RUN_FILE)).unwrap_or_default();
+    let run: serde_json::Value = read_json(&dir.join(RUN_FILE)).unwrap_or_default();
     let parameters = run["parameters"]
         .as_array()
         .map(|a| {
@@ -266,7 +267,7 @@ pub fn read_inputs(dir: &Path) -> RunInputs {
 
 /// What `fetch-results` kept in the record; `None` when nothing was fetched yet.
 pub fn read_results<T: serde::de::DeserializeOwned>(dir: &Path) -> Option<T> {
-    serde_json::from_str(&std::fs::read_to_string(dir.join(RESULTS_FILE)).ok()?).ok()
+    read_json(&dir.join(RESULTS_FILE))
 }
 
 /// Keeps what `fetch-results` fetched in the record.
@@ -293,8 +294,7 @@ impl RecordedOutcome {
 
 /// The outcome a record holds; `None` when nobody recorded one (or it cannot be read).
 pub fn read_outcome(dir: &Path) -> Option<RecordedOutcome> {
-    let text = std::fs::read_to_string(dir.join(OUTCOME_FILE)).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let value: serde_json::Value = read_json(&dir.join(OUTCOME_FILE))?;
     Some(RecordedOutcome {
         phase: value["phase"].as_str().map(Phase::from),
     })

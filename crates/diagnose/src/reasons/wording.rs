@@ -4,6 +4,7 @@
 //! the summary and the fix. One arm per reason, in the table's order.
 
 use super::Reason;
+use crate::parse::registry_of;
 use kit_argo_types::LABEL_INSTANCE_ID;
 
 /// What a rule read from the snapshot: one variant per reason, with what its words need.
@@ -708,8 +709,4 @@ impl Fact {
             ),
         }
     }
-}
-
-fn registry_of(image: &str) -> &str {
-    crate::parse::registry_of(image)
 }

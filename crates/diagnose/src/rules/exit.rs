@@ -7,6 +7,11 @@ use crate::reasons::wording::Fact;
 pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
     let mut out = Vec::new();
     for e in ctx.endings() {
+        // Argo's own containers have their rule; Argo kills sidecars once the main
+        // container is done.
+        if !e.oom_killed() && (e.is_executor() || (!e.is_main() && matches!(e.code, 137 | 143))) {
+            continue;
+        }
         let mut evidence = e.evidence();
         let fact = if e.oom_killed() {
             let limit = e.pod.and_then(|p| p.limit(e.container, "memory"));
@@ -16,10 +21,6 @@ pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
                 limit,
                 template: e.template(),
             }
-        } else if e.is_executor() || (!e.is_main() && matches!(e.code, 137 | 143)) {
-            // Argo's own containers have their rule; Argo kills sidecars once the main
-            // container is done.
-            continue;
         } else {
             let tail = ctx.log_tail(&e.pod_name);
             let logs_shown = !tail.is_empty();

@@ -19,7 +19,9 @@ mod spec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Event, Pod};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerStateTerminated, ContainerStatus, Event, Pod,
+};
 
 use crate::finding::Reason;
 use crate::parse;
@@ -192,13 +194,18 @@ impl<'a> PodInfo<'a> {
             .find(|c| c.type_ == type_)
     }
 
-    /// Memory limit of a container from the pod spec.
-    pub fn limit(&self, container: &str, resource: &str) -> Option<String> {
+    /// A container of the pod spec, init containers included.
+    fn container(&self, name: &str) -> Option<&Container> {
         let spec = self.pod.spec.as_ref()?;
         spec.containers
             .iter()
             .chain(spec.init_containers.iter().flatten())
-            .find(|c| c.name == container)?
+            .find(|c| c.name == name)
+    }
+
+    /// A resource limit of a container from the pod spec.
+    pub fn limit(&self, container: &str, resource: &str) -> Option<String> {
+        self.container(container)?
             .resources
             .as_ref()?
             .limits
@@ -209,13 +216,7 @@ impl<'a> PodInfo<'a> {
 
     /// The image a container of the pod runs.
     pub fn image_of(&self, container: &str) -> Option<String> {
-        let spec = self.pod.spec.as_ref()?;
-        spec.containers
-            .iter()
-            .chain(spec.init_containers.iter().flatten())
-            .find(|c| c.name == container)?
-            .image
-            .clone()
+        self.container(container)?.image.clone()
     }
 
     /// The container(s) that run the user's program: `main` when there is one (Argo's
