@@ -40,6 +40,23 @@ kubelet_ok() {
 
 node_ready() { kc wait --for condition=Ready --timeout "$1" "node/$REAL_NODE" >/dev/null 2>&1; }
 
+# The real node's taints, one "key:effect" per line (none when pods may land there).
+node_taints() {
+  kc get node "$REAL_NODE" -o go-template='{{range .spec.taints}}{{.key}}:{{.effect}}{{"\n"}}{{end}}'
+}
+
+# Waits up to $1 seconds for the real node to carry no taint; fails when the API cannot
+# tell (an unreadable node is not a schedulable one).
+node_schedulable() {
+  local deadline=$((SECONDS + $1)) taints
+  while :; do
+    taints=$(node_taints 2>/dev/null) || return 1
+    [[ -z $taints ]] && return 0
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+}
+
 # The address the kubelet announces: it refuses a loopback node IP, so the machine's own
 # non-loopback address is used (the kernel delivers packets to it locally; an iptables
 # rule keeps the kubelet's port closed to every other interface).
