@@ -15,15 +15,7 @@ use kube::api::{Api, ListParams, LogParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
-/// Something changed; the caller takes a new snapshot.
-#[derive(Debug)]
-pub enum Change {
-    Workflow,
-    Pod,
-    Event,
-    /// A watch broke; the watcher retries with backoff. Worth showing, not fatal.
-    WatchError(String),
-}
+pub use kit_diagnose::Change;
 
 /// The live views of one workflow.
 pub struct Follower {

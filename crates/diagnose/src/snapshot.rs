@@ -34,6 +34,19 @@ pub struct Snapshot {
     pub config: DiagnoseConfig,
 }
 
+/// What a live follower reports: something changed, the caller takes a new snapshot.
+/// The same for every way of watching (the Kubernetes API, the Argo Server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Workflow,
+    Pod,
+    Event,
+    /// A watch broke; the follower retries with backoff. Worth showing, not fatal.
+    WatchError(String),
+    /// A watch cannot go on (the token was refused): following must stop with this.
+    Fatal(String),
+}
+
 /// Grace periods: how long a transient state may last before it is reported as stuck.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiagnoseConfig {

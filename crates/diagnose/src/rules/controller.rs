@@ -157,8 +157,10 @@ pub(super) fn pod_not_created(ctx: &Ctx<'_>) -> Vec<Detection> {
             continue;
         }
         let msg = n.message.as_deref().unwrap_or("");
-        // Waiting for a lock, a semaphore or parallelism is normal; refusals are reported.
+        // Waiting for a lock, a semaphore or parallelism is normal; refusals are reported;
+        // a scheduler's verdict means the pod was created.
         if msg.starts_with("Waiting for")
+            || msg.starts_with("Unschedulable")
             || parse::parse_forbidden(msg).is_some()
             || parse::parse_quota(msg).is_some()
             || parse::parse_missing_service_account(msg).is_some()
