@@ -31,6 +31,10 @@ pub(crate) enum Key {
     ArgoServiceAccount,
     ArgoToken,
     ArgoInsecure,
+    ArgoSecure,
+    ArgoBaseHref,
+    ArgoServerCa,
+    Via,
     Registry,
     RegistryUser,
     RegistryPassword,
@@ -68,8 +72,10 @@ impl Key {
 
     pub(crate) fn kind(self) -> Kind {
         match self {
-            Key::Kubeconfig | Key::RegistryCa | Key::ResultsDir => Kind::Path,
-            Key::ArgoInsecure | Key::RegistryPlainHttp | Key::PullBaseImages => Kind::Bool,
+            Key::Kubeconfig | Key::RegistryCa | Key::ArgoServerCa | Key::ResultsDir => Kind::Path,
+            Key::ArgoInsecure | Key::ArgoSecure | Key::RegistryPlainHttp | Key::PullBaseImages => {
+                Kind::Bool
+            }
             Key::BuildParallelism => Kind::Count,
             Key::StallGrace | Key::ControllerGrace | Key::RunTimeout => Kind::Seconds,
             _ => Kind::Text,
@@ -99,7 +105,7 @@ const fn s(
 }
 
 /// Every setting that can come from flags, environment or files.
-pub const SETTINGS: [SettingInfo; 22] = [
+pub const SETTINGS: [SettingInfo; 26] = [
     s(
         Key::Kubeconfig,
         "kubeconfig",
@@ -180,6 +186,42 @@ pub const SETTINGS: [SettingInfo; 22] = [
         None,
         Some("cluster.insecure_skip_verify"),
         "skip TLS verification of the Argo server",
+    ),
+    s(
+        Key::ArgoSecure,
+        "argo_secure",
+        "--argo-secure",
+        Some("ARGO_SECURE"),
+        None,
+        Some("cluster.argo_secure"),
+        "TLS to the Argo server when ARGO_SERVER has no scheme (default true)",
+    ),
+    s(
+        Key::ArgoBaseHref,
+        "argo_base_href",
+        "--argo-base-href",
+        Some("ARGO_BASE_HREF"),
+        None,
+        Some("cluster.argo_base_href"),
+        "path under which the Argo server is served, e.g. /argo/",
+    ),
+    s(
+        Key::ArgoServerCa,
+        "argo_server_ca",
+        "--argo-server-ca",
+        Some("XTASK_ARGO_SERVER_CA"),
+        None,
+        Some("cluster.argo_server_ca"),
+        "PEM file of the CA that signed the Argo server's certificate (besides the system's)",
+    ),
+    s(
+        Key::Via,
+        "via",
+        "--via",
+        Some("XTASK_VIA"),
+        None,
+        Some("cluster.via"),
+        "way in: kube, argo-server, or auto (a usable kubeconfig, else the Argo server)",
     ),
     s(
         Key::Registry,

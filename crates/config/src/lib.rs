@@ -53,7 +53,7 @@ pub use resolve::resolve;
 pub use secret::Secret;
 pub use settings::{
     DEFAULT_HERA_VERSION, FlagOverrides, Inputs, Mirror, RegistryRef, Resolved, Settings,
-    SourceKind, SourceReport, SourceStatus, Timeouts,
+    SourceKind, SourceReport, SourceStatus, Timeouts, Via, WayIn,
 };
 pub use text::{FileEntry, ParsedFile};
 pub use workspace::FILE_NAME as WORKSPACE_TOML;

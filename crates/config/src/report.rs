@@ -80,6 +80,12 @@ pub(crate) fn rows(s: &Settings) -> Vec<Row<'_>> {
             &s.argo_insecure_skip_verify,
             boolean,
         ),
+        set("argo_secure", &s.argo_secure, boolean),
+        some("argo_base_href", &s.argo_base_href, string),
+        some("argo_server_ca", &s.argo_server_ca, |p| {
+            (path_text(p), Value::String(path_text(p)))
+        }),
+        set("via", &s.via, |v| (v.to_string(), json!(v.to_string()))),
         some("registry", &s.registry, |r| {
             (r.to_string(), json!({"host": r.host, "project": r.project}))
         }),

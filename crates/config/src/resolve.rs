@@ -1,5 +1,6 @@
 //! Resolution: pick each setting from the highest source that has it, then check it.
 
+use crate::settings::Via;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -119,6 +120,10 @@ fn flag_raw(flags: &FlagOverrides, key: Key) -> Option<Raw> {
         Key::ArgoServiceAccount => text(&flags.argo_service_account),
         Key::ArgoToken => flags.argo_token.clone().map(Raw::Secret),
         Key::ArgoInsecure => flags.argo_insecure_skip_verify.map(Raw::Bool),
+        Key::ArgoSecure => flags.argo_secure.map(Raw::Bool),
+        Key::ArgoBaseHref => text(&flags.argo_base_href),
+        Key::ArgoServerCa => path(&flags.argo_server_ca),
+        Key::Via => text(&flags.via),
         Key::Registry => text(&flags.registry),
         Key::RegistryUser => text(&flags.registry_user),
         Key::RegistryPassword => flags.registry_password.clone().map(Raw::Secret),
@@ -430,8 +435,35 @@ fn check_authority(a: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// See [`Settings::argo_server`] for the rules.
-pub(crate) fn normalize_server(s: &str) -> Result<String, String> {
+/// `ARGO_BASE_HREF` as a path: `/argo/`, `argo` and `/argo` all give `/argo`; `/` and
+/// the empty string give none.
+pub(crate) fn base_href(s: &str) -> Result<String, String> {
+    let path = s.trim().trim_matches('/');
+    if path
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+    {
+        return Err(format!(
+            "{}: a base href is a URL path like /argo/",
+            shown_value(s)
+        ));
+    }
+    if path.contains("://") {
+        return Err(format!(
+            "{}: give only the path (e.g. /argo/); the host goes in ARGO_SERVER",
+            shown_value(s)
+        ));
+    }
+    Ok(if path.is_empty() {
+        String::new()
+    } else {
+        format!("/{path}")
+    })
+}
+
+/// See [`Settings::argo_server`] for the rules; `secure` is `ARGO_SECURE`, which picks
+/// the scheme when none is written.
+pub(crate) fn normalize_server(s: &str, secure: bool) -> Result<String, String> {
     let s = s.trim();
     let lower = s.to_ascii_lowercase();
     let (scheme, rest) = if lower.starts_with("https://") {
@@ -443,8 +475,10 @@ pub(crate) fn normalize_server(s: &str) -> Result<String, String> {
             "{}: only http:// and https:// are supported",
             shown_value(s)
         ));
-    } else {
+    } else if secure {
         ("https", s)
+    } else {
+        ("http", s)
     };
     let rest = rest.trim_end_matches('/');
     let (authority, tail) = match rest.find('/') {
@@ -804,6 +838,14 @@ fn build(
         2,
     )?;
 
+    // Read first: it decides the scheme of an ARGO_SERVER written without one.
+    let argo_secure = or_default(
+        layers,
+        Key::ArgoSecure,
+        |c| boolean(Key::ArgoSecure, c),
+        true,
+    )?;
+
     Ok(Settings {
         kubeconfig,
         kube_context: opt(layers, Key::KubeContext, |c| text(Key::KubeContext, c))?,
@@ -814,9 +856,28 @@ fn build(
             k8s_name(Key::VolumeClaim, c, false)
         })?,
         argo_server: opt(layers, Key::ArgoServer, |c| {
-            normalize_server(&text(Key::ArgoServer, c)?)
+            normalize_server(&text(Key::ArgoServer, c)?, argo_secure.value)
                 .map_err(|m| invalid(Key::ArgoServer, &c.origin, m))
         })?,
+        argo_secure,
+        argo_base_href: opt(layers, Key::ArgoBaseHref, |c| {
+            base_href(&text(Key::ArgoBaseHref, c)?)
+                .map_err(|m| invalid(Key::ArgoBaseHref, &c.origin, m))
+        })?
+        .filter(|h| !h.value.is_empty()),
+        argo_server_ca: opt(layers, Key::ArgoServerCa, |c| {
+            path(Key::ArgoServerCa, c, home)
+        })?,
+        via: or_default(
+            layers,
+            Key::Via,
+            |c| {
+                text(Key::Via, c)?
+                    .parse::<Via>()
+                    .map_err(|m| invalid(Key::Via, &c.origin, m))
+            },
+            Via::Auto,
+        )?,
         argo_namespace: or_default(
             layers,
             Key::ArgoNamespace,
@@ -997,22 +1058,42 @@ mod tests {
 
     #[test]
     fn servers() {
-        assert_eq!(normalize_server("h:2746").unwrap(), "https://h:2746");
-        assert_eq!(normalize_server("h").unwrap(), "https://h");
-        assert_eq!(normalize_server("http://h:80/").unwrap(), "http://h:80");
+        assert_eq!(normalize_server("h:2746", true).unwrap(), "https://h:2746");
+        assert_eq!(normalize_server("h", true).unwrap(), "https://h");
         assert_eq!(
-            normalize_server("HTTPS://h/argo").unwrap(),
+            normalize_server("http://h:80/", true).unwrap(),
+            "http://h:80"
+        );
+        assert_eq!(
+            normalize_server("HTTPS://h/argo", true).unwrap(),
             "https://h/argo"
         );
         assert_eq!(
-            normalize_server("[::1]:2746").unwrap(),
+            normalize_server("[::1]:2746", true).unwrap(),
             "https://[::1]:2746"
         );
-        assert!(normalize_server("ftp://h").is_err());
-        assert!(normalize_server("h:port").is_err());
-        assert!(normalize_server("h:0").is_err());
-        assert!(normalize_server("https://").is_err());
-        assert!(normalize_server("a b:1").is_err());
+        assert!(normalize_server("ftp://h", true).is_err());
+        // ARGO_SECURE=false picks plain HTTP only when no scheme is written.
+        assert_eq!(normalize_server("h:2746", false).unwrap(), "http://h:2746");
+        assert_eq!(
+            normalize_server("https://h:2746", false).unwrap(),
+            "https://h:2746"
+        );
+    }
+
+    #[test]
+    fn base_hrefs_become_one_leading_slash_paths() {
+        assert_eq!(base_href("/argo/").unwrap(), "/argo");
+        assert_eq!(base_href("argo").unwrap(), "/argo");
+        assert_eq!(base_href("/").unwrap(), "");
+        assert_eq!(base_href("").unwrap(), "");
+        assert_eq!(base_href("/a/b/").unwrap(), "/a/b");
+        assert!(base_href("https://h/argo").is_err());
+        assert!(base_href("/ar go").is_err());
+        assert!(normalize_server("h:port", true).is_err());
+        assert!(normalize_server("h:0", true).is_err());
+        assert!(normalize_server("https://", true).is_err());
+        assert!(normalize_server("a b:1", true).is_err());
     }
 
     #[test]

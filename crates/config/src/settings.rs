@@ -26,6 +26,11 @@ pub struct FlagOverrides {
     pub argo_service_account: Option<String>,
     pub argo_token: Option<Secret>,
     pub argo_insecure_skip_verify: Option<bool>,
+    pub argo_secure: Option<bool>,
+    pub argo_base_href: Option<String>,
+    pub argo_server_ca: Option<PathBuf>,
+    /// `kube`, `argo-server` or `auto`.
+    pub via: Option<String>,
     /// `host[:port][/project]`, parsed like `XTASK_REGISTRY`.
     pub registry: Option<String>,
     pub registry_user: Option<String>,
@@ -187,6 +192,13 @@ pub struct Settings {
     pub argo_token: Option<Sourced<Secret>>,
     /// Default false.
     pub argo_insecure_skip_verify: Sourced<bool>,
+    /// Default true; `false` makes an `ARGO_SERVER` without a scheme `http://`.
+    pub argo_secure: Sourced<bool>,
+    /// A path like `/argo` (no trailing `/`), added after the server's address.
+    pub argo_base_href: Option<Sourced<String>>,
+    pub argo_server_ca: Option<Sourced<PathBuf>>,
+    /// Default [`Via::Auto`].
+    pub via: Sourced<Via>,
     pub registry: Option<Sourced<RegistryRef>>,
     pub registry_user: Option<Sourced<String>>,
     pub registry_password: Option<Sourced<Secret>>,
@@ -213,7 +225,109 @@ pub struct Settings {
     pub workspace_root: Option<PathBuf>,
 }
 
+/// Which API the commands talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// A usable kubeconfig, else the Argo Server when `ARGO_SERVER` and `ARGO_TOKEN` are
+    /// set.
+    Auto,
+    Kube,
+    ArgoServer,
+}
+
+impl std::str::FromStr for Via {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Via::Auto),
+            "kube" | "kubernetes" => Ok(Via::Kube),
+            "argo-server" | "argo" => Ok(Via::ArgoServer),
+            other => Err(format!(
+                "{other:?} is not a way in: write kube, argo-server or auto"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Via::Auto => "auto",
+            Via::Kube => "kube",
+            Via::ArgoServer => "argo-server",
+        })
+    }
+}
+
+/// The API the commands use, and why: what `config` and `doctor` say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WayIn {
+    /// [`Via::Kube`] or [`Via::ArgoServer`], never [`Via::Auto`].
+    pub via: Via,
+    pub why: String,
+}
+
 impl Settings {
+    /// Chooses the way in: `--via` when given; else a usable kubeconfig (every file it
+    /// lists exists); else the Argo Server when both `ARGO_SERVER` and `ARGO_TOKEN` are
+    /// set; else the Kubernetes API, whose missing kubeconfig is then reported.
+    pub fn way_in(&self) -> WayIn {
+        let server = self.argo_server.as_ref();
+        let token = self.argo_token.as_ref();
+        match self.via.value {
+            Via::Kube => WayIn {
+                via: Via::Kube,
+                why: format!("chosen by via (from {})", self.via.origin),
+            },
+            Via::ArgoServer => WayIn {
+                via: Via::ArgoServer,
+                why: format!("chosen by via (from {})", self.via.origin),
+            },
+            Via::Auto => {
+                let usable = self
+                    .kubeconfig
+                    .as_ref()
+                    .filter(|k| k.value.iter().all(|p| p.is_file()));
+                match (usable, server, token) {
+                    (Some(k), _, _) => WayIn {
+                        via: Via::Kube,
+                        why: format!(
+                            "a kubeconfig is usable ({}, from {})",
+                            k.value
+                                .iter()
+                                .map(|p| p.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(":"),
+                            k.origin
+                        ),
+                    },
+                    (None, Some(s), Some(t)) => WayIn {
+                        via: Via::ArgoServer,
+                        why: format!(
+                            "no usable kubeconfig; argo_server (from {}) and argo_token (from {}) are set",
+                            s.origin, t.origin
+                        ),
+                    },
+                    (None, _, _) => WayIn {
+                        via: Via::Kube,
+                        why: "no usable kubeconfig and no ARGO_SERVER with ARGO_TOKEN: the Kubernetes API is tried".into(),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The Argo Server's URL with the base href: what requests are made under.
+    pub fn argo_server_url(&self) -> Option<String> {
+        let server = &self.argo_server.as_ref()?.value;
+        let href = self
+            .argo_base_href
+            .as_ref()
+            .map_or("", |h| h.value.as_str());
+        Some(format!("{server}{href}"))
+    }
+
     /// The `Authorization` header value for the Argo server.
     pub fn argo_bearer(&self) -> Option<Secret> {
         self.argo_token.as_ref().map(|t| t.value.bearer())
