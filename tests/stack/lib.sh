@@ -10,6 +10,7 @@ REGISTRY_PORT=5443       # the cluster registry as clients see it: Harbor-like (
 REGISTRY_BACKEND_PORT=5444  # distribution behind it, plain HTTP, token auth
 UPSTREAM_PORT=5001       # plain-HTTP stand-in for Docker Hub, for mirroring tests
 HARBOR_SERVICE=harbor-registry
+ARGO_SERVER_PORT=2746    # the Argo Server, TLS, client auth mode (cluster/argo-server)
 # The registry's accounts (tests/stack/harbor): the project robot that pushes, a
 # pull-only robot, a user with no right on vcity, the robot of a project with a 1 MiB
 # quota, and a robot whose tokens wear out after a few requests. Robot names hold a `$`.

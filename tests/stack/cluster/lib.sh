@@ -10,6 +10,8 @@ CLUSTER_NAME="${CLUSTER_NAME:-xtask}"
 APISERVER_PORT="${CLUSTER_APISERVER_PORT:-16443}"
 CLUSTER_USER=vcity-user
 NODE_NAME=pagoda-kwok-0
+# The Argo Server (argo-server): fixed, like the API server's port; ../lib.sh agrees.
+ARGO_SERVER_PORT="${CLUSTER_ARGO_SERVER_PORT:-2746}"
 # Where workflow pods pull Argo's executor image from (node/up pushes it there).
 CLUSTER_REGISTRY="${CLUSTER_REGISTRY:-127.0.0.1:5443}"
 
@@ -30,6 +32,12 @@ cluster_init() {
   META=$STATE/cluster                     # rendered manifests, user key, config hash
   CTR_PID=$STATE/run/workflow-controller.pid
   CTR_LOG=$STATE/logs/workflow-controller.log
+  AS_DIR=$STATE/argo-server              # its certificate, token, restart command
+  AS_PID=$STATE/run/argo-server.pid
+  AS_LOG=$STATE/logs/argo-server.log
+  # The Argo Server listens on every interface (Argo has no bind-address flag): closed
+  # to all but lo, as the kubelet's port is (node/lib.sh).
+  ARGO_SERVER_FIREWALL=(INPUT ! -i lo -p tcp --dport "$ARGO_SERVER_PORT" -m comment --comment xtask-stack-argo-server -j DROP)
   # kwokctl keeps each cluster under $KWOK_WORKDIR/clusters/NAME: keep it in STATE.
   export KWOK_WORKDIR=$STATE/kwok
   WORKDIR=$KWOK_WORKDIR/clusters/$CLUSTER_NAME
@@ -67,6 +75,15 @@ retry() {
 }
 
 controller_healthy() { curl -sf -m 2 http://127.0.0.1:6060/healthz >/dev/null 2>&1; }
+
+# The Argo Server answers over TLS with a certificate of the stack's CA. In client auth
+# mode even /api/v1/version wants a token: 401 without one is an answer.
+argo_server_healthy() {
+  local code
+  code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' --cacert "$STATE/tls/ca.crt" \
+    "https://127.0.0.1:$ARGO_SERVER_PORT/api/v1/version" 2>/dev/null)
+  [[ $code == 200 || $code == 401 ]]
+}
 
 # Pids kwokctl recorded for the cluster's processes (etcd, apiserver, ..., kwok); the
 # files have no final newline.
