@@ -70,9 +70,18 @@ pub struct GlobalArgs {
     /// ConfigMap with the proxy environment [env: KUBECONFIGMAP].
     #[arg(long, global = true)]
     pub configmap: Option<String>,
-    /// Argo server, for UI links [env: ARGO_SERVER].
+    /// Argo Server: the way in without a kubeconfig (with ARGO_TOKEN), and UI links
+    /// [env: ARGO_SERVER].
     #[arg(long, global = true)]
     pub argo_server: Option<String>,
+    /// Which API to use: kube, argo-server, or auto (a usable kubeconfig, else the Argo
+    /// Server) [env: XTASK_VIA].
+    #[arg(long, global = true, value_name = "WAY")]
+    pub via: Option<String>,
+    /// CA file (PEM) of the Argo Server's certificate, besides the system's
+    /// [env: XTASK_ARGO_SERVER_CA].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub argo_server_ca: Option<PathBuf>,
     /// Registry and project, e.g. harbor.example.org/vcity [env: XTASK_REGISTRY].
     #[arg(long, global = true)]
     pub registry: Option<String>,

@@ -7,15 +7,62 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use k8s_openapi::api::core::v1::Pod;
-use kit_cluster::follow::{Change, Follower};
-use kit_diagnose::{DiagnoseConfig, Finding, NodeType, NodeView, Phase, Snapshot};
+use kit_argo_server::ServerFollower;
+use kit_cluster::follow::Follower;
+use kit_diagnose::{Change, DiagnoseConfig, Finding, NodeType, NodeView, Phase, Snapshot};
 use kit_runview::{Mark, TreeLine};
-use kube::api::{Api, LogParams};
+use kube::api::LogParams;
 
+use crate::Exit;
 use crate::events::Event;
 use crate::ui::Ui;
+use crate::way::Api;
+
+/// The live views of a workflow through either way in.
+enum Source {
+    Kube(Follower),
+    Server(ServerFollower),
+}
+
+impl Source {
+    async fn start(
+        api: &Api,
+        namespace: &str,
+        name: &str,
+        config: DiagnoseConfig,
+        events_after: Option<String>,
+    ) -> (Self, BoxStream<'static, Change>) {
+        match api {
+            Api::Kube(client) => {
+                let (follower, changes) =
+                    Follower::start(client.clone(), namespace, name, config, events_after).await;
+                (Source::Kube(follower), changes.boxed())
+            }
+            Api::Server(server) => {
+                let (follower, changes) =
+                    ServerFollower::start(server.clone(), namespace, name, config);
+                (Source::Server(follower), changes.boxed())
+            }
+        }
+    }
+
+    async fn snapshot(&mut self) -> Option<Snapshot> {
+        match self {
+            Source::Kube(f) => f.snapshot().await,
+            Source::Server(f) => f.snapshot().await,
+        }
+    }
+
+    fn raw_workflow(&self) -> Option<serde_json::Value> {
+        match self {
+            Source::Kube(f) => f.raw_workflow(),
+            Source::Server(f) => f.raw_workflow(),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
@@ -91,21 +138,15 @@ fn deadline_after(now: tokio::time::Instant, timeout: Duration) -> Option<tokio:
 /// Follows a workflow to its end. `events_after`: see [`Follower::start`]; `None`
 /// lists the namespace's events first (for a workflow that may have run a while).
 pub async fn follow(
-    client: kube::Client,
+    api: &Api,
     namespace: &str,
     name: &str,
     events_after: Option<String>,
     options: &FollowOptions,
     ui: Ui,
 ) -> anyhow::Result<Outcome> {
-    let (mut follower, watched) = Follower::start(
-        client.clone(),
-        namespace,
-        name,
-        options.diagnose.clone(),
-        events_after,
-    )
-    .await;
+    let (mut follower, watched) =
+        Source::start(api, namespace, name, options.diagnose.clone(), events_after).await;
     // The watches are read by their own task, also while a diagnosis runs or changes
     // gather: an API server closes a watch whose reader falls behind, and the re-list
     // that follows costs far more than reading on time.
@@ -119,7 +160,7 @@ pub async fn follow(
         }
     }));
     let mut view = View::new(ui);
-    let mut logs = LogStreams::new(client.clone(), namespace, options.logs, view.printer());
+    let mut logs = LogStreams::new(api.clone(), namespace, name, options.logs, view.printer());
     let started = Instant::now();
     // A clock tick lets grace periods expire when nothing changes: it reads no API.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -152,6 +193,13 @@ pub async fn follow(
                     tick.tick().await;
                     continue;
                 };
+                if let Change::Fatal(text) = &change {
+                    view.finish();
+                    return Err(Exit::failure(format!(
+                        "stopped following {name}: {text}"
+                    ))
+                    .into());
+                }
                 note_watch_error(&mut view, &change);
                 // One snapshot for every change already waiting: a burst of pod updates
                 // must not become a burst of diagnoses.
@@ -186,7 +234,7 @@ pub async fn follow(
             _ = &mut ctrl_c => {
                 view.finish();
                 if options.stop_on_interrupt {
-                    kit_argo::stop(client.clone(), namespace, name).await?;
+                    api.stop(namespace, name).await?;
                     view.note(&format!("stopped workflow {name}"));
                 } else {
                     view.note(&format!(
@@ -218,7 +266,7 @@ pub async fn follow(
         }
         if options.fail_fast && kit_diagnose::exit_worthy(&findings) {
             view.finish();
-            kit_argo::stop(client.clone(), namespace, name).await?;
+            api.stop(namespace, name).await?;
             view.note(&format!(
                 "stopped workflow {name} on the finding above (--fail-fast)"
             ));
@@ -266,7 +314,7 @@ impl Drop for AbortOnDrop {
 }
 
 fn outcome(
-    follower: &Follower,
+    follower: &Source,
     snapshot: Option<&Snapshot>,
     exit_code: ExitCode,
     findings: Vec<Finding>,
@@ -627,16 +675,61 @@ enum Printer {
 
 /// `--logs`: one streaming task per pod whose main container has started.
 struct LogStreams {
-    api: Api<Pod>,
+    api: Api,
+    namespace: String,
+    workflow: String,
     enabled: bool,
     started: BTreeSet<String>,
     printer: Printer,
 }
 
+/// The lines of a step's main container, live, through either way in; `None` when the
+/// log cannot be opened (the pod is gone, or not started after all).
+async fn log_lines(
+    api: Api,
+    namespace: String,
+    workflow: String,
+    pod: String,
+) -> Option<BoxStream<'static, String>> {
+    match api {
+        Api::Kube(client) => {
+            let pods: kube::Api<Pod> = kube::Api::namespaced(client, &namespace);
+            let params = LogParams {
+                container: Some("main".into()),
+                follow: true,
+                ..LogParams::default()
+            };
+            let stream = pods.log_stream(&pod, &params).await.ok()?;
+            use futures::AsyncBufReadExt;
+            Some(
+                stream
+                    .lines()
+                    .take_while(|l| std::future::ready(l.is_ok()))
+                    .filter_map(|l| std::future::ready(l.ok()))
+                    .boxed(),
+            )
+        }
+        Api::Server(server) => {
+            let stream = server
+                .pod_log(&namespace, &workflow, &pod, true, None)
+                .await
+                .ok()?;
+            Some(
+                stream
+                    .take_while(|l| std::future::ready(l.is_ok()))
+                    .filter_map(|l| std::future::ready(l.ok().map(|e| e.content)))
+                    .boxed(),
+            )
+        }
+    }
+}
+
 impl LogStreams {
-    fn new(client: kube::Client, namespace: &str, enabled: bool, printer: Printer) -> Self {
+    fn new(api: Api, namespace: &str, workflow: &str, enabled: bool, printer: Printer) -> Self {
         LogStreams {
-            api: Api::namespaced(client, namespace),
+            api,
+            namespace: namespace.to_string(),
+            workflow: workflow.to_string(),
             enabled,
             started: BTreeSet::new(),
             printer,
@@ -670,21 +763,15 @@ impl LogStreams {
                 Printer::Json | Printer::Stdout => node.display_name.clone(),
             };
             let (pod, printer) = (pod.clone(), self.printer.clone());
+            let (namespace, workflow) = (self.namespace.clone(), self.workflow.clone());
             tokio::spawn(async move {
-                let params = LogParams {
-                    container: Some("main".into()),
-                    follow: true,
-                    ..LogParams::default()
-                };
-                let Ok(stream) = api.log_stream(&pod, &params).await else {
+                let Some(mut lines) = log_lines(api, namespace, workflow, pod).await else {
                     return;
                 };
-                use futures::AsyncBufReadExt;
-                let mut lines = stream.lines();
                 // Argo's emissary writes its own lines into the step's output: only the
                 // program's are shown.
                 let mut program = kit_diagnose::parse::ProgramLines::default();
-                while let Some(Ok(line)) = lines.next().await {
+                while let Some(line) = lines.next().await {
                     if !program.keep(&line) {
                         continue;
                     }

@@ -13,6 +13,7 @@ mod page;
 mod script;
 mod settings;
 mod ui;
+mod way;
 
 use clap::{CommandFactory, Parser};
 

@@ -17,6 +17,8 @@ pub fn inputs(global: &GlobalArgs) -> anyhow::Result<Inputs> {
         configmap_name: global.configmap.clone(),
         volume_claim_name: global.volume_claim.clone(),
         argo_server: global.argo_server.clone(),
+        via: global.via.clone(),
+        argo_server_ca: global.argo_server_ca.clone(),
         argo_namespace: global.namespace.clone(),
         argo_service_account: global.service_account.clone(),
         registry: global.registry.clone(),

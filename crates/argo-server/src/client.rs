@@ -213,10 +213,24 @@ impl ArgoServer {
         let response = self
             .send(request.timeout(REQUEST_TIMEOUT), action, namespace)
             .await?;
+        let (url, status) = (response.url().clone(), response.status());
         let bytes = response.bytes().await.map_err(|e| ServerError::Transport {
             server: self.url.clone(),
             detail: crate::error::chain(&e),
         })?;
+        // Under a path that is not the API (a base href missing or wrong), the server's
+        // UI file handler answers 200 with an empty body.
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.first() != Some(&b'{') {
+            return Err(ServerError::NotTheApi {
+                url: url.to_string(),
+                status: status.as_u16(),
+                page: if bytes.is_empty() {
+                    ", an empty answer"
+                } else {
+                    ", not JSON"
+                },
+            });
+        }
         serde_json::from_slice(&bytes).map_err(|e| ServerError::Decode {
             action: action.to_string(),
             detail: e.to_string(),
@@ -281,7 +295,10 @@ impl ArgoServer {
 
     pub async fn get_workflow(&self, namespace: &str, name: &str) -> Result<Workflow, ServerError> {
         self.json(
-            self.request(Method::GET, &format!("/api/v1/workflows/{namespace}/{name}")),
+            self.request(
+                Method::GET,
+                &format!("/api/v1/workflows/{namespace}/{name}"),
+            ),
             &format!("workflow {namespace}/{name}"),
             namespace,
         )
@@ -349,10 +366,7 @@ impl ArgoServer {
         resource_version: Option<&str>,
     ) -> Result<impl Stream<Item = Result<WorkflowEvent, ServerError>> + Send + use<>, ServerError>
     {
-        let mut query = vec![(
-            "listOptions.fieldSelector",
-            format!("metadata.name={name}"),
-        )];
+        let mut query = vec![("listOptions.fieldSelector", format!("metadata.name={name}"))];
         if let Some(version) = resource_version {
             query.push(("listOptions.resourceVersion", version.to_string()));
         }
@@ -405,8 +419,7 @@ impl ArgoServer {
         pod: &str,
         follow: bool,
         tail: Option<usize>,
-    ) -> Result<impl Stream<Item = Result<LogEntry, ServerError>> + Send + use<>, ServerError>
-    {
+    ) -> Result<impl Stream<Item = Result<LogEntry, ServerError>> + Send + use<>, ServerError> {
         let mut query = vec![
             ("podName", pod.to_string()),
             ("logOptions.container", "main".to_string()),
@@ -503,7 +516,10 @@ mod tests {
             ServerError::Forbidden { namespace, .. } if namespace == "argo"
         ));
         assert!(matches!(
-            r(404, r#"{"code":5,"message":"workflows.argoproj.io \"x\" not found"}"#),
+            r(
+                404,
+                r#"{"code":5,"message":"workflows.argoproj.io \"x\" not found"}"#
+            ),
             ServerError::NotFound { .. }
         ));
         assert!(matches!(

@@ -41,9 +41,7 @@ pub enum ServerError {
     )]
     PlainServer { server: String },
     /// Plain HTTP spoken to a TLS server.
-    #[error(
-        "{server} expects TLS: set ARGO_SECURE=true (or write https:// in ARGO_SERVER)"
-    )]
+    #[error("{server} expects TLS: set ARGO_SECURE=true (or write https:// in ARGO_SERVER)")]
     TlsServer { server: String },
     /// Something answers, but not the Argo Server's API at this path.
     #[error(
@@ -236,7 +234,9 @@ mod tests {
     #[test]
     fn the_message_of_a_grpc_gateway_error_body() {
         assert_eq!(
-            body_message(r#"{"code":16,"message":"token not valid. see https://argo-workflows.readthedocs.io/en/latest/faq/"}"#),
+            body_message(
+                r#"{"code":16,"message":"token not valid. see https://argo-workflows.readthedocs.io/en/latest/faq/"}"#
+            ),
             "token not valid. see https://argo-workflows.readthedocs.io/en/latest/faq/"
         );
         assert_eq!(
@@ -279,13 +279,18 @@ mod tests {
         };
         let text = e.to_string();
         assert!(text.contains("namespace default"), "{text}");
-        assert!(text.contains("system:serviceaccount:argo:vcity-cli"), "{text}");
+        assert!(
+            text.contains("system:serviceaccount:argo:vcity-cli"),
+            "{text}"
+        );
     }
 
     #[test]
     fn tls_details_keep_the_certificate_part() {
         assert_eq!(
-            tls_detail("error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"),
+            tls_detail(
+                "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
+            ),
             "invalid peer certificate: UnknownIssuer"
         );
     }

@@ -16,7 +16,10 @@ pub enum Line {
     Result(Value),
     /// An error the server sent inside the stream (its HTTP status, when given, and its
     /// message).
-    Error { status: Option<u16>, message: String },
+    Error {
+        status: Option<u16>,
+        message: String,
+    },
     /// A keep-alive, a blank line or an SSE field other than `data`.
     Nothing,
 }
@@ -133,7 +136,8 @@ mod tests {
     #[test]
     fn both_wire_forms_give_the_result() {
         let plain = parse_line(r#"{"result":{"type":"ADDED","object":{"metadata":{"name":"w"}}}}"#);
-        let sse = parse_line(r#"data: {"result":{"type":"ADDED","object":{"metadata":{"name":"w"}}}}"#);
+        let sse =
+            parse_line(r#"data: {"result":{"type":"ADDED","object":{"metadata":{"name":"w"}}}}"#);
         let want = Line::Result(json!({"type":"ADDED","object":{"metadata":{"name":"w"}}}));
         assert_eq!(plain, Ok(want.clone()));
         assert_eq!(sse, Ok(want));
@@ -167,9 +171,13 @@ mod tests {
     #[tokio::test]
     async fn messages_split_across_chunks_and_chunks_holding_several_are_read_whole() {
         let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-            Ok(Bytes::from_static(b"data: {\"result\":{\"n\":1}}\n\n: keep")),
+            Ok(Bytes::from_static(
+                b"data: {\"result\":{\"n\":1}}\n\n: keep",
+            )),
             Ok(Bytes::from_static(b"-alive\ndata: {\"resu")),
-            Ok(Bytes::from_static(b"lt\":{\"n\":2}}\n{\"result\":{\"n\":3}}")),
+            Ok(Bytes::from_static(
+                b"lt\":{\"n\":2}}\n{\"result\":{\"n\":3}}",
+            )),
         ];
         let got: Vec<_> = lines(futures::stream::iter(chunks), "test".into())
             .collect()
@@ -190,6 +198,9 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert!(got[0].is_ok());
         let err = got[1].as_ref().unwrap_err().to_string();
-        assert!(err.contains("workflow w") && err.contains("reset by peer"), "{err}");
+        assert!(
+            err.contains("workflow w") && err.contains("reset by peer"),
+            "{err}"
+        );
     }
 }

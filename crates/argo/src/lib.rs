@@ -89,7 +89,9 @@ pub use params::{
 };
 pub use pin::{ImageUse, PinReport, Resolver, images, not_pinnable, pin_images};
 pub use report::{Diagnostic, Rewrite, RewriteKind, Severity};
-pub use submit::{ApiError, ApplyError, apply_companion, get, list, stop, submit, ui_link};
+pub use submit::{
+    ApiError, ApplyError, apply_companion, for_submission, get, list, stop, submit, ui_link,
+};
 pub use types::*;
 pub use validate::{ValidateOptions, validate};
 

@@ -88,6 +88,16 @@ fn map_err(verb: &'static str, namespace: &str, name: Option<&str>, e: kube::Err
 /// The namespace of the manifest is set to `namespace`. Without `generateName` a fixed name is
 /// turned into a prefix, so repeated runs do not collide; without either, `workflow-` is used.
 pub async fn submit(client: Client, namespace: &str, wf: &Workflow) -> Result<Workflow, ApiError> {
+    let wf = for_submission(namespace, wf);
+    let api: Api<Workflow> = Api::namespaced(client, namespace);
+    api.create(&PostParams::default(), &wf)
+        .await
+        .map_err(|e| map_err("create", namespace, None, e))
+}
+
+/// The manifest as it is created, whatever the API: in `namespace`, named by a
+/// `generateName`, without the fields the API server owns.
+pub fn for_submission(namespace: &str, wf: &Workflow) -> Workflow {
     let mut wf = wf.clone();
     wf.metadata.namespace = Some(namespace.to_string());
     if wf.metadata.generate_name.is_none() {
@@ -102,10 +112,7 @@ pub async fn submit(client: Client, namespace: &str, wf: &Workflow) -> Result<Wo
     wf.metadata.resource_version = None;
     wf.metadata.uid = None;
     wf.status = None;
-    let api: Api<Workflow> = Api::namespaced(client, namespace);
-    api.create(&PostParams::default(), &wf)
-        .await
-        .map_err(|e| map_err("create", namespace, None, e))
+    wf
 }
 
 /// Why a companion document could not be applied.

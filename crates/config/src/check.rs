@@ -4,13 +4,20 @@ use std::fmt;
 
 use crate::keys::{Key, SettingInfo};
 use crate::origin::Sourced;
-use crate::settings::Settings;
+use crate::settings::{Settings, Via};
+
+/// How a PaGoDA user gets a kubeconfig.
+pub const KUBECONFIG_HINT: &str = "download the cluster's kubeconfig from Rancher (cluster page → \"Download KubeConfig\"; ask the cluster admins for access) and export KUBECONFIG=/path/to/it";
 
 /// A family of commands, by what they need from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
-    /// Talk to the Kubernetes API: a kubeconfig that exists, a namespace.
+    /// Talk to the cluster: a kubeconfig that exists, or the Argo Server's address and
+    /// token when that is the way in ([`Settings::way_in`]); a namespace.
     Cluster,
+    /// Talk to the Kubernetes API itself (helper pods, PVC and ConfigMap checks): a
+    /// kubeconfig, whatever the way in.
+    KubeApi,
     /// Push or check images: a registry (and its CA file, when one is named).
     Registry,
     /// Submit workflows: the cluster plus service account, volume claim, ConfigMap.
@@ -73,6 +80,7 @@ impl Settings {
         let mut out = Vec::new();
         match need {
             Need::Cluster => self.check_cluster(&mut out),
+            Need::KubeApi => self.check_kube_api(&mut out),
             Need::Registry => self.check_registry(&mut out),
             Need::Run => {
                 self.check_cluster(&mut out);
@@ -85,7 +93,7 @@ impl Settings {
                 require(&mut out, &self.configmap_name, Key::ConfigMap);
             }
             Need::Fetch => {
-                self.check_cluster(&mut out);
+                self.check_kube_api(&mut out);
                 require(&mut out, &self.volume_claim_name, Key::VolumeClaim);
             }
         }
@@ -93,6 +101,58 @@ impl Settings {
     }
 
     fn check_cluster(&self, out: &mut Vec<Missing>) {
+        if self.way_in().via == Via::ArgoServer {
+            self.check_argo_server(out);
+        } else {
+            self.check_kubeconfig(out);
+        }
+        if self.argo_namespace.value.is_empty() {
+            out.push(unset(Key::ArgoNamespace));
+        }
+    }
+
+    /// A command that needs the Kubernetes API itself: through the Argo Server alone it
+    /// cannot run, which is said once, with how to get a kubeconfig.
+    fn check_kube_api(&self, out: &mut Vec<Missing>) {
+        let way = self.way_in();
+        if way.via == Via::ArgoServer {
+            let info = Key::Kubeconfig.info();
+            out.push(Missing {
+                setting: info.name,
+                problem: format!(
+                    "this command needs the Kubernetes API (it starts pods or reads PVCs and ConfigMaps), which the Argo Server does not offer; the Argo Server is the way in because {}",
+                    way.why
+                ),
+                fix: format!("{KUBECONFIG_HINT}, or {}", where_to_set(info)),
+            });
+        } else {
+            self.check_kubeconfig(out);
+        }
+        if self.argo_namespace.value.is_empty() {
+            out.push(unset(Key::ArgoNamespace));
+        }
+    }
+
+    fn check_argo_server(&self, out: &mut Vec<Missing>) {
+        require(out, &self.argo_server, Key::ArgoServer);
+        require(out, &self.argo_token, Key::ArgoToken);
+        if let Some(ca) = &self.argo_server_ca
+            && !ca.value.is_file()
+        {
+            let info = Key::ArgoServerCa.info();
+            out.push(Missing {
+                setting: info.name,
+                problem: format!(
+                    "{} (from {}) does not exist",
+                    crate::error::shown_path(&ca.value),
+                    ca.origin
+                ),
+                fix: format!("fix the path, or {}", where_to_set(info)),
+            });
+        }
+    }
+
+    fn check_kubeconfig(&self, out: &mut Vec<Missing>) {
         let info = Key::Kubeconfig.info();
         match &self.kubeconfig {
             None => out.push(Missing {
@@ -116,9 +176,6 @@ impl Settings {
                 });
             }
             Some(_) => {}
-        }
-        if self.argo_namespace.value.is_empty() {
-            out.push(unset(Key::ArgoNamespace));
         }
     }
 

@@ -43,7 +43,7 @@ mod settings;
 mod text;
 mod workspace;
 
-pub use check::{Missing, Need};
+pub use check::{KUBECONFIG_HINT, Missing, Need};
 pub use error::{ConfigError, Warning, cut, error_chain};
 pub use k8s_name::{dns_label_problem, dns_subdomain_problem};
 pub use keys::{ARGOCONFIG, MAX_DURATION_SECS, SETTINGS, SettingInfo, XTASK_PROFILE, env_vars};

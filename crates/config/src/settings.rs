@@ -288,7 +288,8 @@ impl Settings {
                 let usable = self
                     .kubeconfig
                     .as_ref()
-                    .filter(|k| k.value.iter().all(|p| p.is_file()));
+                    // As kubectl: a list may name missing files as long as one exists.
+                    .filter(|k| k.value.iter().any(|p| p.is_file()));
                 match (usable, server, token) {
                     (Some(k), _, _) => WayIn {
                         via: Via::Kube,

@@ -67,3 +67,39 @@ fn argo_secure_false_and_a_base_href_shape_the_servers_url() {
         Some("http://argo.example.org:2746/argo")
     );
 }
+
+#[test]
+fn through_the_argo_server_run_needs_no_kubeconfig_but_fetch_says_what_it_needs() {
+    let s = Sandbox::new();
+    let inputs = s.inputs_with_env(&[
+        ("ARGO_SERVER", "argo.example.org:2746"),
+        ("ARGO_TOKEN", "v2:abc"),
+        ("ARGO_SERVICE_ACCOUNT", "argo-workflow"),
+        ("KUBEVOLUMECLAIMNAME", "vcity-pvc"),
+        ("KUBECONFIGMAP", "proxy"),
+    ]);
+    let settings = s.resolve(&inputs).settings;
+    assert!(settings.missing_for(kit_config::Need::Run).is_empty());
+    let fetch = settings.missing_for(kit_config::Need::Fetch);
+    assert_eq!(fetch.len(), 1, "{fetch:?}");
+    let text = fetch[0].to_string();
+    assert!(
+        text.contains("needs the Kubernetes API") && text.contains("Rancher"),
+        "{text}"
+    );
+}
+
+#[test]
+fn through_the_argo_server_a_missing_token_is_named() {
+    let s = Sandbox::new();
+    let inputs = s.inputs_with_env(&[
+        ("ARGO_SERVER", "argo.example.org:2746"),
+        ("XTASK_VIA", "argo-server"),
+    ]);
+    let missing = s
+        .resolve(&inputs)
+        .settings
+        .missing_for(kit_config::Need::Cluster);
+    let names: Vec<&str> = missing.iter().map(|m| m.setting).collect();
+    assert_eq!(names, ["argo_token"]);
+}

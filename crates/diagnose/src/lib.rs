@@ -40,7 +40,9 @@ pub use kit_argo_types::{
     ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, LABEL_WORKFLOW, NodeType, Phase,
 };
 pub use node_pods::{ANNOTATION_FROM_NODE, pods_from_nodes};
-pub use snapshot::{Change, DiagnoseConfig, NodeView, Snapshot, SnapshotError, SnapshotJson, WorkflowView};
+pub use snapshot::{
+    Change, DiagnoseConfig, NodeView, Snapshot, SnapshotError, SnapshotJson, WorkflowView,
+};
 
 /// Every problem the snapshot shows, merged (one finding per cause and pod, or per
 /// cause for causes shared by many steps) and sorted: terminal first, then by the time

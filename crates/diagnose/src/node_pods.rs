@@ -95,9 +95,21 @@ mod tests {
         let pods = pods_from_nodes(&v);
         assert_eq!(pods.len(), 1);
         let pod = &pods[0];
-        assert_eq!(pod.metadata.name, v.nodes.iter().find(|n| n.id == "a").unwrap().pod_name);
-        assert_eq!(pod.status.as_ref().unwrap().phase.as_deref(), Some("Pending"));
-        assert!(pod.metadata.annotations.as_ref().unwrap().contains_key(ANNOTATION_FROM_NODE));
+        assert_eq!(
+            pod.metadata.name,
+            v.nodes.iter().find(|n| n.id == "a").unwrap().pod_name
+        );
+        assert_eq!(
+            pod.status.as_ref().unwrap().phase.as_deref(),
+            Some("Pending")
+        );
+        assert!(
+            pod.metadata
+                .annotations
+                .as_ref()
+                .unwrap()
+                .contains_key(ANNOTATION_FROM_NODE)
+        );
     }
 
     #[test]
@@ -119,10 +131,7 @@ mod tests {
         };
         let findings = crate::diagnose(&snapshot);
         let reasons: Vec<&str> = findings.iter().map(|f| f.reason.as_str()).collect();
-        assert!(
-            reasons.contains(&"unschedulable-resources"),
-            "{reasons:?}"
-        );
+        assert!(reasons.contains(&"unschedulable-resources"), "{reasons:?}");
         assert!(!reasons.contains(&"pod-not-created"), "{reasons:?}");
     }
 }

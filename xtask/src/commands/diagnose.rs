@@ -11,6 +11,7 @@ use crate::cli::{DiagnoseArgs, GlobalArgs, NameArgs};
 use crate::events::Event;
 use crate::follow::{self, FollowOptions};
 use crate::ui::Ui;
+use crate::way::Api;
 
 pub async fn diagnose(
     global: &GlobalArgs,
@@ -18,17 +19,26 @@ pub async fn diagnose(
     ui: Ui,
 ) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
-    let client = crate::kube::client(&resolved).await?;
+    let api = crate::way::connect(&resolved).await?;
     let ns = resolved.settings.argo_namespace.value.clone();
-    let (snapshot, raw) =
-        kit_cluster::follow::snapshot_once(client, &ns, &args.name, diagnose_config(&resolved))
+    let config = diagnose_config(&resolved);
+    let missing = || Exit::input(format!("no workflow {} in namespace {ns}", args.name));
+    let (snapshot, raw) = match &api {
+        Api::Kube(client) => {
+            kit_cluster::follow::snapshot_once(client.clone(), &ns, &args.name, config)
+                .await
+                .map_err(|e| match &e {
+                    kube::Error::Api(s) if s.code == 404 => missing(),
+                    _ => Exit::failure(kit_cluster::errors::describe(&e)),
+                })?
+        }
+        Api::Server(server) => kit_argo_server::snapshot_once(server, &ns, &args.name, config)
             .await
-            .map_err(|e| match &e {
-                kube::Error::Api(s) if s.code == 404 => {
-                    Exit::input(format!("no workflow {} in namespace {ns}", args.name))
-                }
-                _ => Exit::failure(kit_cluster::errors::describe(&e)),
-            })?;
+            .map_err(|e| match e {
+                kit_argo_server::ServerError::NotFound { .. } => missing().into(),
+                e => crate::way::server_exit(e),
+            })?,
+    };
     if let Some(dir) = &args.save {
         kit_cluster::follow::save_snapshot(dir, &snapshot, &raw)
             .map_err(|e| Exit::failure(format!("cannot write {}: {e}", dir.display())))?;
@@ -74,10 +84,12 @@ pub async fn diagnose(
 
 pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
-    let client = crate::kube::client(&resolved).await?;
+    let api = crate::way::connect(&resolved).await?;
     let ns = resolved.settings.argo_namespace.value.clone();
+    // A name that does not exist is said at once, not followed forever.
+    api.get(&ns, &args.name).await?;
     let options = FollowOptions::plain(diagnose_config(&resolved));
-    let outcome = follow::follow(client, &ns, &args.name, None, &options, ui).await?;
+    let outcome = follow::follow(&api, &ns, &args.name, None, &options, ui).await?;
     // A run of this workspace that `run` stopped following ends with its outcome here.
     let root = resolved.workspace_root();
     if let Some(dir) = kit_records::record_of_workflow(&root, &args.name) {
@@ -90,11 +102,9 @@ pub async fn watch(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Resu
 
 pub async fn stop(global: &GlobalArgs, args: &NameArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
-    let client = crate::kube::client(&resolved).await?;
+    let api = crate::way::connect(&resolved).await?;
     let ns = resolved.settings.argo_namespace.value.clone();
-    kit_argo::stop(client, &ns, &args.name)
-        .await
-        .map_err(|e| crate::Exit::failure(e.to_string()))?;
+    api.stop(&ns, &args.name).await?;
     if ui.json() {
         Event::Stopped {
             name: args.name.clone(),

@@ -17,6 +17,7 @@ use crate::events::Event;
 use crate::follow::{self, FollowOptions};
 use crate::script::{self, Keep, ScriptSource};
 use crate::ui::Ui;
+use crate::way::Api;
 
 /// A workflow ready to submit, and what was done to it on the way.
 struct Prepared {
@@ -167,7 +168,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
     if !args.no_check_images {
         check_unpinned_images(&resolved, &prepared, ui).await?;
     }
-    let client = crate::kube::client(&resolved).await?;
+    let api = crate::way::connect(&resolved).await?;
     let options = FollowOptions {
         timeout: args
             .timeout
@@ -196,7 +197,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, ui: Ui) -> anyhow::Result<
     if let Some(script) = &prepared.script {
         record.keep_script(&script.files())?;
     }
-    submit_and_follow(&resolved, client, &prepared.loaded, record, &options, ui).await
+    submit_and_follow(&resolved, &api, &prepared.loaded, record, &options, ui).await
 }
 
 /// Refuses to submit a workflow whose image is not in the registry it points at: without
@@ -301,7 +302,7 @@ async fn check_unpinned_images(
 
 async fn submit_and_follow(
     resolved: &Resolved,
-    client: kube::Client,
+    api: &Api,
     loaded: &LoadedWorkflow,
     mut record: RunRecord,
     options: &FollowOptions,
@@ -310,6 +311,16 @@ async fn submit_and_follow(
     let ns = resolved.settings.argo_namespace.value.clone();
     // The file's templates and ConfigMaps first: the workflow refers to them.
     for companion in &loaded.companions {
+        let Some(client) = api.kube() else {
+            return Err(Exit::input(format!(
+                "{}: {} `{}` must be applied before the workflow, which needs the Kubernetes API (the Argo Server cannot create it); nothing was submitted. Ask the cluster admins to create it once, or {}",
+                companion.at,
+                companion.kind,
+                companion.name,
+                kit_config::KUBECONFIG_HINT
+            ))
+            .into());
+        };
         kit_argo::apply_companion(client.clone(), &ns, companion)
             .await
             .map_err(|e| Exit::failure(format!("{e}; nothing was submitted")))?;
@@ -334,11 +345,16 @@ async fn submit_and_follow(
     let workflow = &loaded.workflow;
     // Events about the workflow can only come after this version: the events watch
     // starts there and never lists the namespace's backlog.
-    let events_api = kube::Api::namespaced(client.clone(), &ns);
-    let events_after = kit_cluster::events_after::current_version(&events_api).await;
-    let submitted = kit_argo::submit(client.clone(), &ns, workflow)
-        .await
-        .map_err(|e| Exit::failure(e.to_string()))?;
+    let events_after = match api {
+        Api::Kube(client) => {
+            let events_api = kube::Api::namespaced(client.clone(), &ns);
+            kit_cluster::events_after::current_version(&events_api).await
+        }
+        // The Argo Server's event stream starts with the namespace's backlog, which the
+        // follower filters to this workflow's.
+        Api::Server(_) => None,
+    };
+    let submitted = api.submit(&ns, workflow).await?;
     let name = submitted.metadata.name.clone().unwrap_or_default();
     record.submitted(&name)?;
     let link = resolved
@@ -360,7 +376,7 @@ async fn submit_and_follow(
             println!("  {link}");
         }
     }
-    let outcome = follow::follow(client, &ns, &name, events_after, options, ui).await?;
+    let outcome = follow::follow(api, &ns, &name, events_after, options, ui).await?;
     record.finished(&outcome, "run")?;
     if options.report {
         crate::page::announce(crate::page::after_follow(&record, &outcome), ui);
@@ -581,12 +597,12 @@ pub async fn rerun(global: &GlobalArgs, record: &str, ui: Ui) -> anyhow::Result<
     // Exactly the manifest as submitted, companions included: no parameters, injection
     // or pinning again.
     let loaded = kit_argo::load_workflow(&manifest).map_err(|e| Exit::input(e.to_string()))?;
-    let client = crate::kube::client(&resolved).await?;
+    let api = crate::way::connect(&resolved).await?;
     // As `run` without flags: stop following a workflow that waits until someone acts.
     let options = FollowOptions {
         wait_anyway: false,
         ..FollowOptions::plain(diagnose_config(&resolved))
     };
     let new_record = RunRecord::create(&root, &resolved, &loaded, &[], &[], Some(&dir))?;
-    submit_and_follow(&resolved, client, &loaded, new_record, &options, ui).await
+    submit_and_follow(&resolved, &api, &loaded, new_record, &options, ui).await
 }
