@@ -229,6 +229,11 @@ pub async fn follow(
                     "gave up following after {} s; the workflow keeps running: cargo xtask watch {name}",
                     started.elapsed().as_secs()
                 ));
+                if let (Api::Server(_), Some(snapshot)) = (api, snapshot.as_ref())
+                    && let Some(note) = unseen_pods_note(snapshot)
+                {
+                    view.note(&note);
+                }
                 return Ok(outcome(&follower, snapshot.as_ref(), ExitCode::Timeout, findings));
             }
             _ = &mut ctrl_c => {
@@ -296,6 +301,22 @@ pub async fn follow(
             ));
         }
     }
+}
+
+/// Through the Argo Server, a step that never ends may hide a pod that ended long ago:
+/// says which pods could not be seen and who can look.
+fn unseen_pods_note(snapshot: &Snapshot) -> Option<String> {
+    let pods: Vec<&str> = pod_nodes(&snapshot.workflow.nodes)
+        .filter(|n| matches!(n.phase, Some(Phase::Pending | Phase::Running)))
+        .filter_map(|n| n.pod_name.as_deref())
+        .collect();
+    let first = pods.first()?;
+    Some(format!(
+        "seen through the Argo Server, which shows no pods: whether the pods of {} unfinished step(s) ({}) still run cannot be told here; with a kubeconfig `kubectl -n {} get pod {first}` shows it, or ask the cluster admins",
+        pods.len(),
+        pods.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+        snapshot.workflow.namespace
+    ))
 }
 
 fn note_watch_error(view: &mut View, change: &Change) {

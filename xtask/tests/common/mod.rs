@@ -27,8 +27,16 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Whether the commands under test go through the Argo Server: `tests/run-all` runs the
+/// run/watch/diagnose tests a second time with `XTASK_TEST_VIA=argo-server`.
+pub fn via_argo_server() -> bool {
+    std::env::var("XTASK_TEST_VIA").is_ok_and(|v| v == "argo-server")
+}
+
 /// `cargo xtask` in the workspace, with short grace periods so faults show in seconds,
-/// as a std command (for tests that need the process while it runs).
+/// as a std command (for tests that need the process while it runs). Under
+/// [`via_argo_server`], the command has no kubeconfig, only the stack's Argo Server and
+/// its token, as a user without Kubernetes access.
 pub fn xtask_process() -> std::process::Command {
     stack_var("KUBECONFIG");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -36,7 +44,22 @@ pub fn xtask_process() -> std::process::Command {
         .env("XTASK_STALL_GRACE_SECS", "4")
         .env("XTASK_CONTROLLER_GRACE_SECS", "4")
         .env_remove("NO_COLOR");
+    if via_argo_server() {
+        argo_server_only(&mut cmd);
+    }
     cmd
+}
+
+/// Gives a command the Argo Server as its only way in: no KUBECONFIG, a home without
+/// `.kube`, the server's address, CA and token.
+pub fn argo_server_only(cmd: &mut std::process::Command) {
+    let home = std::env::temp_dir().join("xtask-test-home-without-kube");
+    std::fs::create_dir_all(&home).expect("a temporary home");
+    cmd.env_remove("KUBECONFIG")
+        .env("HOME", &home)
+        .env("ARGO_SERVER", stack_var("STACK_ARGO_SERVER"))
+        .env("ARGO_TOKEN", stack_var("STACK_ARGO_TOKEN"))
+        .env("XTASK_ARGO_SERVER_CA", stack_var("STACK_ARGO_SERVER_CA"));
 }
 
 /// The same, run to completion with assert_cmd.

@@ -92,6 +92,16 @@ impl<'a> PodInfo<'a> {
             .unwrap_or("")
     }
 
+    /// Whether the pod is a stand-in made from its workflow node
+    /// ([`crate::pods_from_nodes`]), not read from the API.
+    pub fn stand_in(&self) -> bool {
+        self.pod
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(crate::ANNOTATION_FROM_NODE))
+    }
+
     pub fn pending(&self) -> bool {
         matches!(self.phase(), "Pending" | "")
     }

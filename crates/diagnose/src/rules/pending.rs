@@ -41,6 +41,18 @@ pub(super) fn detect(ctx: &Ctx<'_>) -> Vec<Detection> {
         if age < grace {
             continue;
         }
+        // A stand-in pod (seen through the Argo Server) is Pending while Argo's status
+        // says so, which lags the real pod by seconds: without a warning about it, it
+        // gets three times the grace.
+        if p.stand_in()
+            && age < grace * 3
+            && !p
+                .events
+                .iter()
+                .any(|e| e.type_.as_deref() == Some("Warning"))
+        {
+            continue;
+        }
         let status = pending_status(p);
         let mut evidence = Vec::new();
         for c in p
