@@ -97,6 +97,34 @@ impl Api {
         }
     }
 
+    /// One read of a workflow and all that explains it (pods or their stand-ins, events,
+    /// failed steps' log tails), with the workflow object as the API returned it.
+    /// `missing`: the error when there is no such workflow.
+    pub async fn snapshot_once(
+        &self,
+        namespace: &str,
+        name: &str,
+        config: kit_diagnose::DiagnoseConfig,
+        missing: impl FnOnce() -> Exit,
+    ) -> anyhow::Result<(kit_diagnose::Snapshot, serde_json::Value)> {
+        match self {
+            Api::Kube(client) => {
+                kit_cluster::follow::snapshot_once(client.clone(), namespace, name, config)
+                    .await
+                    .map_err(|e| match &e {
+                        kube::Error::Api(s) if s.code == 404 => missing().into(),
+                        _ => Exit::failure(kit_cluster::errors::describe(&e)).into(),
+                    })
+            }
+            Api::Server(server) => kit_argo_server::snapshot_once(server, namespace, name, config)
+                .await
+                .map_err(|e| match e {
+                    ServerError::NotFound { .. } => missing().into(),
+                    e => server_exit(e),
+                }),
+        }
+    }
+
     /// The kube client, for what only the Kubernetes API offers (companion documents).
     pub fn kube(&self) -> Option<&kube::Client> {
         match self {

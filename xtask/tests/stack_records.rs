@@ -147,6 +147,30 @@ spec:
     );
     let file = dir.path().join("companions.yaml");
     std::fs::write(&file, yaml).unwrap();
+    if common::via_argo_server() {
+        // The Argo Server cannot create a ConfigMap: nothing is submitted, and the file's
+        // document that needs the Kubernetes API is named.
+        let refused = xtask()
+            .args(["run", "--no-pin", "-o", "json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let all = text(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains("ConfigMap `xtask-e2e-companion`")
+                && all.contains("nothing was submitted")
+                && all.contains("KUBECONFIG"),
+            "{all}"
+        );
+        assert!(
+            !json_lines(&refused)
+                .iter()
+                .any(|l| l["type"] == "submitted"),
+            "{all}"
+        );
+        return;
+    }
     let out = xtask()
         .args(["run", "--no-pin", "--logs", "-o", "json", "--timeout", "90"])
         .arg(&file)

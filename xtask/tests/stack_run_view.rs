@@ -255,7 +255,25 @@ fn run_demo_in_a_terminal_draws_one_tree_in_place_and_its_page_shows_every_step(
 
     // After fetch-results, the page says what was fetched.
     let to = dir.path().join("results");
-    let fetch = xtask()
+    if common::via_argo_server() {
+        // Through the Argo Server alone, fetching is refused with what it needs.
+        let refused = xtask()
+            .args(["fetch-results", "--to"])
+            .arg(&to)
+            .output()
+            .unwrap();
+        let all = text(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains("needs the Kubernetes API") && all.contains("Rancher"),
+            "{all}"
+        );
+    }
+    // The user got a kubeconfig.
+    let mut with_kubeconfig = common::xtask_process();
+    with_kubeconfig.env("KUBECONFIG", common::stack_var("KUBECONFIG"));
+    with_kubeconfig.env("XTASK_VIA", "kube");
+    let fetch = assert_cmd::Command::from(with_kubeconfig)
         .args(["fetch-results", "--to"])
         .arg(&to)
         .output()

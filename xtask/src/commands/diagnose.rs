@@ -11,7 +11,6 @@ use crate::cli::{DiagnoseArgs, GlobalArgs, NameArgs};
 use crate::events::Event;
 use crate::follow::{self, FollowOptions};
 use crate::ui::Ui;
-use crate::way::Api;
 
 pub async fn diagnose(
     global: &GlobalArgs,
@@ -22,23 +21,11 @@ pub async fn diagnose(
     let api = crate::way::connect(&resolved).await?;
     let ns = resolved.settings.argo_namespace.value.clone();
     let config = diagnose_config(&resolved);
-    let missing = || Exit::input(format!("no workflow {} in namespace {ns}", args.name));
-    let (snapshot, raw) = match &api {
-        Api::Kube(client) => {
-            kit_cluster::follow::snapshot_once(client.clone(), &ns, &args.name, config)
-                .await
-                .map_err(|e| match &e {
-                    kube::Error::Api(s) if s.code == 404 => missing(),
-                    _ => Exit::failure(kit_cluster::errors::describe(&e)),
-                })?
-        }
-        Api::Server(server) => kit_argo_server::snapshot_once(server, &ns, &args.name, config)
-            .await
-            .map_err(|e| match e {
-                kit_argo_server::ServerError::NotFound { .. } => missing().into(),
-                e => crate::way::server_exit(e),
-            })?,
-    };
+    let (snapshot, raw) = api
+        .snapshot_once(&ns, &args.name, config, || {
+            Exit::input(format!("no workflow {} in namespace {ns}", args.name))
+        })
+        .await?;
     if let Some(dir) = &args.save {
         kit_cluster::follow::save_snapshot(dir, &snapshot, &raw)
             .map_err(|e| Exit::failure(format!("cannot write {}: {e}", dir.display())))?;

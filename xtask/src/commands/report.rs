@@ -125,17 +125,14 @@ async fn read_live(
     name: &str,
 ) -> anyhow::Result<(Snapshot, serde_json::Value)> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
-    let client = crate::kube::client(&resolved).await?;
+    let api = crate::way::connect(&resolved).await?;
     let ns = resolved.settings.argo_namespace.value.clone();
-    kit_cluster::follow::snapshot_once(client, &ns, name, diagnose_config(&resolved))
-        .await
-        .map_err(|e| match &e {
-            kube::Error::Api(s) if s.code == 404 => Exit::input(format!(
-                "no run record and no workflow {name} in namespace {ns}: `cargo xtask runs` lists the records"
-            ))
-            .into(),
-            _ => Exit::failure(kit_cluster::errors::describe(&e)).into(),
-        })
+    api.snapshot_once(&ns, name, diagnose_config(&resolved), || {
+        Exit::input(format!(
+            "no run record and no workflow {name} in namespace {ns}: `cargo xtask runs` lists the records"
+        ))
+    })
+    .await
 }
 
 /// Opens the page with the desktop's opener, without waiting for it.
