@@ -6,12 +6,15 @@ use kit_cluster::doctor::{Check, Outcome};
 use crate::exit::ExitCode;
 use crate::ui::Ui;
 
-/// Prints the checks and gives the exit code: 1 when any check failed.
-pub fn report(checks: &[Check], ui: Ui) -> ExitCode {
+/// Prints the checks and gives the exit code: 1 when any check failed. `way`: the way in
+/// the checks went through, for `doctor`'s document.
+pub fn report(checks: &[Check], way: Option<&kit_config::WayIn>, ui: Ui) -> ExitCode {
     let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
     if ui.json() {
         let document = crate::documents::DoctorDocument {
             ok: !failed,
+            via: way.map(|w| w.via),
+            via_reason: way.map(|w| w.why.as_str()),
             checks,
         };
         if let Err(err) = crate::documents::print(&document) {

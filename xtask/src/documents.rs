@@ -17,6 +17,10 @@ pub struct ConfigDocument<'a> {
     #[serde(flatten)]
     pub report: serde_json::Value,
     pub missing: Vec<MissingSetting<'a>>,
+    /// `kube` or `argo-server`: the API the commands would use.
+    pub via: kit_config::Via,
+    /// Why that way.
+    pub via_reason: &'a str,
 }
 
 #[derive(Serialize)]
@@ -31,6 +35,10 @@ pub struct MissingSetting<'a> {
 pub struct DoctorDocument<'a> {
     /// No check failed.
     pub ok: bool,
+    /// `kube` or `argo-server`: the API the checks went through.
+    pub via: Option<kit_config::Via>,
+    /// Why that way was chosen.
+    pub via_reason: Option<&'a str>,
     pub checks: &'a [Check],
 }
 
@@ -120,12 +128,16 @@ mod tests {
                 keys(&ConfigDocument {
                     report,
                     missing: vec![],
+                    via: kit_config::Via::Kube,
+                    via_reason: "",
                 }),
             ),
             (
                 "doctor",
                 keys(&DoctorDocument {
                     ok: true,
+                    via: None,
+                    via_reason: None,
                     checks: &[],
                 }),
             ),

@@ -46,14 +46,25 @@ pub fn resolve(global: &GlobalArgs, ui: Ui) -> anyhow::Result<Resolved> {
 /// Resolves and insists on what `need` requires, listing every gap at once.
 pub fn resolve_for(global: &GlobalArgs, ui: Ui, need: Need) -> anyhow::Result<Resolved> {
     let resolved = resolve(global, ui)?;
-    let missing = resolved.settings.missing_for(need);
-    if !missing.is_empty() {
-        let lines: Vec<String> = missing.iter().map(|m| format!("  - {m}")).collect();
-        return Err(Exit::input(format!(
-            "the configuration is incomplete:\n{}\n(`cargo xtask config` shows every value and where it came from)",
-            lines.join("\n")
-        ))
-        .into());
-    }
+    insist(
+        &resolved,
+        need,
+        "`cargo xtask config` shows every value and where it came from",
+    )?;
     Ok(resolved)
+}
+
+/// Fails (exit 2) when the settings lack what `need` requires, listing every gap, then
+/// `hint`.
+pub fn insist(resolved: &Resolved, need: Need, hint: &str) -> anyhow::Result<()> {
+    let missing = resolved.settings.missing_for(need);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = missing.iter().map(|m| format!("  - {m}")).collect();
+    Err(Exit::input(format!(
+        "the configuration is incomplete:\n{}\n({hint})",
+        lines.join("\n")
+    ))
+    .into())
 }

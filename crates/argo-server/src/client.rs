@@ -180,7 +180,11 @@ impl ArgoServer {
                 namespace: namespace.to_string(),
                 message,
             },
-            400 if message.contains("HTTP request to an HTTPS server") => {
+            // Go's TLS listener answers plain HTTP with this 400 and closes the
+            // connection, so its body may be lost.
+            400 if message.contains("HTTP request to an HTTPS server")
+                || (self.url.starts_with("http://") && body.trim().is_empty()) =>
+            {
                 ServerError::TlsServer { server }
             }
             // grpc-gateway's 404s are JSON with a code; a bare 404 is another server or a
@@ -351,6 +355,21 @@ impl ArgoServer {
                 )
                 .json(&body),
                 &format!("stopping workflow {namespace}/{name}"),
+                namespace,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a workflow (and, through the controller, its pods).
+    pub async fn delete_workflow(&self, namespace: &str, name: &str) -> Result<(), ServerError> {
+        let _: Value = self
+            .json(
+                self.request(
+                    Method::DELETE,
+                    &format!("/api/v1/workflows/{namespace}/{name}"),
+                ),
+                &format!("deleting workflow {namespace}/{name}"),
                 namespace,
             )
             .await?;

@@ -24,7 +24,9 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::Serialize;
 
+mod argo_server;
 mod workspace;
+pub use argo_server::run_server_checks;
 pub use workspace::workflow_images_check;
 
 use crate::errors::{describe, error_chain, forbidden, not_found, status_code};
@@ -250,9 +252,9 @@ async fn check_controller(client: &kube::Client, want: &Expectations) -> Check {
     }
 }
 
-/// Submits a one-step workflow and waits for the controller to give it a phase.
-async fn canary(api: &Api<Workflow>, namespace: &str, limit: Duration) -> Check {
-    let manifest = serde_json::json!({
+/// A one-step workflow that runs no pod: only the controller has to act.
+fn canary_manifest() -> serde_json::Value {
+    serde_json::json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {"generateName": "xtask-canary-", "labels": {"xtask.dev/canary": "true"}},
@@ -261,8 +263,12 @@ async fn canary(api: &Api<Workflow>, namespace: &str, limit: Duration) -> Check 
             "activeDeadlineSeconds": 60,
             "templates": [{"name": "canary", "suspend": {"duration": "0"}}]
         }
-    });
-    let workflow: Workflow = match serde_json::from_value(manifest) {
+    })
+}
+
+/// Submits a one-step workflow and waits for the controller to give it a phase.
+async fn canary(api: &Api<Workflow>, namespace: &str, limit: Duration) -> Check {
+    let workflow: Workflow = match serde_json::from_value(canary_manifest()) {
         Ok(w) => w,
         Err(err) => {
             return Check::new(

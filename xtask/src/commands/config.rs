@@ -16,6 +16,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs, ui: Ui) -> anyhow::Result<Exi
         .flat_map(|need| resolved.settings.missing_for(*need))
         .collect();
     missing.dedup_by(|a, b| a.setting == b.setting && a.problem == b.problem);
+    let way = resolved.settings.way_in();
 
     if ui.json() {
         crate::documents::print(&crate::documents::ConfigDocument {
@@ -28,9 +29,12 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs, ui: Ui) -> anyhow::Result<Exi
                     fix: &m.fix,
                 })
                 .collect(),
+            via: way.via,
+            via_reason: &way.why,
         })?;
     } else {
         print!("{}", kit_config::render_table(&resolved));
+        println!("way in: {} ({})", way.via, way.why);
     }
     if args.check && !missing.is_empty() {
         let mut text = String::from("missing for the other commands:\n");

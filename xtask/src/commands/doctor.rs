@@ -8,19 +8,37 @@ use kit_images::{Lock, RegistryClient, RegistryConfig};
 
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::ui::Ui;
+use crate::way::Api;
 
 pub async fn run(global: &GlobalArgs, args: &DoctorArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve_for(global, ui, Need::Cluster)?;
-    let client = crate::kube::client(&resolved).await?;
-    let want = Expectations::from_resolved(&resolved, args.canary);
-    if args.fix {
-        for line in fix(&client, &resolved).await? {
-            if !ui.json() {
-                println!("{} {line}", ui.ok("fixed:"));
-            }
-        }
+    let way = resolved.settings.way_in();
+    if !ui.json() {
+        println!("{} {} ({})", ui.dim("way in:"), way.via, way.why);
     }
-    let mut checks = doctor::run_checks(&client, &want).await;
+    let want = Expectations::from_resolved(&resolved, args.canary);
+    let mut checks = match crate::way::connect(&resolved).await? {
+        Api::Kube(client) => {
+            if args.fix {
+                for line in fix(&client, &resolved).await? {
+                    if !ui.json() {
+                        println!("{} {line}", ui.ok("fixed:"));
+                    }
+                }
+            }
+            doctor::run_checks(&client, &want).await
+        }
+        Api::Server(server) => {
+            if args.fix {
+                crate::settings::insist(
+                    &resolved,
+                    Need::KubeApi,
+                    "--fix creates a PVC or a ConfigMap, which only the Kubernetes API can",
+                )?;
+            }
+            doctor::run_server_checks(&server, &want).await
+        }
+    };
     let root = resolved.workspace_root();
     let lock = Lock::load(&root.join(kit_images::LOCK_FILE))
         .map_err(|e| crate::Exit::input(e.to_string()))?;
@@ -28,7 +46,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs, ui: Ui) -> anyhow::Resu
         .map(|c| RegistryClient::from_config(&c))
         .transpose()?;
     checks.push(doctor::workflow_images_check(&resolved, &lock, registry.as_ref()).await);
-    Ok(crate::checks::report(&checks, ui))
+    Ok(crate::checks::report(&checks, Some(&way), ui))
 }
 
 /// Applies the workspace's PVC and ConfigMap manifests where the objects are missing.
