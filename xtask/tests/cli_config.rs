@@ -60,6 +60,8 @@ fn hera_config_values_show_with_their_file_and_line() {
             "missing",
             "settings",
             "sources",
+            "via",
+            "via_reason",
             "warnings",
             "workspace_root"
         ]
@@ -307,4 +309,34 @@ fn a_huge_run_timeout_is_refused_before_anything_is_submitted() {
         .stderr(predicate::str::contains(
             "env XTASK_RUN_TIMEOUT_SECS: invalid timeouts.run_timeout_secs: `99999999999999` seconds is more than 30 days",
         ));
+}
+
+#[test]
+fn config_says_which_way_in_and_why_without_the_token() {
+    let dir = TempDir::new().unwrap();
+    let out = xtask(&dir)
+        .args(["config", "-o", "json"])
+        .env("ARGO_SERVER", "argo.example.org")
+        .env("ARGO_TOKEN", TOKEN)
+        .env("ARGO_BASE_HREF", "/argo/")
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["via"], "argo-server", "{stdout}");
+    assert!(doc["via_reason"].as_str().unwrap().contains("ARGO_TOKEN"), "{stdout}");
+    assert!(!stdout.contains(TOKEN), "the token leaked: {stdout}");
+
+    // --via kube wins, and says so.
+    let out = xtask(&dir)
+        .args(["config", "--via", "kube"])
+        .env("ARGO_SERVER", "argo.example.org")
+        .env("ARGO_TOKEN", TOKEN)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        stdout.contains("way in: kube (chosen by via (from --via))"),
+        "{stdout}"
+    );
 }

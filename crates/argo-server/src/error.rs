@@ -169,10 +169,22 @@ pub(crate) fn classify_transport(
     err: &reqwest::Error,
     timeout_secs: u64,
 ) -> ServerError {
-    let text = chain(err);
+    classify_text(server, host, &chain(err), err.is_timeout(), timeout_secs)
+}
+
+/// [`classify_transport`] on the error's text: hyper, rustls and the resolver word their
+/// failures stably enough, and this keeps the sorting testable without a network.
+fn classify_text(
+    server: &str,
+    host: &str,
+    text: &str,
+    timed_out: bool,
+    timeout_secs: u64,
+) -> ServerError {
+    let text = text.to_string();
     let lower = text.to_ascii_lowercase();
     let server = server.to_string();
-    if err.is_timeout() {
+    if timed_out {
         return ServerError::Timeout {
             server,
             seconds: timeout_secs,
@@ -283,6 +295,49 @@ mod tests {
             text.contains("system:serviceaccount:argo:vcity-cli"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn transport_failures_are_sorted_by_their_words() {
+        let sort = |text: &str| {
+            classify_text(
+                "https://argo.example.org",
+                "argo.example.org",
+                text,
+                false,
+                10,
+            )
+        };
+        assert!(matches!(
+            sort("error sending request for url (https://argo.example.org/api/v1/version): client error (Connect): dns error: failed to lookup address information: Name or service not known"),
+            ServerError::Dns { host, .. } if host == "argo.example.org"
+        ));
+        assert!(matches!(
+            sort("client error (Connect): tcp connect error: Connection refused (os error 111)"),
+            ServerError::Refused { .. }
+        ));
+        assert!(matches!(
+            sort(
+                "client error (Connect): invalid peer certificate: certificate not valid for name \"127.0.0.2\""
+            ),
+            ServerError::TlsName { .. }
+        ));
+        assert!(matches!(
+            sort("client error (Connect): invalid peer certificate: UnknownIssuer"),
+            ServerError::TlsUntrusted { .. }
+        ));
+        assert!(matches!(
+            sort("client error (Connect): received corrupt message of type InvalidContentType"),
+            ServerError::PlainServer { .. }
+        ));
+        assert!(matches!(
+            classify_text("https://h", "h", "operation timed out", true, 10),
+            ServerError::Timeout { seconds: 10, .. }
+        ));
+        assert!(matches!(
+            sort("connection reset"),
+            ServerError::Transport { .. }
+        ));
     }
 
     #[test]
