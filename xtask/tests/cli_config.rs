@@ -324,7 +324,10 @@ fn config_says_which_way_in_and_why_without_the_token() {
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(doc["via"], "argo-server", "{stdout}");
-    assert!(doc["via_reason"].as_str().unwrap().contains("ARGO_TOKEN"), "{stdout}");
+    assert!(
+        doc["via_reason"].as_str().unwrap().contains("ARGO_TOKEN"),
+        "{stdout}"
+    );
     assert!(!stdout.contains(TOKEN), "the token leaked: {stdout}");
 
     // --via kube wins, and says so.
