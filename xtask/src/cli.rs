@@ -254,6 +254,10 @@ pub struct RunArgs {
 pub struct LintArgs {
     /// Workflow names or paths (YAML or Hera scripts); all of workflows/ when empty.
     pub workflows: Vec<String>,
+    /// After our checks, also ask the Argo Server's own lint (needs ARGO_SERVER and
+    /// ARGO_TOKEN; done by default when the Argo Server is the way in).
+    #[arg(long)]
+    pub server: bool,
     #[command(flatten)]
     pub script: ScriptArgs,
 }

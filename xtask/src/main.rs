@@ -78,7 +78,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::Up(args) => commands::up::up(&global, &args, ui).await,
         Command::Images => commands::up::list(&global, ui).await,
         Command::Run(args) => commands::run::run(&global, &args, ui).await,
-        Command::Lint(args) => commands::run::lint(&global, &args, ui),
+        Command::Lint(args) => commands::run::lint(&global, &args, ui).await,
         Command::Runs => commands::run::runs(&global, ui),
         Command::Report(args) => commands::report::report(&global, &args, ui).await,
         Command::Rerun { record } => commands::run::rerun(&global, &record, ui).await,

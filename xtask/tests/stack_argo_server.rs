@@ -282,3 +282,37 @@ fn the_follow_resumes_when_the_server_restarts_mid_run() {
     );
     assert!(restarted.elapsed() < Duration::from_secs(60), "{all}");
 }
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn lint_asks_the_servers_own_lint_after_ours() {
+    let dir = TempDir::new().unwrap();
+    // Ours cannot know the cluster's WorkflowTemplates; the server's lint does.
+    let file = dir.path().join("missing-ref.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: lint-ref-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: call
+        templateRef: {name: no-such-template, template: greet}
+",
+    )
+    .unwrap();
+    let out = through_server(&[]).arg("lint").arg(&file).output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("the Argo Server's lint refused it")
+            && all.contains("no-such-template.greet not found"),
+        "{all}"
+    );
+    // A workflow both lints accept passes.
+    let out = through_server(&[]).args(["lint", "demo"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -386,8 +386,15 @@ async fn submit_and_follow(
 
 /// Lints every file given (every file of workflows/ without arguments), every document of
 /// each, and reports each; one that does not load does not stop the others.
-pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+pub async fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let resolved = crate::settings::resolve(global, ui)?;
+    // The server's lint comes after ours, on what passed ours: through the Argo Server by
+    // default, with a kubeconfig only when asked.
+    let server = if args.server || resolved.settings.way_in().via == kit_config::Via::ArgoServer {
+        Some(crate::way::server(&resolved)?)
+    } else {
+        None
+    };
     let root = resolved.workspace_root();
     let workflows_dir = root.join("workflows");
     let names: Vec<String> = if args.workflows.is_empty() {
@@ -404,7 +411,10 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
     let mut all = vec![];
     let mut failed = 0;
     for name in &names {
-        let report = lint_file(&resolved, &lock, name, &workflows_dir, &args.script, ui)?;
+        let mut report = lint_file(&resolved, &lock, name, &workflows_dir, &args.script, ui)?;
+        if let Some(server) = &server {
+            server_lint(&resolved, server, &mut report).await?;
+        }
         if !report.ok() {
             failed += 1;
         }
@@ -429,6 +439,48 @@ pub fn lint(global: &GlobalArgs, args: &LintArgs, ui: Ui) -> anyhow::Result<Exit
     Ok(ExitCode::Success)
 }
 
+/// Asks the Argo Server's lint about every workflow of the file that passed ours; its
+/// refusal becomes an error diagnostic. A server that cannot be used stops `lint`.
+async fn server_lint(
+    resolved: &Resolved,
+    server: &kit_argo_server::ArgoServer,
+    report: &mut FileReport,
+) -> anyhow::Result<()> {
+    let ns = &resolved.settings.argo_namespace.value;
+    for doc in &mut report.documents {
+        let Some(workflow) = doc.workflow.take() else {
+            continue;
+        };
+        if doc.error.is_some() || doc.diagnostics.iter().any(Diagnostic::is_error) {
+            continue;
+        }
+        let submitted = kit_argo::for_submission(ns, &workflow);
+        match server.lint_workflow(ns, &submitted).await {
+            Ok(()) => {}
+            // Argo answers a workflow its validation refuses with a 500 (codes.Internal)
+            // and the validation's message; 400 for a malformed one.
+            Err(kit_argo_server::ServerError::Api {
+                status: 400 | 500,
+                message,
+                ..
+            }) => {
+                doc.diagnostics.push(Diagnostic {
+                    severity: kit_argo::Severity::Error,
+                    file: PathBuf::from(&report.file),
+                    line: Some(doc.line),
+                    path: String::new(),
+                    message: format!("the Argo Server's lint refused it: {message}"),
+                    hint: Some(
+                        "the server knows its own controller's rules (its version, its templates); fix what it names".into(),
+                    ),
+                });
+            }
+            Err(err) => return Err(crate::way::server_exit(err)),
+        }
+    }
+    Ok(())
+}
+
 /// What `lint` found in one file.
 #[derive(serde::Serialize)]
 struct FileReport {
@@ -447,6 +499,9 @@ struct DocumentReport {
     /// Why the document could not be read.
     error: Option<String>,
     diagnostics: Vec<Diagnostic>,
+    /// The workflow as it would be submitted, for the Argo Server's lint.
+    #[serde(skip)]
+    workflow: Option<kit_argo::Workflow>,
 }
 
 impl FileReport {
@@ -534,6 +589,7 @@ fn lint_file(
                 .map(str::to_string),
             error: None,
             diagnostics: vec![],
+            workflow: None,
         };
         match doc.content {
             kit_argo::DocumentContent::Workflow(loaded) => {
@@ -543,6 +599,7 @@ fn lint_file(
                             script::point_to_script(&mut p.diagnostics, &path, &p.loaded);
                         }
                         report.diagnostics = p.diagnostics;
+                        report.workflow = Some(p.loaded.workflow);
                     }
                     Err(e) => report.error = Some(e.to_string()),
                 }
