@@ -186,7 +186,7 @@ async fn measure(
             run + 1,
             ctx.runs
         ));
-        let ours = ours_until_exit(ctx, ws, "bench-two");
+        let ours = ours_until_exit(ctx, ws, "bench-two", None);
         let argo = argo_submit_watch(ws, &ctx.stack.kubeconfig);
         let hera_run = async {
             match &hera {
@@ -292,7 +292,7 @@ async fn measure(
             ctx.runs
         ));
         let (ours, argo) = tokio::join!(
-            ours_until_finding(ctx, ws),
+            ours_until_finding(ctx, ws, None),
             argo_until_cause(ws, &ctx.stack.kubeconfig, client, seen)
         );
         let ours = ours.context("(b) ours")?;
@@ -373,6 +373,14 @@ async fn measure(
     // (c) A 500-pod workflow: memory and API requests of the followers.
     wide(ctx, ws, seen, &mut report).await?;
 
+    // (d) The same through the Argo Server, as a user without a kubeconfig.
+    match ServerWay::from_env() {
+        Some(way) => through_server(ctx, ws, client, seen, &way, hera.as_ref(), &mut report).await?,
+        None => report.note(
+            "(d) not measured: STACK_ARGO_SERVER, STACK_ARGO_TOKEN and STACK_ARGO_SERVER_CA are not set (eval \"$(tests/stack/env)\")",
+        ),
+    }
+
     report.note(
         "delays are measured against the bench's own watch of the workflow (stamped on arrival, same machine): \
          the earliest any client could know (a small negative value: the follower's watch delivered first); status.finishedAt rows compare with the API's timestamp (whole seconds, so up to 1 s too long)",
@@ -439,8 +447,14 @@ fn argo(kubeconfig: &Path) -> Command {
     cmd
 }
 
-/// `run NAME --no-pin -o json` to its end: the workflow's name and the exit.
-async fn ours_until_exit(ctx: &Context, ws: &Path, workflow: &str) -> anyhow::Result<Followed> {
+/// `run NAME --no-pin -o json` to its end: the workflow's name and the exit. `way`: through
+/// the stack's Argo Server instead of the kubeconfig.
+async fn ours_until_exit(
+    ctx: &Context,
+    ws: &Path,
+    workflow: &str,
+    way: Option<&ServerWay>,
+) -> anyhow::Result<Followed> {
     let mut cmd = ctx.ours(
         ws,
         &[
@@ -453,6 +467,9 @@ async fn ours_until_exit(ctx: &Context, ws: &Path, workflow: &str) -> anyhow::Re
             "150",
         ],
     );
+    if let Some(way) = way {
+        way.apply_to_ours(&mut cmd, ws);
+    }
     let mut live = Live::spawn(&mut cmd, "cargo xtask run")?;
     let sampler = ProcSampler::start(live.pid);
     let name = submitted_name(&mut live).await?;
@@ -567,7 +584,11 @@ struct OursFault {
 }
 
 /// `run bench-fault -o json` until its image-not-found finding, then stopped.
-async fn ours_until_finding(ctx: &Context, ws: &Path) -> anyhow::Result<OursFault> {
+async fn ours_until_finding(
+    ctx: &Context,
+    ws: &Path,
+    way: Option<&ServerWay>,
+) -> anyhow::Result<OursFault> {
     let mut cmd = ctx.ours(
         ws,
         &[
@@ -580,6 +601,9 @@ async fn ours_until_finding(ctx: &Context, ws: &Path) -> anyhow::Result<OursFaul
             "90",
         ],
     );
+    if let Some(way) = way {
+        way.apply_to_ours(&mut cmd, ws);
+    }
     let mut live = Live::spawn(&mut cmd, "cargo xtask run")?;
     let name = submitted_name(&mut live).await?;
     let finding = live
@@ -641,6 +665,173 @@ async fn argo_until_cause(
         warning_time,
         said,
     })
+}
+
+/// The stack's Argo Server as a user without a kubeconfig reaches it (tests/stack/env).
+struct ServerWay {
+    address: String,
+    token: String,
+    ca: PathBuf,
+}
+
+impl ServerWay {
+    fn from_env() -> Option<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Some(ServerWay {
+            address: var("STACK_ARGO_SERVER")?,
+            token: var("STACK_ARGO_TOKEN")?,
+            ca: PathBuf::from(var("STACK_ARGO_SERVER_CA")?),
+        })
+    }
+
+    /// Our command with no kubeconfig (and a home without `.kube`), only the server.
+    fn apply_to_ours(&self, cmd: &mut Command, ws: &Path) {
+        let home = ws.join("home-without-kube");
+        let _ = std::fs::create_dir_all(&home);
+        cmd.env_remove("KUBECONFIG")
+            .env("HOME", home)
+            .env("ARGO_SERVER", &self.address)
+            .env("ARGO_TOKEN", &self.token)
+            .env("XTASK_ARGO_SERVER_CA", &self.ca);
+    }
+
+    /// The argo CLI in its Argo Server mode over HTTP/1.1, as the team's PaGoDA template
+    /// sets it (it takes no CA file: it skips verification instead).
+    fn argo(&self) -> Command {
+        let mut cmd = Command::new("argo");
+        cmd.env_remove("KUBECONFIG")
+            .env("ARGO_SERVER", &self.address)
+            .env("ARGO_TOKEN", format!("Bearer {}", self.token))
+            .env("ARGO_HTTP1", "true")
+            .env("ARGO_SECURE", "true")
+            .env("ARGO_INSECURE_SKIP_VERIFY", "true")
+            .env("ARGO_NAMESPACE", "argo")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+}
+
+/// `argo submit --wait` through the Argo Server (HTTP/1.1) to its end.
+async fn argo_submit_wait_server(ws: &Path, way: &ServerWay) -> anyhow::Result<Followed> {
+    let mut cmd = way.argo();
+    cmd.args(["submit", "--wait", "-n", "argo"])
+        .arg(workflow_file(ws, "bench-two"));
+    let mut live = Live::spawn(&mut cmd, "argo submit --wait (Argo Server, HTTP1)")?;
+    let sampler = ProcSampler::start(live.pid);
+    let name = argo_name_line(&mut live).await?;
+    let (exit, status) = live.wait(Duration::from_secs(170)).await?;
+    let cpu = sampler.finish().await.cpu_seconds;
+    anyhow::ensure!(
+        status.success(),
+        "argo submit --wait ended with {status}: {}",
+        process::tail(&live.stderr().await, 800)
+    );
+    Ok(Followed { name, exit, cpu })
+}
+
+/// (d) Through the Argo Server: ours, `argo submit --wait` in HTTP1 mode and Hera's
+/// `wait()` follow the two-step workflow at once; then ours alone on the fault.
+async fn through_server(
+    ctx: &Context,
+    ws: &Path,
+    client: &kube::Client,
+    seen: &Shared,
+    way: &ServerWay,
+    hera: Option<&Hera>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let (mut ours_d, mut argo_d, mut hera_d) = (vec![], vec![], vec![]);
+    for run in 0..ctx.runs {
+        ctx.say(format!(
+            "(d) through the Argo Server: two-step workflow, ours + argo CLI (HTTP1){} at once, run {}/{}",
+            if hera.is_some() { " + Hera" } else { "" },
+            run + 1,
+            ctx.runs
+        ));
+        let hera_run = async {
+            match hera {
+                Some(h) => Some(h.run(ws).await),
+                None => None,
+            }
+        };
+        let (ours, argo, hera_run) = tokio::join!(
+            ours_until_exit(ctx, ws, "bench-two", Some(way)),
+            argo_submit_wait_server(ws, way),
+            hera_run
+        );
+        let mut results = vec![
+            (ours.context("(d) ours")?, &mut ours_d),
+            (argo.context("(d) argo submit --wait")?, &mut argo_d),
+        ];
+        if let Some(h) = hera_run {
+            results.push((h.context("(d) Hera")?, &mut hera_d));
+        }
+        for (followed, delays) in results {
+            let (d, _) = exit_delays(client, ctx, seen, &followed.name, followed.exit).await?;
+            delays.push(d);
+        }
+    }
+    let ours = Stat::of(ours_d);
+    report.rows.push(
+        Row::new(
+            "server-succeeded-to-exit",
+            "(d) Argo Server: Succeeded seen → exit (≤ 0.5 s)",
+            Unit::Seconds,
+        )
+        .ours(ours.clone())
+        .peer("argo submit --wait (HTTP1)", Some(Stat::of(argo_d))),
+    );
+    if hera.is_some() {
+        report.rows.push(
+            Row::new(
+                "server-succeeded-to-exit-hera",
+                "(d) Argo Server: Succeeded seen → exit",
+                Unit::Seconds,
+            )
+            .ours(ours)
+            .peer("Hera create()+wait()", Some(Stat::of(hera_d))),
+        );
+    }
+
+    let (mut found, mut missing) = (vec![], 0);
+    for run in 0..ctx.runs {
+        ctx.say(format!(
+            "(d) through the Argo Server: image-not-found fault, run {}/{}",
+            run + 1,
+            ctx.runs
+        ));
+        let ours = ours_until_finding(ctx, ws, Some(way))
+            .await
+            .context("(d) ours on the fault")?;
+        let warning = wait_for(seen, Duration::from_secs(10), |s| {
+            s.first_warning(&ours.name)
+        })
+        .await;
+        match (ours.finding, warning) {
+            (Some(finding), Some((warn, _))) => found.push(finding.since(&warn)),
+            _ => missing += 1,
+        }
+        delete_workflows(client, &ctx.stack.namespace, &[&ours.name]).await;
+    }
+    report.rows.push(
+        Row::new(
+            "server-warning-to-finding",
+            "(d) Argo Server: first Warning → cause (≤ 2 s)",
+            Unit::Seconds,
+        )
+        .ours(Stat::of(found))
+        .peer(
+            "argo submit --wait (HTTP1)",
+            Some(Stat::missing("never: it prints the end only")),
+        )
+        .p95(),
+    );
+    if missing > 0 {
+        report.note(format!(
+            "(d) in {missing} run(s) ours printed no image-not-found finding through the Argo Server within 60 s"
+        ));
+    }
+    Ok(())
 }
 
 /// A Kubernetes time, to compare with the wall clock of a measurement.
