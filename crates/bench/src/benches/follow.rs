@@ -167,7 +167,8 @@ async fn measure(
     server: &mut Option<Live>,
 ) -> anyhow::Result<Report> {
     let mut report = Report::new("follow");
-    let hera = match prepare_hera(ctx, ws, server).await {
+    let way = ServerWay::from_env();
+    let hera = match prepare_hera(ctx, ws, server, way.as_ref()).await {
         Ok(hera) => Some(hera),
         Err(why) => {
             report.note(format!("Hera not measured: {why:#}"));
@@ -374,8 +375,8 @@ async fn measure(
     wide(ctx, ws, seen, &mut report).await?;
 
     // (d) The same through the Argo Server, as a user without a kubeconfig.
-    match ServerWay::from_env() {
-        Some(way) => through_server(ctx, ws, client, seen, &way, hera.as_ref(), &mut report).await?,
+    match &way {
+        Some(way) => through_server(ctx, ws, client, seen, way, hera.as_ref(), &mut report).await?,
         None => report.note(
             "(d) not measured: STACK_ARGO_SERVER, STACK_ARGO_TOKEN and STACK_ARGO_SERVER_CA are not set (eval \"$(tests/stack/env)\")",
         ),
@@ -387,10 +388,14 @@ async fn measure(
     );
     report.note(format!(
         "argo = the built argo CLI with KUBECONFIG={} (talks to the API server, no argo server); \
-         Hera = hera.workflows {} with its default poll_interval=5 s, through `argo server --auth-mode=server --secure=false --namespaced` \
-         (admin kubeconfig; it listens on every interface, it has no address flag)",
+         Hera = hera.workflows {} with its default poll_interval=5 s, through {}",
         ctx.stack.kubeconfig.display(),
-        hera.as_ref().map_or("(not run)".into(), |h| h.version.clone())
+        hera.as_ref().map_or("(not run)".into(), |h| h.version.clone()),
+        if way.is_some() {
+            "the stack's Argo Server (TLS, client auth, a service account token)"
+        } else {
+            "`argo server --auth-mode=server --secure=false --namespaced` (admin kubeconfig; it listens on every interface, it has no address flag)"
+        }
     ));
     Ok(report)
 }
@@ -851,6 +856,9 @@ struct Hera {
     python: PathBuf,
     script: PathBuf,
     server: String,
+    /// The stack's Argo Server's token (client auth mode); none for the bench's own
+    /// server (server auth mode).
+    token: Option<String>,
     version: String,
 }
 
@@ -860,6 +868,9 @@ impl Hera {
         cmd.arg(&self.script)
             .arg(workflow_file(ws, "bench-two"))
             .env("BENCH_ARGO_SERVER", &self.server);
+        if let Some(token) = &self.token {
+            cmd.env("BENCH_ARGO_TOKEN", token);
+        }
         let mut live = Live::spawn(&mut cmd, "Hera script")?;
         let sampler = ProcSampler::start(live.pid);
         let line = live
@@ -890,14 +901,23 @@ import json, os, sys
 from hera.workflows import Workflow, WorkflowsService
 
 w = Workflow.from_file(sys.argv[1])
-w.workflows_service = WorkflowsService(host=os.environ["BENCH_ARGO_SERVER"], verify_ssl=False)
+w.workflows_service = WorkflowsService(
+    host=os.environ["BENCH_ARGO_SERVER"], token=os.environ.get("BENCH_ARGO_TOKEN"), verify_ssl=False
+)
 w.namespace = "argo"
 w.create()
 print(json.dumps({"name": w.name}), flush=True)
 w.wait()
 "#;
 
-async fn prepare_hera(ctx: &Context, ws: &Path, server: &mut Option<Live>) -> anyhow::Result<Hera> {
+/// Hera goes through the stack's Argo Server when there is one (TLS, a token: as on
+/// PaGoDA), else through an `argo server` the bench starts.
+async fn prepare_hera(
+    ctx: &Context,
+    ws: &Path,
+    server: &mut Option<Live>,
+    way: Option<&ServerWay>,
+) -> anyhow::Result<Hera> {
     let python =
         PathBuf::from(std::env::var("XTASK_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()));
     let probe = process::timed(
@@ -917,13 +937,20 @@ async fn prepare_hera(ctx: &Context, ws: &Path, server: &mut Option<Live>) -> an
         process::tail(&probe.stderr, 300)
     );
     let version = probe.stdout.trim().to_string();
-    let port = start_argo_server(ctx, server).await?;
+    let (address, token) = match way {
+        Some(way) => (format!("https://{}", way.address), Some(way.token.clone())),
+        None => {
+            let port = start_argo_server(ctx, server).await?;
+            (format!("http://127.0.0.1:{port}"), None)
+        }
+    };
     let script = ws.join("hera_bench.py");
     std::fs::write(&script, HERA_SCRIPT)?;
     Ok(Hera {
         python,
         script,
-        server: format!("http://127.0.0.1:{port}"),
+        server: address,
+        token,
         version,
     })
 }
