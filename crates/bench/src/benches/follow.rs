@@ -673,14 +673,14 @@ async fn argo_until_cause(
 }
 
 /// The stack's Argo Server as a user without a kubeconfig reaches it (tests/stack/env).
-struct ServerWay {
+pub(crate) struct ServerWay {
     address: String,
     token: String,
     ca: PathBuf,
 }
 
 impl ServerWay {
-    fn from_env() -> Option<Self> {
+    pub(crate) fn from_env() -> Option<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Some(ServerWay {
             address: var("STACK_ARGO_SERVER")?,
@@ -937,13 +937,7 @@ async fn prepare_hera(
         process::tail(&probe.stderr, 300)
     );
     let version = probe.stdout.trim().to_string();
-    let (address, token) = match way {
-        Some(way) => (format!("https://{}", way.address), Some(way.token.clone())),
-        None => {
-            let port = start_argo_server(ctx, server).await?;
-            (format!("http://127.0.0.1:{port}"), None)
-        }
-    };
+    let (address, token) = hera_server(ctx, server, way).await?;
     let script = ws.join("hera_bench.py");
     std::fs::write(&script, HERA_SCRIPT)?;
     Ok(Hera {
@@ -955,12 +949,25 @@ async fn prepare_hera(
     })
 }
 
-/// Starts `argo server` (server auth, plain HTTP, namespaced to argo) for Hera, which
-/// talks to the Argo Server only; returns its port once it listens.
-pub(crate) async fn start_argo_server(
+/// The Argo Server Hera talks to, and its token: the stack's (TLS, client auth, as on
+/// PaGoDA) when there is one, else one the bench starts (`server` keeps it alive).
+pub(crate) async fn hera_server(
     ctx: &Context,
     server: &mut Option<Live>,
-) -> anyhow::Result<u16> {
+    way: Option<&ServerWay>,
+) -> anyhow::Result<(String, Option<String>)> {
+    Ok(match way {
+        Some(way) => (format!("https://{}", way.address), Some(way.token.clone())),
+        None => {
+            let port = start_argo_server(ctx, server).await?;
+            (format!("http://127.0.0.1:{port}"), None)
+        }
+    })
+}
+
+/// Starts `argo server` (server auth, plain HTTP, namespaced to argo) for Hera, which
+/// talks to the Argo Server only; returns its port once it listens.
+async fn start_argo_server(ctx: &Context, server: &mut Option<Live>) -> anyhow::Result<u16> {
     let port = free_port(2746)?;
     ctx.say(format!("starting `argo server` on port {port} for Hera"));
     let mut cmd = argo(&ctx.stack.admin_kubeconfig);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::process::Command;
 
-use super::follow::start_argo_server;
+use super::follow::{ServerWay, hera_server};
 use crate::context::Context;
 use crate::process::{Live, timed};
 use crate::report::{Report, Row, Stat, Unit};
@@ -22,6 +22,7 @@ const LIMIT: Duration = Duration::from_secs(300);
 const PEER: &str = r#"import os, runpy, sys
 from hera.shared import global_config
 global_config.host = os.environ["BENCH_ARGO_SERVER"]
+global_config.token = os.environ.get("BENCH_ARGO_TOKEN")
 global_config.verify_ssl = False
 script = os.path.abspath(sys.argv[1])
 os.chdir(os.path.dirname(script))
@@ -52,7 +53,7 @@ pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
     let python = managed_python(&root)?;
 
     let mut server: Option<Live> = None;
-    let port = start_argo_server(ctx, &mut server).await?;
+    let (address, token) = hera_server(ctx, &mut server, ServerWay::from_env().as_ref()).await?;
     let since = chrono::Utc::now();
     let (mut ours, mut peer, mut floor) = (vec![], vec![], vec![]);
     for run in 0..ctx.runs {
@@ -72,8 +73,11 @@ pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
         let mut cmd = Command::new(&python);
         cmd.args(["-c", PEER])
             .arg(&script)
-            .env("BENCH_ARGO_SERVER", format!("http://127.0.0.1:{port}"))
+            .env("BENCH_ARGO_SERVER", &address)
             .env("ARGO_NAMESPACE", "argo");
+        if let Some(token) = &token {
+            cmd.env("BENCH_ARGO_TOKEN", token);
+        }
         let p = timed(&mut cmd, "python demo_hera.py (Hera create())", LIMIT)
             .await?
             .ok("python demo_hera.py (Hera create())")?;
