@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Event;
 use kit_argo_types::{Phase, Workflow};
 use kit_diagnose::{Change, DiagnoseConfig, Snapshot, WorkflowView, pods_from_nodes};
 
-use crate::client::ArgoServer;
+use crate::client::{ArgoServer, WorkflowEvent};
 use crate::error::ServerError;
 
 /// The first wait before opening a broken stream again; doubled up to [`MAX_BACKOFF`].
@@ -279,32 +280,40 @@ fn send(tx: &Sender, change: Change) -> bool {
     tx.unbounded_send(change).is_ok()
 }
 
-async fn pump_workflow(
-    server: ArgoServer,
-    namespace: String,
-    name: String,
-    seen: Arc<Mutex<Seen>>,
+/// What a stream gave, once opened.
+type Opened<T> = Result<BoxStream<'static, Result<T, ServerError>>, ServerError>;
+
+/// Keeps one stream open: `open(version)` opens it from a resourceVersion (none: from
+/// the current state), `take` keeps an item and says its version and the change to
+/// report. A stream that ends or breaks is opened again after a backoff, from the last
+/// version (from the current state when that version is too old). A refused token ends
+/// the follow when `refusal_ends`, else it is waited out quietly.
+async fn pump<T, O, F>(
     tx: Sender,
-) {
+    open: O,
+    mut take: impl FnMut(T) -> (Option<String>, Option<Change>),
+    refusal_ends: bool,
+) where
+    O: Fn(Option<String>) -> F,
+    F: std::future::Future<Output = Opened<T>>,
+{
     let mut version: Option<String> = None;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let problem = match server
-            .watch_workflow(&namespace, &name, version.as_deref())
-            .await
-        {
-            Ok(stream) => {
-                let mut stream = Box::pin(stream);
+        let problem = match open(version.clone()).await {
+            Ok(mut stream) => {
                 let mut problem = None;
                 while let Some(item) = stream.next().await {
                     match item {
-                        Ok(event) => {
+                        Ok(item) => {
                             backoff = FIRST_BACKOFF;
-                            version = event.object.metadata.resource_version.clone();
-                            if let Ok(mut s) = seen.lock() {
-                                s.workflow = Some(event.object);
+                            let (seen_version, change) = take(item);
+                            if seen_version.is_some() {
+                                version = seen_version;
                             }
-                            if !send(&tx, Change::Workflow) {
+                            if let Some(change) = change
+                                && !send(&tx, change)
+                            {
                                 return;
                             }
                         }
@@ -320,14 +329,16 @@ async fn pump_workflow(
             Err(err) => Some(err),
         };
         if let Some(err) = problem {
-            if fatal(&err) {
-                send(&tx, Change::Fatal(err.to_string()));
-                return;
-            }
             if expired(&err) {
                 version = None;
             }
-            if !send(&tx, Change::WatchError(err.to_string())) {
+            if fatal(&err) {
+                if refusal_ends {
+                    send(&tx, Change::Fatal(err.to_string()));
+                    return;
+                }
+                tokio::time::sleep(MAX_BACKOFF).await;
+            } else if !send(&tx, Change::WatchError(err.to_string())) {
                 return;
             }
         }
@@ -336,6 +347,34 @@ async fn pump_workflow(
     }
 }
 
+async fn pump_workflow(
+    server: ArgoServer,
+    namespace: String,
+    name: String,
+    seen: Arc<Mutex<Seen>>,
+    tx: Sender,
+) {
+    let open = move |version: Option<String>| {
+        let (server, namespace, name) = (server.clone(), namespace.clone(), name.clone());
+        async move {
+            let stream = server
+                .watch_workflow(&namespace, &name, version.as_deref())
+                .await?;
+            Ok(stream.boxed())
+        }
+    };
+    let take = move |event: WorkflowEvent| {
+        let version = event.object.metadata.resource_version.clone();
+        if let Ok(mut s) = seen.lock() {
+            s.workflow = Some(event.object);
+        }
+        (version, Some(Change::Workflow))
+    };
+    pump(tx, open, take, true).await;
+}
+
+/// Events only explain: a refusal to read them does not end the follow (the workflow
+/// stream says when the token itself is refused).
 async fn pump_events(
     server: ArgoServer,
     namespace: String,
@@ -344,54 +383,24 @@ async fn pump_events(
     tx: Sender,
 ) {
     let keep = about(&name);
-    let mut version: Option<String> = None;
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        let problem = match server.watch_events(&namespace, version.as_deref()).await {
-            Ok(stream) => {
-                let mut stream = Box::pin(stream);
-                let mut problem = None;
-                while let Some(item) = stream.next().await {
-                    match item {
-                        Ok(event) => {
-                            backoff = FIRST_BACKOFF;
-                            version = event.metadata.resource_version.clone();
-                            if !keep(&event) {
-                                continue;
-                            }
-                            if let Ok(mut s) = seen.lock() {
-                                s.events.insert(event_key(&event), Arc::new(event));
-                            }
-                            if !send(&tx, Change::Event) {
-                                return;
-                            }
-                        }
-                        Err(err) => {
-                            problem = Some(err);
-                            break;
-                        }
-                    }
-                }
-                problem
-            }
-            Err(err) => Some(err),
-        };
-        if let Some(err) = problem {
-            // Events only explain: a refusal to read them must not end the follow (the
-            // workflow stream says when the token itself is refused).
-            if expired(&err) {
-                version = None;
-            }
-            if !fatal(&err) && !send(&tx, Change::WatchError(err.to_string())) {
-                return;
-            }
-            if fatal(&err) {
-                tokio::time::sleep(MAX_BACKOFF).await;
-            }
+    let open = move |version: Option<String>| {
+        let (server, namespace) = (server.clone(), namespace.clone());
+        async move {
+            let stream = server.watch_events(&namespace, version.as_deref()).await?;
+            Ok(stream.boxed())
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
+    };
+    let take = move |event: Event| {
+        let version = event.metadata.resource_version.clone();
+        if !keep(&event) {
+            return (version, None);
+        }
+        if let Ok(mut s) = seen.lock() {
+            s.events.insert(event_key(&event), Arc::new(event));
+        }
+        (version, Some(Change::Event))
+    };
+    pump(tx, open, take, false).await;
 }
 
 #[cfg(test)]

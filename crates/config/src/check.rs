@@ -73,6 +73,24 @@ fn require<T>(out: &mut Vec<Missing>, value: &Option<Sourced<T>>, key: Key) {
     }
 }
 
+/// A file setting, when given, must name a file that exists.
+fn require_file(out: &mut Vec<Missing>, value: &Option<Sourced<std::path::PathBuf>>, key: Key) {
+    if let Some(file) = value
+        && !file.value.is_file()
+    {
+        let info = key.info();
+        out.push(Missing {
+            setting: info.name,
+            problem: format!(
+                "{} (from {}) does not exist",
+                crate::error::shown_path(&file.value),
+                file.origin
+            ),
+            fix: format!("fix the path, or {}", where_to_set(info)),
+        });
+    }
+}
+
 impl Settings {
     /// Everything `need` requires that is absent or unusable, in a stable order.
     /// Checks that named files exist (this reads the file system).
@@ -136,20 +154,7 @@ impl Settings {
     fn check_argo_server(&self, out: &mut Vec<Missing>) {
         require(out, &self.argo_server, Key::ArgoServer);
         require(out, &self.argo_token, Key::ArgoToken);
-        if let Some(ca) = &self.argo_server_ca
-            && !ca.value.is_file()
-        {
-            let info = Key::ArgoServerCa.info();
-            out.push(Missing {
-                setting: info.name,
-                problem: format!(
-                    "{} (from {}) does not exist",
-                    crate::error::shown_path(&ca.value),
-                    ca.origin
-                ),
-                fix: format!("fix the path, or {}", where_to_set(info)),
-            });
-        }
+        require_file(out, &self.argo_server_ca, Key::ArgoServerCa);
     }
 
     fn check_kubeconfig(&self, out: &mut Vec<Missing>) {
@@ -181,19 +186,6 @@ impl Settings {
 
     fn check_registry(&self, out: &mut Vec<Missing>) {
         require(out, &self.registry, Key::Registry);
-        if let Some(ca) = &self.registry_ca_file
-            && !ca.value.is_file()
-        {
-            let info = Key::RegistryCa.info();
-            out.push(Missing {
-                setting: info.name,
-                problem: format!(
-                    "{} (from {}) does not exist",
-                    crate::error::shown_path(&ca.value),
-                    ca.origin
-                ),
-                fix: format!("fix the path, or {}", where_to_set(info)),
-            });
-        }
+        require_file(out, &self.registry_ca_file, Key::RegistryCa);
     }
 }

@@ -522,14 +522,20 @@ async fn argo_submit_watch(ws: &Path, kubeconfig: &Path) -> anyhow::Result<Follo
     let mut cmd = argo(kubeconfig);
     cmd.args(["submit", "--watch", "-n", "argo"])
         .arg(workflow_file(ws, "bench-two"));
-    let mut live = Live::spawn(&mut cmd, "argo submit --watch")?;
+    argo_until_end(cmd, "argo submit --watch").await
+}
+
+/// An `argo submit` that follows its workflow, run to its end: the name it printed,
+/// when it exited, its CPU time.
+async fn argo_until_end(mut cmd: Command, what: &str) -> anyhow::Result<Followed> {
+    let mut live = Live::spawn(&mut cmd, what)?;
     let sampler = ProcSampler::start(live.pid);
     let name = argo_name_line(&mut live).await?;
     let (exit, status) = live.wait(Duration::from_secs(170)).await?;
     let cpu = sampler.finish().await.cpu_seconds;
     anyhow::ensure!(
         status.success(),
-        "argo submit --watch ended with {status}: {}",
+        "{what} ended with {status}: {}",
         process::tail(&live.stderr().await, 800)
     );
     Ok(Followed { name, exit, cpu })
@@ -721,17 +727,7 @@ async fn argo_submit_wait_server(ws: &Path, way: &ServerWay) -> anyhow::Result<F
     let mut cmd = way.argo();
     cmd.args(["submit", "--wait", "-n", "argo"])
         .arg(workflow_file(ws, "bench-two"));
-    let mut live = Live::spawn(&mut cmd, "argo submit --wait (Argo Server, HTTP1)")?;
-    let sampler = ProcSampler::start(live.pid);
-    let name = argo_name_line(&mut live).await?;
-    let (exit, status) = live.wait(Duration::from_secs(170)).await?;
-    let cpu = sampler.finish().await.cpu_seconds;
-    anyhow::ensure!(
-        status.success(),
-        "argo submit --wait ended with {status}: {}",
-        process::tail(&live.stderr().await, 800)
-    );
-    Ok(Followed { name, exit, cpu })
+    argo_until_end(cmd, "argo submit --wait (Argo Server, HTTP1)").await
 }
 
 /// (d) Through the Argo Server: ours, `argo submit --wait` in HTTP1 mode and Hera's
