@@ -316,3 +316,111 @@ spec:
     let out = through_server(&[]).args(["lint", "demo"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+#[ignore = "needs tests/stack"]
+fn insecure_skip_verify_trusts_the_server_without_its_ca() {
+    let out = through_server(&[
+        ("XTASK_ARGO_SERVER_CA", None),
+        ("ARGO_INSECURE_SKIP_VERIFY", Some("true")),
+    ])
+    .args(["doctor", "-o", "json"])
+    .output()
+    .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+}
+
+/// A token that stops working mid-run (an SSO token expires after about 10 hours; here
+/// its service account is deleted): the follow stops with one line saying so, exit 1,
+/// instead of retrying forever.
+#[test]
+#[ignore = "needs tests/stack"]
+fn a_token_revoked_mid_run_stops_the_follow_with_how_to_get_a_fresh_one() {
+    let sa = format!("e2e-revoked-{}", std::process::id());
+    common::admin_apply(&format!(
+        "apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: {sa}, namespace: argo}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: {sa}, namespace: argo}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: vcity-user}}
+subjects:
+- {{kind: ServiceAccount, name: {sa}, namespace: argo}}
+"
+    ));
+    let minted = common::admin_kubectl(&["-n", "argo", "create", "token", &sa]);
+    assert!(minted.status.success(), "{}", text(&minted));
+    let token = String::from_utf8_lossy(&minted.stdout).trim().to_string();
+    let dir = TempDir::new().unwrap();
+    let file = common::one_step_workflow(
+        dir.path(),
+        "e2e-revoked",
+        "",
+        &common::pod_image(),
+        "sleep 45",
+        "",
+    );
+    let mut child = through_server(&[("ARGO_TOKEN", Some(token.as_str()))])
+        .args(["run", "--no-pin", "-o", "json", "--timeout", "120"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = vec![];
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("\"type\":\"submitted\"") {
+                let _ = tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("nothing was submitted");
+    // The identity behind the token goes away; the next request is refused.
+    let deleted = common::admin_kubectl(&["-n", "argo", "delete", "serviceaccount", &sa]);
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    // The API server keeps a token's verdict for 10 s; the open stream lives on until
+    // the server's watch ends: past that cache, a restart ends it now.
+    std::thread::sleep(Duration::from_secs(12));
+    let restart = std::process::Command::new(stack_var("STACK_ARGO_SERVER_RESTART"))
+        .output()
+        .unwrap();
+    assert!(restart.status.success(), "{}", text(&restart));
+    let status = child.wait().unwrap();
+    let lines = reader.join().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let all = format!("{}\n--- stderr\n{stderr}", lines.join("\n"));
+    let _ = common::admin_kubectl(&["-n", "argo", "delete", "rolebinding", &sa]);
+    assert_eq!(status.code(), Some(1), "{all}");
+    assert!(
+        stderr.contains("refused the token") && stderr.contains("Using your login with the CLI"),
+        "{all}"
+    );
+    assert!(!all.contains(&token), "the token was printed");
+    // The workflow itself was left alone.
+    if let Some(name) = json_lines(&std::process::Output {
+        status,
+        stdout: lines.join("\n").into_bytes(),
+        stderr: vec![],
+    })
+    .iter()
+    .find(|l| l["type"] == "submitted")
+    .and_then(|l| l["name"].as_str())
+    {
+        let _ = common::admin_kubectl(&["-n", "argo", "delete", "workflow", name, "--wait=false"]);
+    }
+}
