@@ -16,10 +16,11 @@ ARGO_SERVER_PORT=2746    # the Argo Server, TLS, client auth mode (cluster/argo-
 # quota, and a robot whose tokens wear out after a few requests. Robot names hold a `$`.
 # The push robot also holds the node's own images (projects argoproj and stack: Argo's
 # executor and the base image pods run), which on PaGoDA come from elsewhere, and the
-# two projects `cargo bench-xtask images` pushes to (ours and docker's).
+# two projects `cargo bench-xtask images` pushes to (ours and docker's), and `shared`,
+# where a test counts what a push of images on a common base uploads.
 REGISTRY_USER='robot$vcity+ci'
 HARBOR_ACCOUNTS=(
-  'push|robot$vcity+ci|vcity = ["pull", "push", "delete"], argoproj = ["pull", "push"], stack = ["pull", "push"], bench = ["pull", "push"], bench-docker = ["pull", "push"]|'
+  'push|robot$vcity+ci|vcity = ["pull", "push", "delete"], argoproj = ["pull", "push"], stack = ["pull", "push"], bench = ["pull", "push"], bench-docker = ["pull", "push"], shared = ["pull", "push"]|'
   'pull|robot$vcity+pull|vcity = ["pull"]|'
   'outsider|outsider|sandbox = ["pull", "push"]|'
   'quota|robot$small+ci|small = ["pull", "push"]|'

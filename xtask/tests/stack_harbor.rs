@@ -307,6 +307,66 @@ fn a_token_refused_mid_push_is_renewed_and_the_push_completes() {
 
 #[test]
 #[ignore = "needs tests/stack"]
+fn an_image_on_a_workspace_base_mounts_the_bases_layers_instead_of_uploading_them() {
+    let _turn = push_robot();
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    // `base`: three 3 MiB layers of noise over the stack's base image; `app` FROM it,
+    // plus a small file. Both go to `shared`, a project only this test pushes to.
+    let (names, mut built) = images(dir.path(), "mount", 1, "shared");
+    let registry = stack_var("STACK_REGISTRY");
+    let base = format!("{registry}/shared/{}:latest", names[0]);
+    let app = format!("{}-app", names[0]);
+    let folder = dir.path().join("containers").join(&app);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("Dockerfile"),
+        format!("FROM {base}\nCOPY own.txt /own.txt\n"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("own.txt"), format!("{app}\n")).unwrap();
+    built.0.push(format!("{registry}/shared/{app}:latest"));
+    let user = stack_var("STACK_REGISTRY_USER");
+    let password = stack_var("STACK_REGISTRY_PASSWORD");
+
+    let before = stats();
+    let out = up(
+        dir.path(),
+        "shared",
+        Some((&user, &password)),
+        docker_config.path(),
+    );
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert_eq!(lock_len(dir.path()), 2, "{shown}");
+    let after = stats();
+    let uploaded = after["uploads"]["bytes_by_project"]["shared"]
+        .as_u64()
+        .unwrap_or(0)
+        - before["uploads"]["bytes_by_project"]["shared"]
+            .as_u64()
+            .unwrap_or(0);
+    let mounted = after["mounts"]["mounted"].as_u64().unwrap_or(0)
+        - before["mounts"]["mounted"].as_u64().unwrap_or(0);
+    println!("two images on one 9 MiB base: {uploaded} bytes uploaded, {mounted} layers mounted");
+    // the base's four layers (the stack's base image and a, b, c) are mounted into
+    // app's repository: linked by the registry, not sent again
+    assert!(mounted >= 4, "{mounted} mounts\n{shown}");
+    let noise = 9u64 << 20;
+    assert!(
+        uploaded > noise && uploaded < noise + (2 << 20),
+        "{uploaded} bytes uploaded: the base's layers once, app's own layer and configs \
+         (uploading the base twice would be more than 18 MiB)\n{shown}"
+    );
+    let lines = shown
+        .lines()
+        .filter(|l| l.contains(&format!("mounted from shared/{}, not uploaded", names[0])))
+        .count();
+    assert!(lines >= 4, "each mount is told:\n{shown}");
+}
+
+#[test]
+#[ignore = "needs tests/stack"]
 fn a_robot_from_a_credential_helper_pushes() {
     let _turn = push_robot();
     let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,14 @@ pub enum ImageEvent {
     },
     /// A blob is already in the registry: not uploaded.
     LayerExists { image: String, layer_digest: String },
+    /// A blob another repository of the registry holds was linked in (a
+    /// cross-repository mount): not uploaded.
+    LayerMounted {
+        image: String,
+        layer_digest: String,
+        size: u64,
+        from: String,
+    },
     /// Bytes of a blob uploaded so far.
     LayerProgress {
         image: String,
@@ -81,6 +89,7 @@ impl ImageEvent {
             | ImageEvent::Built { image, .. }
             | ImageEvent::PushStarted { image, .. }
             | ImageEvent::LayerExists { image, .. }
+            | ImageEvent::LayerMounted { image, .. }
             | ImageEvent::LayerProgress { image, .. }
             | ImageEvent::LayerPushed { image, .. }
             | ImageEvent::Pushed { image, .. }

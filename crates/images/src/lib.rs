@@ -57,7 +57,7 @@ pub use lock::{Lock, LockEntry};
 pub use pipeline::{ImagePlan, Images, PlanState};
 pub use push::{PushOptions, PushReport, PushedImage};
 pub use reference::ImageRef;
-pub use registry::RegistryClient;
+pub use registry::{Mount, RegistryClient};
 pub use spec::{
     BuildSpec, IMAGE_TOML, ImageKind, ImageSpec, LOCK_FILE, MirrorSpec, Workspace, name_matches,
 };

@@ -154,6 +154,8 @@ impl Images {
                 uploaded_bytes: stats.bytes,
                 uploaded_blobs: stats.uploaded,
                 existing_blobs: stats.existing,
+                mounted_blobs: 0,
+                mounted_bytes: 0,
                 via: "registry".into(),
                 seconds: started.elapsed().as_secs_f64(),
             },

@@ -6,6 +6,9 @@
 //! the export is read as a stream and only the missing layers are compressed (gzip with a
 //! fixed header, so the same layer always gives the same digest) and uploaded, several at
 //! a time. An interrupted push resumes: blobs that arrived are found by the next run.
+//! A layer missing from the target repository but pushed before to another repository
+//! of the same registry (the map remembers where) is mounted from there, not uploaded:
+//! images on a shared base upload the base once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
@@ -25,7 +28,7 @@ use crate::fsutil::{read_json, write_json};
 use crate::lock::{Lock, LockEntry};
 use crate::pipeline::{ImagePlan, Images, PlanState};
 use crate::reference::ImageRef;
-use crate::registry::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, RegistryClient};
+use crate::registry::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Mount, RegistryClient};
 
 /// Upload chunk size; also the progress granularity.
 const UPLOAD_CHUNK: usize = 1024 * 1024;
@@ -67,6 +70,10 @@ pub struct PushedImage {
     pub uploaded_blobs: usize,
     /// Blobs the registry already had.
     pub existing_blobs: usize,
+    /// Blobs linked in from another repository of the registry instead of uploaded,
+    /// and their compressed size.
+    pub mounted_blobs: usize,
+    pub mounted_bytes: u64,
     /// "daemon" or "registry" (mirrors copied registry to registry).
     pub via: String,
     pub seconds: f64,
@@ -87,13 +94,55 @@ impl PushReport {
     }
 }
 
-/// diffID -> compressed blob, and image ID -> config size; `<state_dir>/layers.json`.
+/// diffID -> compressed blob, image ID -> config size, and blob -> the repositories it
+/// was pushed to; `<state_dir>/layers.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct LayerMap {
     #[serde(default)]
     layers: BTreeMap<String, Blob>,
     #[serde(default)]
     configs: BTreeMap<String, u64>,
+    /// Blob digest -> `host/repository` where a manifest naming it was pushed, the
+    /// latest first: the sources of cross-repository mounts.
+    #[serde(default)]
+    repositories: BTreeMap<String, Vec<String>>,
+}
+
+/// Repositories remembered per blob: enough to find a source that still holds it.
+const SOURCES_PER_BLOB: usize = 8;
+
+impl LayerMap {
+    /// Other repositories of `target`'s registry known to hold `digest`, latest first.
+    fn mount_sources(&self, target: &Reference, digest: &str) -> Vec<String> {
+        let prefix = format!("{}/", target.registry());
+        let own = format!("{prefix}{}", target.repository());
+        self.repositories
+            .get(digest)
+            .into_iter()
+            .flatten()
+            .filter(|place| **place != own)
+            .filter_map(|place| place.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+
+    /// Remembers that `target`'s repository holds `digest`.
+    fn held_by(&mut self, target: &Reference, digest: &str) {
+        let place = format!("{}/{}", target.registry(), target.repository());
+        let places = self.repositories.entry(digest.to_string()).or_default();
+        places.retain(|p| *p != place);
+        places.insert(0, place);
+        places.truncate(SOURCES_PER_BLOB);
+    }
+}
+
+/// Where a layer the image needs stands in the target repository.
+enum Placement {
+    /// Already there.
+    Present,
+    /// Mounted from another repository just now.
+    Mounted,
+    /// To upload.
+    Missing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,66 +224,75 @@ impl Images {
         // Each push works on its own copy of the plan; results are applied (and the
         // lock file saved) one at a time, as each image completes.
         let layers_ref = &layers;
-        let jobs: Vec<(usize, ImagePlan)> = todo
+        let todo = todo
             .into_iter()
-            .map(|idx| (idx, plans[idx].clone()))
+            .map(|i| (i, plans[i].name.clone(), plans[i].deps.clone()))
             .collect();
-        let mut pushes = futures::stream::iter(jobs.into_iter().map(|(idx, plan)| async move {
-            (idx, self.push_one(&plan, reg, layers_ref, opts).await)
-        }))
-        .buffer_unordered(opts.image_parallelism.max(1));
-        while let Some((idx, result)) = pushes.next().await {
-            let name = plans[idx].name.clone();
-            if let Err(e) = layers.save() {
-                self.emit(ImageEvent::Warning {
-                    image: name.clone(),
-                    message: format!("layer map not saved (the next push compresses again): {e}"),
-                });
-            }
-            match result {
-                Ok((pushed, source_digest)) => {
-                    let plan = &mut plans[idx];
-                    let source = match &plan.spec.kind {
-                        crate::spec::ImageKind::Mirror(m) => Some(m.source.clone()),
-                        crate::spec::ImageKind::Build(_) => None,
-                    };
-                    let mut next = lock.clone();
-                    next.insert(
-                        name.clone(),
-                        LockEntry {
-                            reference: plan.reference.clone(),
-                            digest: pushed.digest.clone(),
-                            key: plan.key.clone(),
-                            source,
-                            source_digest,
-                            pushed_at: chrono::Utc::now()
-                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        },
-                    );
-                    if let Err(e) = next.save(&self.ws.lock_path) {
+        for wave in waves(todo) {
+            let jobs: Vec<(usize, ImagePlan)> = wave
+                .into_iter()
+                .map(|idx| (idx, plans[idx].clone()))
+                .collect();
+            let mut pushes =
+                futures::stream::iter(jobs.into_iter().map(|(idx, plan)| async move {
+                    (idx, self.push_one(&plan, reg, layers_ref, opts).await)
+                }))
+                .buffer_unordered(opts.image_parallelism.max(1));
+            while let Some((idx, result)) = pushes.next().await {
+                let name = plans[idx].name.clone();
+                if let Err(e) = layers.save() {
+                    self.emit(ImageEvent::Warning {
+                        image: name.clone(),
+                        message: format!(
+                            "layer map not saved (the next push compresses again): {e}"
+                        ),
+                    });
+                }
+                match result {
+                    Ok((pushed, source_digest)) => {
+                        let plan = &mut plans[idx];
+                        let source = match &plan.spec.kind {
+                            crate::spec::ImageKind::Mirror(m) => Some(m.source.clone()),
+                            crate::spec::ImageKind::Build(_) => None,
+                        };
+                        let mut next = lock.clone();
+                        next.insert(
+                            name.clone(),
+                            LockEntry {
+                                reference: plan.reference.clone(),
+                                digest: pushed.digest.clone(),
+                                key: plan.key.clone(),
+                                source,
+                                source_digest,
+                                pushed_at: chrono::Utc::now()
+                                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            },
+                        );
+                        if let Err(e) = next.save(&self.ws.lock_path) {
+                            self.emit(ImageEvent::Failed {
+                                image: name.clone(),
+                                error: e.to_string(),
+                            });
+                            report.failed.push((name, e));
+                            continue;
+                        }
+                        *lock = next;
+                        plan.state = PlanState::UpToDate;
+                        plan.registry_digest = Some(pushed.digest.clone());
+                        plan.pinned = Some(pushed.pinned.clone());
+                        self.emit(ImageEvent::Pushed {
+                            image: name,
+                            reference: pushed.pinned.clone(),
+                        });
+                        report.pushed.push(pushed);
+                    }
+                    Err(e) => {
                         self.emit(ImageEvent::Failed {
                             image: name.clone(),
                             error: e.to_string(),
                         });
                         report.failed.push((name, e));
-                        continue;
                     }
-                    *lock = next;
-                    plan.state = PlanState::UpToDate;
-                    plan.registry_digest = Some(pushed.digest.clone());
-                    plan.pinned = Some(pushed.pinned.clone());
-                    self.emit(ImageEvent::Pushed {
-                        image: name,
-                        reference: pushed.pinned.clone(),
-                    });
-                    report.pushed.push(pushed);
-                }
-                Err(e) => {
-                    self.emit(ImageEvent::Failed {
-                        image: name.clone(),
-                        error: e.to_string(),
-                    });
-                    report.failed.push((name, e));
                 }
             }
         }
@@ -294,6 +352,7 @@ impl Images {
         let mut missing_known: HashMap<String, Blob> = HashMap::new();
         let mut unknown: HashSet<String> = HashSet::new();
         let mut existing = 0usize;
+        let (mut mounted, mut mounted_bytes) = (0usize, 0u64);
         let mut checked: HashSet<&str> = HashSet::new();
         for diff in &diff_ids {
             if !checked.insert(diff) {
@@ -301,17 +360,16 @@ impl Images {
             }
             let known = store.lock().layers.get(diff).cloned();
             match known {
-                Some(blob) => {
-                    if reg.blob_exists(target, &blob.digest).await? {
-                        existing += 1;
-                        self.emit(ImageEvent::LayerExists {
-                            image: name.to_string(),
-                            layer_digest: blob.digest.clone(),
-                        });
-                    } else {
+                Some(blob) => match self.place(name, reg, target, store, &blob).await? {
+                    Placement::Present => existing += 1,
+                    Placement::Mounted => {
+                        mounted += 1;
+                        mounted_bytes += blob.size;
+                    }
+                    Placement::Missing => {
                         missing_known.insert(diff.clone(), blob);
                     }
-                }
+                },
                 None => {
                     unknown.insert(diff.clone());
                 }
@@ -382,12 +440,15 @@ impl Images {
                             None => items_done = true,
                             Some(ExportItem::Config(bytes)) => config_bytes = Some(bytes),
                             Some(ExportItem::Layer { diff_id, file, digest, size }) => {
-                                store.lock().layers.insert(diff_id, Blob { digest: digest.clone(), size });
-                                if reg.blob_exists(target, &digest).await? {
-                                    existing += 1;
-                                    self.emit(ImageEvent::LayerExists { image: name.to_string(), layer_digest: digest });
-                                } else {
-                                    uploads.push(upload_file(reg, target, file, digest, size, self.events.clone(), name.to_string()));
+                                let blob = Blob { digest: digest.clone(), size };
+                                store.lock().layers.insert(diff_id, blob.clone());
+                                match self.place(name, reg, target, store, &blob).await? {
+                                    Placement::Present => existing += 1,
+                                    Placement::Mounted => {
+                                        mounted += 1;
+                                        mounted_bytes += size;
+                                    }
+                                    Placement::Missing => uploads.push(upload_file(reg, target, file, digest, size, self.events.clone(), name.to_string())),
                                 }
                             }
                         }
@@ -461,6 +522,12 @@ impl Images {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
         reg.push_manifest(target, bytes::Bytes::from(manifest), DOCKER_MANIFEST)
             .await?;
+        {
+            let mut map = store.lock();
+            for blob in &manifest_layers {
+                map.held_by(target, &blob.digest);
+            }
+        }
         let reference = target.whole();
         Ok(PushedImage {
             name: name.to_string(),
@@ -470,11 +537,74 @@ impl Images {
             uploaded_bytes,
             uploaded_blobs,
             existing_blobs: existing,
+            mounted_blobs: mounted,
+            mounted_bytes,
             via: "daemon".into(),
             seconds: started.elapsed().as_secs_f64(),
         })
     }
 }
+
+impl Images {
+    /// Whether layer `blob` is in `target`'s repository; when it is not, a mount from
+    /// another repository the map knows to hold it (the latest few are tried: one may
+    /// have been deleted since).
+    async fn place(
+        &self,
+        name: &str,
+        reg: &RegistryClient,
+        target: &Reference,
+        store: &LayerStore,
+        blob: &Blob,
+    ) -> Result<Placement> {
+        if reg.blob_exists(target, &blob.digest).await? {
+            self.emit(ImageEvent::LayerExists {
+                image: name.to_string(),
+                layer_digest: blob.digest.clone(),
+            });
+            return Ok(Placement::Present);
+        }
+        let sources = store.lock().mount_sources(target, &blob.digest);
+        for from in sources.into_iter().take(MOUNT_TRIES) {
+            if reg.mount_blob(target, &from, &blob.digest).await == Mount::Mounted {
+                store.lock().held_by(target, &blob.digest);
+                self.emit(ImageEvent::LayerMounted {
+                    image: name.to_string(),
+                    layer_digest: blob.digest.clone(),
+                    size: blob.size,
+                    from,
+                });
+                return Ok(Placement::Mounted);
+            }
+        }
+        Ok(Placement::Missing)
+    }
+}
+
+/// The images to push (index, name, the workspace images it is built FROM) in waves: an
+/// image comes after those of its bases that are pushed too, so that their layers are in
+/// the registry to be mounted, not uploaded a second time.
+fn waves(todo: Vec<(usize, String, Vec<String>)>) -> Vec<Vec<usize>> {
+    let mut left = todo;
+    let mut waves = Vec::new();
+    while !left.is_empty() {
+        let waiting: HashSet<String> = left.iter().map(|(_, name, _)| name.clone()).collect();
+        let (ready, rest): (Vec<_>, Vec<_>) = left
+            .into_iter()
+            .partition(|(_, _, deps)| deps.iter().all(|d| !waiting.contains(d)));
+        if ready.is_empty() {
+            // a cycle cannot have been built; whatever is left goes together
+            waves.push(rest.into_iter().map(|(i, _, _)| i).collect());
+            break;
+        }
+        waves.push(ready.into_iter().map(|(i, _, _)| i).collect());
+        left = rest;
+    }
+    waves
+}
+
+/// Mount sources tried per layer before uploading it.
+const MOUNT_TRIES: usize = 3;
 
 /// A Docker image manifest (schema 2) for a config and gzip layers.
 fn docker_manifest(config_digest: &str, config_size: u64, layers: &[Blob]) -> Vec<u8> {
@@ -763,6 +893,72 @@ pub(crate) fn compress(src: &Path, dst: &std::fs::File) -> std::io::Result<(Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_are_pushed_after_their_workspace_bases() {
+        let item = |i: usize, name: &str, deps: &[&str]| {
+            let deps = deps.iter().map(|d| d.to_string()).collect();
+            (i, name.to_string(), deps)
+        };
+        // tiler FROM base, app FROM tiler; tools FROM a base that is up to date already
+        let todo = vec![
+            item(0, "app", &["tiler"]),
+            item(1, "base", &[]),
+            item(2, "tiler", &["base"]),
+            item(3, "tools", &["uptodate"]),
+        ];
+        assert_eq!(waves(todo), vec![vec![1, 3], vec![2], vec![0]]);
+        assert!(waves(Vec::new()).is_empty());
+        // a cycle does not loop forever
+        let cycle = vec![
+            item(0, "a", &["b"]),
+            item(1, "b", &["a"]),
+            item(2, "c", &[]),
+        ];
+        assert_eq!(waves(cycle), vec![vec![2], vec![0, 1]]);
+    }
+
+    #[test]
+    fn mount_sources_are_other_repositories_of_the_same_registry_latest_first() {
+        let at = |r: &str| r.parse::<Reference>().unwrap();
+        let base = "sha256:aaaa";
+        let mut map = LayerMap::default();
+        map.held_by(&at("harbor.example:5000/vcity/base:1"), base);
+        map.held_by(&at("other.example/vcity/base:1"), base);
+        map.held_by(&at("harbor.example:5000/vcity/tiler:2"), base);
+        let target = at("harbor.example:5000/vcity/new:latest");
+        assert_eq!(
+            map.mount_sources(&target, base),
+            ["vcity/tiler", "vcity/base"],
+            "the other registry's repository is no source"
+        );
+        // the target's own repository is not a source of itself
+        let own = at("harbor.example:5000/vcity/base:2");
+        assert_eq!(map.mount_sources(&own, base), ["vcity/tiler"]);
+        assert!(map.mount_sources(&target, "sha256:unknown").is_empty());
+
+        // pushed again: moves to the front, not repeated
+        map.held_by(&at("harbor.example:5000/vcity/base:3"), base);
+        assert_eq!(
+            map.mount_sources(&target, base),
+            ["vcity/base", "vcity/tiler"]
+        );
+
+        // a bounded memory per blob
+        for i in 0..20 {
+            map.held_by(&at(&format!("harbor.example:5000/p/r{i}:t")), base);
+        }
+        let sources = map.mount_sources(&target, base);
+        assert_eq!(sources.len(), SOURCES_PER_BLOB);
+        assert_eq!(sources[0], "p/r19");
+
+        // kept in layers.json, and read from a map written before mounts existed
+        let text = serde_json::to_string(&map).unwrap();
+        let back: LayerMap = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.mount_sources(&target, base), sources);
+        let old: LayerMap = serde_json::from_str(r#"{"layers":{},"configs":{}}"#).unwrap();
+        assert!(old.mount_sources(&target, base).is_empty());
+    }
 
     #[test]
     fn gzip_is_deterministic() {

@@ -288,6 +288,49 @@ pub fn classify(
     Refusal::Other { detail }
 }
 
+/// Asks the token service (`realm` of a Bearer challenge) for a token with `scopes`
+/// (several at once: a cross-repository mount needs pull on its source as well), with
+/// the user's credentials. Returns the status and the body.
+pub(crate) async fn token_request(
+    http: &reqwest::Client,
+    realm: &str,
+    challenge: &Challenge,
+    scopes: &[String],
+    auth: &RegistryAuth,
+) -> Result<(u16, String), String> {
+    let mut query: Vec<(&str, &str)> = scopes.iter().map(|s| ("scope", s.as_str())).collect();
+    if let Some(service) = challenge.param("service") {
+        query.push(("service", service));
+    }
+    let request = authorize(http.get(realm).query(&query), auth);
+    let answer = request.send().await.map_err(|e| e.to_string())?;
+    let status = answer.status().as_u16();
+    Ok((status, answer.text().await.unwrap_or_default()))
+}
+
+/// The token in a token service's answer (`token`, or OAuth's `access_token`); empty
+/// when there is none.
+pub(crate) fn token_of(body: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    json["token"]
+        .as_str()
+        .or_else(|| json["access_token"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A request carrying the user's own credentials (Basic, or a bearer token given as is).
+pub(crate) fn authorize(
+    request: reqwest::RequestBuilder,
+    auth: &RegistryAuth,
+) -> reqwest::RequestBuilder {
+    match auth {
+        RegistryAuth::Basic(u, p) => request.basic_auth(u, Some(p)),
+        RegistryAuth::Bearer(t) => request.bearer_auth(t),
+        RegistryAuth::Anonymous => request,
+    }
+}
+
 /// Asks the registry again, step by step, why `repository` is refused for `wanted`:
 /// the challenge of `/v2/`, the token service's answer with these credentials, and the
 /// registry's answer with that token.
@@ -320,19 +363,7 @@ pub(crate) async fn probe(
                 Wanted::Pull => format!("repository:{repository}:pull"),
                 Wanted::Push => format!("repository:{repository}:pull,push"),
             };
-            let mut query = vec![("scope", scope.as_str())];
-            if let Some(service) = c.param("service") {
-                query.push(("service", service));
-            }
-            let mut request = http.get(realm).query(&query);
-            match (auth, basic) {
-                (_, Some((u, p))) => request = request.basic_auth(u, Some(p)),
-                (RegistryAuth::Bearer(t), _) => request = request.bearer_auth(t),
-                _ => {}
-            }
-            let answer = request.send().await.map_err(|e| e.to_string())?;
-            let status = answer.status().as_u16();
-            let body = answer.text().await.unwrap_or_default();
+            let (status, body) = token_request(http, realm, &c, &[scope], auth).await?;
             if status != 200 {
                 let detail = format!(
                     "the token service answered {status}: {}",
@@ -343,12 +374,7 @@ pub(crate) async fn probe(
                     _ => Refusal::BadCredentials { detail },
                 });
             }
-            let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let token = json["token"]
-                .as_str()
-                .or_else(|| json["access_token"].as_str())
-                .unwrap_or_default()
-                .to_string();
+            let token = token_of(&body);
             let granted = granted_actions(&token, repository);
             (Some(token), granted)
         }

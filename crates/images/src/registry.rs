@@ -2,7 +2,9 @@
 //! credential helpers), a private CA, plain HTTP when configured, an explicit access check,
 //! and errors that name the registry, the credential source and the fix.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::Stream;
@@ -42,9 +44,38 @@ pub struct RegistryClient {
     origin: String,
     ca: Option<(PathBuf, String)>,
     plain_http: bool,
-    /// Plain requests that explain a refusal (see `refusal::probe`): same CA, same
-    /// scheme as oci-client's.
+    /// Plain requests that explain a refusal (see `refusal::probe`) and mount blobs
+    /// across repositories: same CA, same scheme as oci-client's.
     http: reqwest::Client,
+    /// Authorizations for mounts, by the scopes they were asked for.
+    mount_auth: Arc<Mutex<HashMap<String, Authorization>>>,
+}
+
+/// What a cross-repository mount came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// The registry linked the blob into the repository: nothing to upload.
+    Mounted,
+    /// The registry did not (the blob is not in the source, no pull right on it, a
+    /// registry without mounts): the blob is uploaded as usual. Says why.
+    Declined(String),
+}
+
+/// How one request is authorized: the registry's own token for given scopes, or the
+/// user's credentials as they are.
+#[derive(Clone)]
+enum Authorization {
+    Token(String),
+    Credentials(RegistryAuth),
+}
+
+impl Authorization {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Authorization::Token(t) => request.bearer_auth(t),
+            Authorization::Credentials(auth) => refusal::authorize(request, auth),
+        }
+    }
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -106,6 +137,7 @@ impl RegistryClient {
             ca: cfg.ca_file.clone(),
             plain_http: cfg.plain_http,
             http,
+            mount_auth: Arc::default(),
         })
     }
 
@@ -133,6 +165,7 @@ impl RegistryClient {
             ca: None,
             plain_http,
             http,
+            mount_auth: Arc::default(),
         })
     }
 
@@ -254,8 +287,7 @@ impl RegistryClient {
         wanted: Wanted,
         err: Option<OciDistributionError>,
     ) -> Error {
-        let scheme = if self.plain_http { "http" } else { "https" };
-        let base = format!("{scheme}://{}", self.host);
+        let base = self.base_url();
         match refusal::probe(&self.http, &base, repository, wanted, &self.auth).await {
             Ok(refusal) => self.refusal_error(action, repository, &refusal),
             Err(probe_failed) => match err {
@@ -346,6 +378,120 @@ impl RegistryClient {
             || self.client.blob_exists(reference, digest),
         )
         .await
+    }
+
+    /// Links blob `digest`, already in repository `from` of this registry, into
+    /// `target`'s repository without uploading it (the distribution API's
+    /// cross-repository mount, which Harbor and distribution support). The token must
+    /// grant pull on `from` as well as push on the target, so it is asked for both
+    /// scopes, as docker does; oci-client's own token names the target only. Never an
+    /// error: anything but a mount means "upload it".
+    pub async fn mount_blob(&self, target: &Reference, from: &str, digest: &str) -> Mount {
+        let base = self.base_url();
+        let url = format!("{base}/v2/{}/blobs/uploads/", target.repository());
+        let scopes = [
+            format!("repository:{}:pull,push", target.repository()),
+            format!("repository:{from}:pull"),
+        ];
+        let mut last = String::new();
+        // A second try with a fresh token: a cached one may have expired.
+        for fresh in [false, true] {
+            let auth = match self.authorization(&base, &scopes, fresh).await {
+                Ok(auth) => auth,
+                Err(why) => return Mount::Declined(why),
+            };
+            let request = self
+                .http
+                .post(&url)
+                .query(&[("mount", digest), ("from", from)])
+                .header(reqwest::header::CONTENT_LENGTH, "0");
+            let answer = match auth.apply(request).send().await {
+                Ok(answer) => answer,
+                Err(e) => return Mount::Declined(without_urls(&error_chain(&e))),
+            };
+            let status = answer.status().as_u16();
+            match status {
+                201 => return Mount::Mounted,
+                202 => {
+                    // The registry opened an upload session instead: closed, unused.
+                    if let Some(location) = answer
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|l| l.to_str().ok())
+                    {
+                        let session = if location.starts_with('/') {
+                            format!("{base}{location}")
+                        } else {
+                            location.to_string()
+                        };
+                        let _ = auth.apply(self.http.delete(session)).send().await;
+                    }
+                    return Mount::Declined(format!(
+                        "the registry opened an upload instead (no blob {digest} in {from}, or no mounts)"
+                    ));
+                }
+                _ => {
+                    let body = answer.text().await.unwrap_or_default();
+                    last = format!("{status}: {}", refusal::body_message(&body));
+                    if status != 401 {
+                        break;
+                    }
+                }
+            }
+        }
+        Mount::Declined(last)
+    }
+
+    /// The authorization for requests needing `scopes`: a token from the registry's
+    /// token service when it asks for one (kept for the next mount), else the user's
+    /// credentials.
+    async fn authorization(
+        &self,
+        base: &str,
+        scopes: &[String],
+        fresh: bool,
+    ) -> std::result::Result<Authorization, String> {
+        let key = scopes.join(" ");
+        let cache = || self.mount_auth.lock().unwrap_or_else(|p| p.into_inner());
+        if !fresh && let Some(auth) = cache().get(&key) {
+            return Ok(auth.clone());
+        }
+        let first = self
+            .http
+            .get(format!("{base}/v2/"))
+            .send()
+            .await
+            .map_err(|e| without_urls(&error_chain(&e)))?;
+        let challenge = first
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok())
+            .and_then(refusal::Challenge::parse);
+        let auth = match challenge {
+            Some(c) if c.scheme == "bearer" => {
+                let realm = c
+                    .param("realm")
+                    .ok_or("the registry's Bearer challenge names no token service")?;
+                let (status, body) =
+                    refusal::token_request(&self.http, realm, &c, scopes, &self.auth).await?;
+                if status != 200 {
+                    return Err(format!(
+                        "the token service answered {status}: {}",
+                        refusal::body_message(&body)
+                    ));
+                }
+                Authorization::Token(refusal::token_of(&body))
+            }
+            _ => Authorization::Credentials(self.auth.clone()),
+        };
+        cache().insert(key, auth.clone());
+        Ok(auth)
+    }
+
+    /// `https://host[:port]`, or `http://` for a plain-HTTP registry.
+    fn base_url(&self) -> String {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        format!("{scheme}://{}", self.host)
     }
 
     /// Uploads a blob of known size in one streamed request. `open` makes the stream,

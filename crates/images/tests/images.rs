@@ -313,6 +313,85 @@ async fn push_with_password_and_ca_then_only_changed_layer() {
 
 #[tokio::test]
 #[ignore = "needs docker"]
+async fn an_image_on_a_workspace_base_mounts_its_layers_with_basic_auth() {
+    let engine = docker().await;
+    let reg = TestRegistry::tls_with_password();
+    let cfg = reg.config("vcity");
+    let n = nonce("mount");
+    // 256 KiB of incompressible data in the base's own layer
+    let noise: String = (0..4096u64)
+        .map(|i| format!("{:064x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED))
+        .collect();
+    let base_ref = format!("{}/vcity/mountbase:latest", reg.host);
+    let s = setup(
+        engine.clone(),
+        &[
+            (
+                "containers/mountbase/Dockerfile",
+                &format!("FROM {BASE}\nCOPY noise /noise\n"),
+            ),
+            ("containers/mountbase/noise", &format!("{n}{noise}")),
+            (
+                "containers/mountapp/Dockerfile",
+                &format!("FROM {base_ref}\nRUN echo {n} > /app-id\n"),
+            ),
+        ],
+        Some(&cfg),
+    )
+    .await;
+    let mut lock = Lock::load(&s.ws.lock_path).unwrap();
+    let mut plans = s.plan(Some(&cfg), &[]).await;
+    assert!(
+        s.images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await
+            .is_success()
+    );
+    let report = s
+        .images
+        .push_all(&mut plans, &mut lock, &PushOptions::default())
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{:?}", report.failed);
+    let pushed = |name: &str| report.pushed.iter().find(|p| p.name == name).unwrap();
+    let (base, app) = (pushed("mountbase"), pushed("mountapp"));
+    // the base went first and uploaded its layers; app, pushed after it, had the
+    // registry link them in (htpasswd: the user's own credentials on the mount)
+    assert_eq!(base.mounted_blobs, 0, "{base:?}");
+    assert_eq!(app.mounted_blobs, 2, "busybox and noise layers: {app:?}");
+    assert!(app.mounted_bytes > 256 * 1024, "{app:?}");
+    assert_eq!(app.uploaded_blobs, 2, "its own layer and config: {app:?}");
+    assert!(app.uploaded_bytes < 16 * 1024, "{app:?}");
+    let told: Vec<String> = s
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            ImageEvent::LayerMounted { image, from, .. } if image == "mountapp" => Some(from),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, ["vcity/mountbase", "vcity/mountbase"]);
+    // the registry serves app whole: every layer readable from app's own repository
+    let client = Images::registry_from(Some(&cfg)).unwrap().unwrap();
+    let target: oci_client::Reference = format!("{}/vcity/mountapp:latest", reg.host)
+        .parse()
+        .unwrap();
+    let (manifest, _, _) = client.pull_manifest(&target).await.unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3);
+    for layer in layers {
+        let digest = layer["digest"].as_str().unwrap();
+        assert!(
+            client.blob_exists(&target, digest).await.unwrap(),
+            "{digest}"
+        );
+    }
+    remove_built(&engine, &s.events()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs docker"]
 async fn interrupted_push_resumes_without_reuploading() {
     let engine = docker().await;
     let reg = TestRegistry::tls_with_password();

@@ -262,6 +262,16 @@ async fn render_events(mut events: UnboundedReceiver<ImageEvent>, ui: Ui) {
                 }
                 None
             }
+            ImageEvent::LayerMounted {
+                layer_digest,
+                size,
+                from,
+                ..
+            } => Some(format!(
+                "layer {} ({}) mounted from {from}, not uploaded",
+                layer_digest.get(..19).unwrap_or(layer_digest),
+                kit_runview::text::human_bytes(*size)
+            )),
             ImageEvent::Pushed { reference, .. } => Some(format!("pushed {reference}")),
             ImageEvent::MirrorSource {
                 source, via, why, ..

@@ -263,6 +263,40 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
         .peer("docker push ×5", Some(Stat::one(first.docker_bytes))),
     );
 
+    // (d) A new image FROM one of the workspace's, into a repository of its own.
+    let derived = derived_push(ctx, &sides, left).await?;
+    report.rows.push(
+        Row::new(
+            "derived-image-upload-bytes",
+            "(d) new image FROM bench-a, new repository: bytes sent",
+            Unit::Bytes,
+        )
+        .ours(Stat::one(derived.ours_bytes))
+        .peer("docker push", Some(Stat::one(derived.docker_bytes)))
+        .target(
+            "ours ≤ 1.1× docker (+4 KiB)",
+            Some(derived.ours_bytes <= 1.1 * derived.docker_bytes + 4096.0),
+        ),
+    );
+    report.rows.push(
+        Row::new(
+            "derived-image-seconds",
+            "(d) same: build + push",
+            Unit::Seconds,
+        )
+        .ours(Stat::one(derived.ours_seconds))
+        .peer(
+            "docker build+tag+push",
+            Some(Stat::one(derived.docker_seconds)),
+        ),
+    );
+    report.note(format!(
+        "(d) once: {DERIVED} (FROM bench-a plus one small file) added to each workspace and pushed; bytes sent = blob data \
+         the registry received for the project (tests/stack/harbor's counters), layers mounted from bench-a's repository \
+         not counted (ours mounted {} of them)",
+        derived.ours_mounted
+    ));
+
     report.note(format!(
         "peer: docker CLI {docker_version} (legacy builder) with its own DOCKER_CONFIG after `docker login`; \
          ours: `up --images-only -o json` with cwd = a temp workspace, XTASK_REGISTRY={}/{}",
@@ -289,7 +323,8 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
          each to a project the registry has never seen; it also prepares (a) and (b). Push phase: ours from its first \
          `pushing N of M layers` line to its last `pushed` line (export from the daemon, gzip, upload; ours builds all, then pushes), \
          docker = the 5 `docker push` processes added up; throughput = registry growth / push phase. \
-         Docker mounts the base layer from repositories it pushed before; ours uploads it again (about 1 MB)",
+         Docker mounts the base layer from repositories it pushed before; ours, pushing the 5 images side by side, \
+         uploads it with each (about 1 MB each time, the registry keeps one copy)",
     );
     Ok(report)
 }
@@ -496,6 +531,85 @@ fn write_workspace(
         std::fs::write(dir.join("Dockerfile"), dockerfile)?;
     }
     Ok(())
+}
+
+/// The image (d) adds to both workspaces.
+const DERIVED: &str = "bench-f";
+
+struct DerivedPush {
+    ours_bytes: f64,
+    docker_bytes: f64,
+    ours_seconds: f64,
+    docker_seconds: f64,
+    ours_mounted: u64,
+}
+
+/// (d): each side gets an image FROM its own pushed bench-a plus a small file, in a
+/// repository the registry has never seen, and pushes it; the registry counts the blob
+/// data it receives per project.
+async fn derived_push(
+    ctx: &Context,
+    sides: &Sides,
+    left: &mut Leftovers,
+) -> anyhow::Result<DerivedPush> {
+    ctx.say(format!(
+        "(d) {DERIVED}: FROM bench-a plus a small file, into a new repository"
+    ));
+    for (ws, project) in [
+        (&sides.ours_ws, &sides.ours_project),
+        (&sides.docker_ws, &sides.docker_project),
+    ] {
+        let dir = ws.join("containers").join(DERIVED);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!(
+                "FROM {}/{project}/bench-a:latest\nCOPY own.txt /app/own.txt\n",
+                ctx.stack.registry
+            ),
+        )?;
+        std::fs::write(
+            dir.join("own.txt"),
+            format!("{project} {}\n", data::fresh_seed()),
+        )?;
+    }
+    let before = registry_counters(ctx).await?;
+    let ours = ours_up(ctx, &sides.ours_ws, &sides.ours_project, left).await?;
+    let middle = registry_counters(ctx).await?;
+    let docker = docker_cycle(ctx, sides, &[DERIVED], left).await?;
+    let after = registry_counters(ctx).await?;
+    let sent = |from: &serde_json::Value, to: &serde_json::Value, project: &str| {
+        let of = |v: &serde_json::Value| {
+            v["uploads"]["bytes_by_project"][project]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        of(to).saturating_sub(of(from)) as f64
+    };
+    let mounted = |v: &serde_json::Value| v["mounts"]["mounted"].as_u64().unwrap_or(0);
+    Ok(DerivedPush {
+        ours_bytes: sent(&before, &middle, &sides.ours_project),
+        docker_bytes: sent(&middle, &after, &sides.docker_project),
+        ours_seconds: ours.seconds,
+        docker_seconds: docker.total,
+        ours_mounted: mounted(&middle).saturating_sub(mounted(&before)),
+    })
+}
+
+/// The stack registry's test counters (`GET /stack/stats`, tests/stack/harbor/README.md).
+async fn registry_counters(ctx: &Context) -> anyhow::Result<serde_json::Value> {
+    let ca = std::env::var("STACK_REGISTRY_CA")
+        .context("STACK_REGISTRY_CA is not set: eval \"$(tests/stack/env)\"")?;
+    let done = timed(
+        Command::new("curl")
+            .args(["-sSf", "--cacert", &ca])
+            .arg(format!("https://{}/stack/stats", ctx.stack.registry)),
+        "curl /stack/stats",
+        Duration::from_secs(30),
+    )
+    .await?
+    .ok("reading the registry's counters")?;
+    serde_json::from_str(&done.stdout).context("the registry's counters are not JSON")
 }
 
 /// Changes one source file of `image`.

@@ -54,7 +54,8 @@ pub struct App {
     config: Config,
     signer: Signer,
     client: Client<HttpConnector, Body>,
-    stats: Mutex<Stats>,
+    /// Shared with the bodies of uploads in flight, which count their bytes.
+    stats: Arc<Mutex<Stats>>,
     usage: Mutex<Usage>,
     /// jti → (exp, requests it authorised), for users with `token_uses`.
     uses: Mutex<HashMap<String, (i64, u64)>>,
@@ -241,7 +242,7 @@ impl App {
             config,
             signer,
             client,
-            stats: Mutex::new(Stats::default()),
+            stats: Arc::default(),
             usage: Mutex::new(usage),
             uses: Mutex::new(HashMap::new()),
         })
@@ -557,7 +558,19 @@ impl App {
             Err(response) => return answer_early(req, response).await,
         };
 
+        let mount = req.method() == Method::POST
+            && req
+                .uri()
+                .query()
+                .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "mount"));
         let response = self.forward(req).await;
+        // a 401 is a challenge the client answers with a wider token: not an answer yet
+        if mount
+            && let Ok(r) = &response
+            && r.status() != StatusCode::UNAUTHORIZED
+        {
+            lock(&self.stats).mount(r.status() == StatusCode::CREATED);
+        }
         if let Some(p) = &pending {
             let created = matches!(&response, Ok(r) if r.status() == StatusCode::CREATED);
             self.complete_blob(p, created, authorization.as_ref()).await;
@@ -823,10 +836,28 @@ impl App {
         parts
             .headers
             .insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        // blob data (PATCH chunks, a PUT's body) is counted as it passes, per project
+        let upload_project = matches!(parts.method, Method::PATCH | Method::PUT)
+            .then(|| scope::upload_of_path(parts.uri.path()))
+            .flatten()
+            .map(|(repository, _)| scope::project_of(repository).to_string());
         parts.uri = uri;
         // distribution speaks HTTP/1.1 on its loopback port, whatever the client spoke
         parts.version = Version::HTTP_11;
-        let out = Request::from_parts(parts, body.boxed());
+        let body = match upload_project {
+            Some(project) => {
+                let stats = Arc::clone(&self.stats);
+                body.map_frame(move |frame| {
+                    if let Some(data) = frame.data_ref() {
+                        lock(&stats).uploaded(&project, data.len() as u64);
+                    }
+                    frame
+                })
+                .boxed()
+            }
+            None => body.boxed(),
+        };
+        let out = Request::from_parts(parts, body);
         Ok(self.client.request(out).await?)
     }
 }

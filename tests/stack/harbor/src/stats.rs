@@ -37,6 +37,19 @@ pub struct Stats {
     tokens_by_user: BTreeMap<String, u64>,
     refusals: BTreeMap<Refusal, u64>,
     proxied: u64,
+    /// Blob data received in upload requests (PATCH and PUT), per project.
+    uploaded_bytes: BTreeMap<String, u64>,
+    mounts: Mounts,
+}
+
+/// Cross-repository mount requests (`POST …/blobs/uploads/?mount=&from=`) and what
+/// distribution made of them.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Mounts {
+    /// 201: the blob was linked in, nothing uploaded.
+    pub mounted: u64,
+    /// Any other answer but a 401 challenge (202 opens an ordinary upload instead).
+    pub declined: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +59,15 @@ pub struct Snapshot {
     /// Requests forwarded to distribution.
     pub proxied_requests: u64,
     pub projects: BTreeMap<String, ProjectUsage>,
+    pub uploads: Uploads,
+    pub mounts: Mounts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Uploads {
+    /// Bytes of blob data the clients sent, all projects together.
+    pub bytes: u64,
+    pub bytes_by_project: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +102,18 @@ impl Stats {
         self.proxied += 1;
     }
 
+    pub fn uploaded(&mut self, project: &str, bytes: u64) {
+        *self.uploaded_bytes.entry(project.to_string()).or_default() += bytes;
+    }
+
+    pub fn mount(&mut self, mounted: bool) {
+        if mounted {
+            self.mounts.mounted += 1;
+        } else {
+            self.mounts.declined += 1;
+        }
+    }
+
     pub fn reset(&mut self) {
         *self = Stats::default();
     }
@@ -100,6 +134,36 @@ impl Stats {
             },
             proxied_requests: self.proxied,
             projects,
+            uploads: Uploads {
+                bytes: self.uploaded_bytes.values().sum(),
+                bytes_by_project: self.uploaded_bytes.clone(),
+            },
+            mounts: self.mounts.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_and_mounts_are_counted_and_reset() {
+        let mut stats = Stats::default();
+        stats.uploaded("vcity", 1000);
+        stats.uploaded("vcity", 24);
+        stats.uploaded("tools", 5);
+        stats.mount(true);
+        stats.mount(false);
+        stats.mount(true);
+        let snap = stats.snapshot(BTreeMap::new());
+        assert_eq!(snap.uploads.bytes, 1029);
+        assert_eq!(snap.uploads.bytes_by_project["vcity"], 1024);
+        assert_eq!(snap.uploads.bytes_by_project["tools"], 5);
+        assert_eq!((snap.mounts.mounted, snap.mounts.declined), (2, 1));
+        stats.reset();
+        let snap = stats.snapshot(BTreeMap::new());
+        assert_eq!(snap.uploads.bytes, 0);
+        assert_eq!(snap.mounts.mounted + snap.mounts.declined, 0);
     }
 }

@@ -656,6 +656,42 @@ async fn push_and_pull_through_the_proxy() {
     assert_eq!(stats["token_requests"]["by_user"][CI], 1, "{stats}");
     assert_eq!(stats["token_requests"]["total"], 1, "{stats}");
     assert_eq!(stats["refusals"]["total"], 0, "{stats}");
+    // every byte of blob data counted once, sent in one PUT or in PATCH chunks
+    let sent = config.len() + layer1.len() + layer2.len();
+    assert_eq!(stats["uploads"]["bytes"], sent, "{stats}");
+    assert_eq!(
+        stats["uploads"]["bytes_by_project"]["vcity"], sent,
+        "{stats}"
+    );
+    assert_eq!(
+        stats["mounts"],
+        json!({"mounted": 0, "declined": 0}),
+        "{stats}"
+    );
+
+    // a cross-repository mount of a blob the source holds links it in (201), one of a
+    // blob it does not opens an ordinary upload (202): counted apart, nothing uploaded
+    let mount = |digest: &str| {
+        format!(
+            "/v2/vcity/copy/blobs/uploads/?mount={}&from=vcity/app",
+            digest.replace(':', "%3A")
+        )
+    };
+    let r = ci
+        .send(Method::POST, &mount(&sha256(&layer2)), b"", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = ci
+        .send(Method::POST, &mount(&sha256(&blob(3, 10))), b"", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let stats = stack.stats().await;
+    assert_eq!(
+        stats["mounts"],
+        json!({"mounted": 1, "declined": 1}),
+        "{stats}"
+    );
+    assert_eq!(stats["uploads"]["bytes"], sent, "{stats}");
 
     // pull as the push robot and as the reader
     for user in [CI, READER] {
