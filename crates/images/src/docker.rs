@@ -93,6 +93,27 @@ impl DockerEngine {
         Ok(list.into_iter().map(|i| i.id).collect())
     }
 
+    /// Every local image labelled with a key, by key (newest first): one listing for a
+    /// whole plan instead of one request per image.
+    pub async fn images_by_key(&self) -> Result<HashMap<String, Vec<String>>> {
+        let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
+        filters.insert("label", vec![KEY_LABEL.to_string()]);
+        let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let mut list = self
+            .docker
+            .list_images(Some(opts))
+            .await
+            .map_err(|e| Error::docker("list images", &e))?;
+        list.sort_by_key(|i| std::cmp::Reverse(i.created));
+        let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
+        for image in list {
+            if let Some(key) = image.labels.get(KEY_LABEL) {
+                by_key.entry(key.clone()).or_default().push(image.id);
+            }
+        }
+        Ok(by_key)
+    }
+
     /// Points `reference` (`repo:tag`) at image `id`.
     pub async fn tag(&self, id: &str, reference: &str) -> Result<()> {
         let (repo, tag) = split_repo_tag(reference);

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::config::RegistryConfig;
@@ -21,6 +22,20 @@ use crate::spec::{ImageKind, ImageSpec, Workspace};
 
 /// Most file changes listed in a rebuild reason before summarizing.
 const MAX_FILE_REASONS: usize = 10;
+
+/// Registry checks a plan makes at once.
+const REGISTRY_CHECKS_AT_ONCE: usize = 8;
+
+/// Whether the registry holds the manifest the lock file names for an image.
+#[derive(Debug)]
+enum Presence {
+    /// Yes, with this digest.
+    Present(String),
+    /// No (or another manifest).
+    Absent,
+    /// The registry could not be asked: why.
+    Unknown(String),
+}
 
 /// Images of one workspace, with the engine, the registry (optional: builds work
 /// without one) and where progress goes.
@@ -87,18 +102,57 @@ impl Images {
     /// `registry_error` and the image counts as not in the registry.
     pub async fn plan(&self, specs: &[ImageSpec], lock: &Lock) -> Result<Vec<ImagePlan>> {
         let order = build_order(specs)?;
+        // Three things at once: the keys (file scans), the engine's keyed images, and the
+        // registry's answer for what the lock file names (one round trip per image, the
+        // bulk of a plan where nothing changed). The registry's answer counts only for
+        // the images whose key is still the lock's.
+        let (prepared, local, mut found) = futures::join!(
+            self.prepare_in_order(specs, order),
+            self.docker.images_by_key(),
+            self.registry_lookups(specs, lock),
+        );
+        let mut prepared = prepared?;
+        let local = local?;
+        specs
+            .iter()
+            .enumerate()
+            .map(|(idx, spec)| {
+                let presence = found.remove(&spec.name);
+                match (&spec.kind, prepared.remove(&idx)) {
+                    (ImageKind::Mirror(m), _) => {
+                        Ok(self.plan_mirror(spec, &m.source, lock, presence))
+                    }
+                    (ImageKind::Build(_), Some(p)) => {
+                        let image = local.get(&p.key).and_then(|ids| ids.first()).cloned();
+                        Ok(self.plan_build(spec, lock, p, image, presence))
+                    }
+                    (ImageKind::Build(_), None) => Err(Error::InvalidValue {
+                        what: "image",
+                        value: spec.name.clone(),
+                        origin: spec.describe(),
+                        why: "not reached in build order".into(),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// The build images prepared in build order (an image's key holds those of its
+    /// workspace bases), by index in `specs`.
+    async fn prepare_in_order(
+        &self,
+        specs: &[ImageSpec],
+        order: Vec<usize>,
+    ) -> Result<HashMap<usize, Prepared>> {
         let mut keys: HashMap<String, String> = HashMap::new();
-        let mut plans: Vec<Option<ImagePlan>> = vec![None; specs.len()];
+        let mut prepared = HashMap::new();
         for idx in order {
             let spec = &specs[idx];
-            let plan = match &spec.kind {
-                ImageKind::Build(_) => self.plan_build(spec, specs, lock, &keys).await?,
-                ImageKind::Mirror(m) => self.plan_mirror(spec, &m.source, lock).await,
-            };
-            if let Some(k) = &plan.key {
-                keys.insert(spec.name.clone(), k.clone());
+            if let ImageKind::Build(_) = &spec.kind {
+                let p = self.prepare_for_plan(spec, specs, &keys).await?;
+                keys.insert(spec.name.clone(), p.key.clone());
+                prepared.insert(idx, p);
             }
-            plans[idx] = Some(plan);
         }
         if let Err(e) = self.cache.save() {
             self.emit(ImageEvent::Warning {
@@ -106,7 +160,42 @@ impl Images {
                 message: format!("file-hash cache not saved (next run hashes again): {e}"),
             });
         }
-        Ok(plans.into_iter().flatten().collect())
+        Ok(prepared)
+    }
+
+    /// For each image the lock file names at its current reference: whether the registry
+    /// still has that manifest, asked side by side.
+    async fn registry_lookups(
+        &self,
+        specs: &[ImageSpec],
+        lock: &Lock,
+    ) -> HashMap<String, Presence> {
+        let Some(reg) = &self.registry else {
+            return HashMap::new();
+        };
+        let asked = specs.iter().filter_map(|spec| {
+            let entry = lock
+                .get(&spec.name)
+                .filter(|e| e.reference == spec.reference)?;
+            Some(async move {
+                let presence = match ImageRef::parse(&spec.reference, &spec.describe()) {
+                    Err(e) => Presence::Unknown(e.to_string()),
+                    Ok(r) => {
+                        let pinned = r.to_oci().clone_with_digest(entry.digest.clone());
+                        match reg.manifest_digest(&pinned).await {
+                            Ok(Some(d)) if d == entry.digest => Presence::Present(d),
+                            Ok(_) => Presence::Absent,
+                            Err(e) => Presence::Unknown(e.to_string()),
+                        }
+                    }
+                };
+                (spec.name.clone(), presence)
+            })
+        });
+        futures::stream::iter(asked)
+            .buffer_unordered(REGISTRY_CHECKS_AT_ONCE)
+            .collect()
+            .await
     }
 
     /// Scans the context and computes the key of one build image. Bases that are other
@@ -174,13 +263,13 @@ impl Images {
         })
     }
 
-    async fn plan_build(
+    /// `prepare`, with the context's warnings told (paths relative to the workspace).
+    async fn prepare_for_plan(
         &self,
         spec: &ImageSpec,
         specs: &[ImageSpec],
-        lock: &Lock,
         keys: &HashMap<String, String>,
-    ) -> Result<ImagePlan> {
+    ) -> Result<Prepared> {
         let mut prepared = self.prepare(spec, specs, keys).await?;
         let root = format!("{}/", self.ws.root.display());
         for w in prepared.ctx.warnings.iter_mut() {
@@ -192,10 +281,28 @@ impl Images {
                 message: w.clone(),
             });
         }
+        Ok(prepared)
+    }
+
+    /// The plan of a build image whose key is known and whose local image (with that
+    /// key) was looked up: the registry's answer for the lock's manifest counts when the
+    /// lock's key is this key.
+    fn plan_build(
+        &self,
+        spec: &ImageSpec,
+        lock: &Lock,
+        prepared: Prepared,
+        local_image: Option<String>,
+        presence: Option<Presence>,
+    ) -> ImagePlan {
         let key = prepared.key.clone();
-        let local_image = self.docker.images_with_key(&key).await?.into_iter().next();
-        let (registry_digest, registry_error) =
-            self.registry_digest_for_key(spec, lock, &key).await;
+        let same_key = lock
+            .get(&spec.name)
+            .is_some_and(|e| e.key.as_deref() == Some(key.as_str()));
+        let (registry_digest, registry_error) = match presence.filter(|_| same_key) {
+            Some(p) => self.registry_answer(spec, p),
+            None => (None, None),
+        };
 
         let state = match (&local_image, &registry_digest) {
             (_, Some(_)) => PlanState::UpToDate,
@@ -215,7 +322,7 @@ impl Images {
             (None, PlanState::MustPush { .. }) => PlanState::UpToDate,
             (_, s) => s,
         };
-        Ok(ImagePlan {
+        ImagePlan {
             name: spec.name.clone(),
             reference: spec.reference.clone(),
             kind: spec.kind.name(),
@@ -231,7 +338,7 @@ impl Images {
             deps: prepared.deps.clone(),
             spec: spec.clone(),
             prepared: Some(Arc::new(prepared)),
-        })
+        }
     }
 
     pub(crate) fn rebuild_reasons(&self, spec: &ImageSpec, prepared: &Prepared) -> Vec<String> {
@@ -262,53 +369,32 @@ impl Images {
         reasons
     }
 
-    /// The registry digest when the lock says this key was pushed and the registry still
-    /// has that manifest.
-    async fn registry_digest_for_key(
+    /// (digest, error) from the registry's answer; a failed check is told as a warning.
+    fn registry_answer(
         &self,
         spec: &ImageSpec,
-        lock: &Lock,
-        key: &str,
+        presence: Presence,
     ) -> (Option<String>, Option<String>) {
-        let Some(entry) = lock.get(&spec.name) else {
-            return (None, None);
-        };
-        if entry.key.as_deref() != Some(key) || entry.reference != spec.reference {
-            return (None, None);
-        }
-        self.registry_has(spec, &entry.digest).await
-    }
-
-    /// (digest, error): the manifest `digest` of `spec.reference` is in the registry.
-    async fn registry_has(
-        &self,
-        spec: &ImageSpec,
-        digest: &str,
-    ) -> (Option<String>, Option<String>) {
-        let Some(reg) = &self.registry else {
-            return (None, None);
-        };
-        let reference = match ImageRef::parse(&spec.reference, &spec.describe()) {
-            Ok(r) => r.to_oci(),
-            Err(e) => return (None, Some(e.to_string())),
-        };
-        match reg
-            .manifest_digest(&reference.clone_with_digest(digest.to_string()))
-            .await
-        {
-            Ok(Some(d)) if d == digest => (Some(d), None),
-            Ok(_) => (None, None),
-            Err(e) => {
+        match presence {
+            Presence::Present(d) => (Some(d), None),
+            Presence::Absent => (None, None),
+            Presence::Unknown(e) => {
                 self.emit(ImageEvent::Warning {
                     image: spec.name.clone(),
                     message: format!("could not check the registry: {e}"),
                 });
-                (None, Some(e.to_string()))
+                (None, Some(e))
             }
         }
     }
 
-    async fn plan_mirror(&self, spec: &ImageSpec, source: &str, lock: &Lock) -> ImagePlan {
+    fn plan_mirror(
+        &self,
+        spec: &ImageSpec,
+        source: &str,
+        lock: &Lock,
+        presence: Option<Presence>,
+    ) -> ImagePlan {
         let entry = lock.get(&spec.name);
         let (registry_digest, registry_error, state) = match entry {
             None => (
@@ -335,7 +421,7 @@ impl Images {
                     reason: format!("target changed from {}", e.reference),
                 },
             ),
-            Some(e) => match self.registry_has(spec, &e.digest).await {
+            Some(_) => match self.registry_answer(spec, presence.unwrap_or(Presence::Absent)) {
                 (Some(d), _) => (Some(d), None, PlanState::UpToDate),
                 (None, err) => (
                     None,
