@@ -81,23 +81,26 @@ impl DockerEngine {
 
     /// IDs of local images labelled with this key (newest first).
     pub async fn images_with_key(&self, key: &str) -> Result<Vec<String>> {
-        let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
-        filters.insert("label", vec![format!("{KEY_LABEL}={key}")]);
-        let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
-        let mut list = self
-            .docker
-            .list_images(Some(opts))
-            .await
-            .map_err(|e| Error::docker("list images", &e))?;
-        list.sort_by_key(|i| std::cmp::Reverse(i.created));
+        let list = self.labelled(format!("{KEY_LABEL}={key}")).await?;
         Ok(list.into_iter().map(|i| i.id).collect())
     }
 
     /// Every local image labelled with a key, by key (newest first): one listing for a
     /// whole plan instead of one request per image.
     pub async fn images_by_key(&self) -> Result<HashMap<String, Vec<String>>> {
+        let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
+        for image in self.labelled(KEY_LABEL.to_string()).await? {
+            if let Some(key) = image.labels.get(KEY_LABEL) {
+                by_key.entry(key.clone()).or_default().push(image.id);
+            }
+        }
+        Ok(by_key)
+    }
+
+    /// Local images matching a label filter (`name` or `name=value`), newest first.
+    async fn labelled(&self, filter: String) -> Result<Vec<bollard::models::ImageSummary>> {
         let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
-        filters.insert("label", vec![KEY_LABEL.to_string()]);
+        filters.insert("label", vec![filter]);
         let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
         let mut list = self
             .docker
@@ -105,13 +108,7 @@ impl DockerEngine {
             .await
             .map_err(|e| Error::docker("list images", &e))?;
         list.sort_by_key(|i| std::cmp::Reverse(i.created));
-        let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
-        for image in list {
-            if let Some(key) = image.labels.get(KEY_LABEL) {
-                by_key.entry(key.clone()).or_default().push(image.id);
-            }
-        }
-        Ok(by_key)
+        Ok(list)
     }
 
     /// Points `reference` (`repo:tag`) at image `id`.

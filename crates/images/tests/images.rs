@@ -31,6 +31,25 @@ impl Setup {
     fn events(&self) -> Vec<ImageEvent> {
         self.events.lock().unwrap().clone()
     }
+
+    /// Plans, builds what must be built (every build must succeed) and pushes.
+    async fn build_and_push(
+        &self,
+        registry: &RegistryConfig,
+        mirrors: &[MirrorConfig],
+        lock: &mut Lock,
+    ) -> PushReport {
+        let mut plans = self.plan(Some(registry), mirrors).await;
+        let built = self
+            .images
+            .build_all(&mut plans, &BuildOptions::default())
+            .await;
+        assert!(built.is_success(), "{:?}", built.failed);
+        self.images
+            .push_all(&mut plans, lock, &PushOptions::default())
+            .await
+            .unwrap()
+    }
 }
 
 /// A workspace with `files` under its root, Images wired to `registry`.
@@ -340,18 +359,7 @@ async fn an_image_on_a_workspace_base_mounts_its_layers_with_basic_auth() {
     )
     .await;
     let mut lock = Lock::load(&s.ws.lock_path).unwrap();
-    let mut plans = s.plan(Some(&cfg), &[]).await;
-    assert!(
-        s.images
-            .build_all(&mut plans, &BuildOptions::default())
-            .await
-            .is_success()
-    );
-    let report = s
-        .images
-        .push_all(&mut plans, &mut lock, &PushOptions::default())
-        .await
-        .unwrap();
+    let report = s.build_and_push(&cfg, &[], &mut lock).await;
     assert!(report.is_success(), "{:?}", report.failed);
     let pushed = |name: &str| report.pushed.iter().find(|p| p.name == name).unwrap();
     let (base, app) = (pushed("mountbase"), pushed("mountapp"));
@@ -994,19 +1002,10 @@ async fn stack_registry_through_settings_when_up() {
         Some(&cfg),
     )
     .await;
-    let mut plans = s.plan(Some(&cfg), std::slice::from_ref(&mirror)).await;
-    assert!(
-        s.images
-            .build_all(&mut plans, &BuildOptions::default())
-            .await
-            .is_success()
-    );
     let mut lock = Lock::new();
     let report = s
-        .images
-        .push_all(&mut plans, &mut lock, &PushOptions::default())
-        .await
-        .unwrap();
+        .build_and_push(&cfg, std::slice::from_ref(&mirror), &mut lock)
+        .await;
     assert!(report.is_success(), "{:?}", report.failed);
     assert!(lock.resolve("kit-images-test").is_some());
     assert!(lock.resolve(&mirror.source).is_some());
