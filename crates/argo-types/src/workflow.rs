@@ -432,9 +432,12 @@ pub struct DagTask {
     pub extra: Extra,
 }
 
-/// `.status` as the controller writes it.
+/// `.status` as the controller writes it. A workflow past about 1 MB (a sweep of a
+/// thousand pods or more) has its nodes gzipped and base64-encoded in
+/// `status.compressedNodes` instead of `status.nodes`; they are expanded into `nodes`
+/// when read, so every reader sees one shape.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "StatusAsWritten")]
 pub struct WorkflowStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
@@ -452,6 +455,64 @@ pub struct WorkflowStatus {
     pub conditions: Vec<Condition>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// `.status` as it arrives, before compressed nodes are expanded.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusAsWritten {
+    #[serde(default)]
+    phase: Option<Phase>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    started_at: Option<Time>,
+    #[serde(default)]
+    finished_at: Option<Time>,
+    #[serde(default)]
+    nodes: BTreeMap<String, NodeStatus>,
+    #[serde(default)]
+    compressed_nodes: Option<String>,
+    #[serde(default)]
+    conditions: Vec<Condition>,
+    #[serde(flatten)]
+    extra: Extra,
+}
+
+impl TryFrom<StatusAsWritten> for WorkflowStatus {
+    type Error = String;
+
+    fn try_from(s: StatusAsWritten) -> Result<Self, String> {
+        let mut nodes = s.nodes;
+        if let Some(packed) = s.compressed_nodes.filter(|p| !p.is_empty()) {
+            nodes.extend(expand_nodes(&packed)?);
+        }
+        Ok(WorkflowStatus {
+            phase: s.phase,
+            message: s.message,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            nodes,
+            conditions: s.conditions,
+            extra: s.extra,
+        })
+    }
+}
+
+/// The nodes of `status.compressedNodes`: base64 (standard alphabet) of a gzip stream of
+/// the JSON map node id → node, as Argo's controller packs them.
+pub fn expand_nodes(packed: &str) -> Result<BTreeMap<String, NodeStatus>, String> {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let gzipped = base64::engine::general_purpose::STANDARD
+        .decode(packed.trim())
+        .map_err(|e| format!("status.compressedNodes is not base64: {e}"))?;
+    let mut json = Vec::new();
+    flate2::read::MultiGzDecoder::new(gzipped.as_slice())
+        .read_to_end(&mut json)
+        .map_err(|e| format!("status.compressedNodes is not a gzip stream: {e}"))?;
+    serde_json::from_slice(&json)
+        .map_err(|e| format!("status.compressedNodes does not hold Argo's nodes: {e}"))
 }
 
 /// One entry of `.status.conditions`.
@@ -670,5 +731,92 @@ pub fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use std::io::Write as _;
+
+    /// What the controller writes for a workflow past its size limit.
+    fn packed(nodes: &serde_json::Value) -> String {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(nodes.to_string().as_bytes()).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
+    }
+
+    fn sweep(pods: usize) -> serde_json::Value {
+        let mut nodes = serde_json::Map::new();
+        for i in 0..pods {
+            let id = format!("sweep-{i}");
+            nodes.insert(
+                id.clone(),
+                serde_json::json!({"id": id, "name": format!("sweep[0].run({i})"),
+                    "type": "Pod", "phase": if i == 7 { "Failed" } else { "Succeeded" },
+                    "templateName": "run"}),
+            );
+        }
+        serde_json::Value::Object(nodes)
+    }
+
+    #[test]
+    fn compressed_nodes_are_expanded_when_read() {
+        let status = serde_json::json!({
+            "phase": "Running",
+            "compressedNodes": packed(&sweep(5000)),
+            "progress": "4999/5000",
+        });
+        let read: WorkflowStatus = serde_json::from_value(status).unwrap();
+        assert_eq!(read.nodes.len(), 5000);
+        assert_eq!(read.nodes["sweep-7"].phase, Some(Phase::Failed));
+        assert_eq!(read.nodes["sweep-12"].template_name.as_deref(), Some("run"));
+        // other fields kept; written back with plain nodes only
+        assert_eq!(read.extra["progress"], "4999/5000");
+        let written = serde_json::to_value(&read).unwrap();
+        assert!(written.get("compressedNodes").is_none());
+        assert_eq!(written["nodes"].as_object().unwrap().len(), 5000);
+        // a whole Workflow too (the watch's objects)
+        let wf: Workflow = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+            "metadata": {"name": "sweep"}, "spec": {},
+            "status": {"compressedNodes": packed(&sweep(3))},
+        }))
+        .unwrap();
+        assert_eq!(wf.status.unwrap().nodes.len(), 3);
+    }
+
+    #[test]
+    fn plain_and_empty_compressed_nodes_read_as_before() {
+        let read: WorkflowStatus = serde_json::from_value(serde_json::json!({
+            "nodes": sweep(2), "compressedNodes": ""
+        }))
+        .unwrap();
+        assert_eq!(read.nodes.len(), 2);
+        let read: WorkflowStatus = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert!(read.nodes.is_empty());
+    }
+
+    #[test]
+    fn damaged_compressed_nodes_are_a_clear_error() {
+        for (packed, said) in [
+            ("not base64 !".to_string(), "is not base64"),
+            (
+                base64::engine::general_purpose::STANDARD.encode(b"plain text"),
+                "is not a gzip stream",
+            ),
+            (
+                packed(&serde_json::json!(["a list"])),
+                "does not hold Argo's nodes",
+            ),
+        ] {
+            let err = serde_json::from_value::<WorkflowStatus>(
+                serde_json::json!({"compressedNodes": packed}),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(said), "{err}");
+        }
     }
 }

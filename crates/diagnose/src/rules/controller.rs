@@ -13,8 +13,10 @@ use kit_argo_types::{LABEL_INSTANCE_ID, Phase};
 pub(super) fn not_acting(ctx: &Ctx<'_>) -> Vec<Detection> {
     let wf = &ctx.s.workflow;
     // A live controller answers within a second or two: saying "watching" before that
-    // would greet every healthy submission with a false alarm.
-    if !wf.untouched() || ctx.s.now - wf.created < TimeDelta::seconds(5) {
+    // would greet every healthy submission with a false alarm. Its first pass over a
+    // wide loop creates every pod before it writes any status (300 pods: 13 s on the
+    // stack), so pods of the workflow prove it is at work.
+    if !wf.untouched() || ctx.s.now - wf.created < TimeDelta::seconds(5) || !ctx.pods.is_empty() {
         return vec![];
     }
     let age = ago(ctx.s.now - wf.created);
