@@ -27,6 +27,8 @@ HARBOR_ACCOUNTS=(
   'short|robot$vcity+short|vcity = ["pull", "push"]|token_uses = 4'
 )
 BASE_IMAGE=stack/busybox:1
+# BASE_IMAGE with zstd (tests/stack/node/up): a helper image that is not busybox-only.
+TOOLS_IMAGE=stack/tools:1
 
 say() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }

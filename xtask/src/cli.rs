@@ -156,7 +156,7 @@ pub enum Command {
     },
     /// Copy results off the PVC into a local folder, verified and resumable.
     #[command(
-        after_help = format!("Examples:\n  cargo xtask fetch-results                       # the last run's experiment folder\n  cargo xtask fetch-results junk/stage_5 --to results/stage_5\n  cargo xtask fetch-results --list junk\n\n{}", exit::help(&[
+        after_help = format!("Examples:\n  cargo xtask fetch-results                       # the last run's experiment folder\n  cargo xtask fetch-results junk/stage_5 --to results/stage_5\n  cargo xtask fetch-results --list junk\n  cargo xtask fetch-results junk --compress zstd  # auto compresses only on a slow link\n\n{}", exit::help(&[
             (ExitCode::Success, "fetched and verified"),
             (ExitCode::Failure, "failure (nothing partial is left under a final name)"),
             (ExitCode::Input, "bad input"),
@@ -326,8 +326,12 @@ pub struct FetchArgs {
     /// Image of the helper pod (default: busybox:1 in the configured registry).
     #[arg(long)]
     pub helper_image: Option<String>,
-    /// Compress the transfer with gzip when the pod has it.
-    #[arg(long)]
+    /// Compress the transfer in the pod: `auto` times a sample of the link and
+    /// compresses (zstd, else gzip, whichever the pod has) only when that is faster.
+    #[arg(long, value_name = "CODEC", default_value = "auto", value_parser = parse_compression)]
+    pub compress: kit_fetch::Compression,
+    /// Same as `--compress gzip` (kept for scripts written before `--compress`).
+    #[arg(long, hide = true, conflicts_with = "compress")]
     pub gzip: bool,
     /// Hash every local file again instead of trusting the manifest's sizes and times,
     /// and check transfers with SHA-256 in the pod instead of cksum's CRC.
@@ -346,6 +350,10 @@ pub struct ConfigArgs {
     /// Exit non-zero when something required by the other commands is missing.
     #[arg(long)]
     pub check: bool,
+}
+
+fn parse_compression(value: &str) -> Result<kit_fetch::Compression, String> {
+    value.parse()
 }
 
 #[cfg(test)]

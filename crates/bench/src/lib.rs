@@ -7,12 +7,13 @@
 //! (an alias in `.cargo/config.toml`) builds `xtask` and runs this crate's binary.
 //! The harness is this library: [`process`] (timed subprocesses), [`sampler`] (memory
 //! and CPU of a process), [`proxy`] (API requests counted at a `kubectl proxy`),
-//! [`stats`] (median, p95), [`report`] (the table), [`context`] (the stack, scratch
+//! [`link`] (a slow link on loopback), [`stats`] (median, p95), [`report`] (the table), [`context`] (the stack, scratch
 //! folders) and [`data`]; the benchmarks themselves are in [`benches`].
 
 pub mod benches;
 pub mod context;
 pub mod data;
+pub mod link;
 pub mod process;
 pub mod proxy;
 pub mod report;

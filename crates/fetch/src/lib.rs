@@ -22,6 +22,7 @@
 //! work relative to their working directory: [`ExecRoot::WorkingDirectory`].
 
 mod cksum;
+mod compress;
 mod error;
 mod extract;
 pub mod helper_pod;
@@ -43,6 +44,7 @@ use kit_config::Settings;
 use kube::api::Api;
 use serde::Serialize;
 
+pub use compress::{Choice, Codec, Compression, LinkSample, PodTools, choose as choose_codec};
 pub use error::FetchError;
 pub use extract::Mismatch;
 pub use helper_pod::{HELPER_SELECTOR, HelperSpec, cleanup_helper_pods, delete_helper_pod};
@@ -115,15 +117,6 @@ pub fn default_helper_image(settings: &Settings) -> String {
     }
 }
 
-/// Compression of the tar stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    #[default]
-    Off,
-    /// gzip (fast level) when the pod has it: pays off on slow links with text data.
-    GzipIfAvailable,
-}
-
 /// Everything `fetch` needs.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -141,7 +134,7 @@ pub struct FetchOptions {
 }
 
 /// Progress, for the CLI to render.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FetchEvent {
     /// Remember the name: after a cancellation (the future dropped), the pod is
     /// deleted by a spawned task, which needs the runtime a moment longer; or call
@@ -179,6 +172,12 @@ pub enum FetchEvent {
         path: String,
         size: u64,
     },
+    /// How the transfer travels, and why (see [`Compression`]).
+    Compressing {
+        codec: Codec,
+        reason: String,
+        sample: Option<LinkSample>,
+    },
     Warning(String),
     HelperDeleted {
         pod: String,
@@ -197,7 +196,7 @@ pub struct FetchReport {
     pub files_fetched: usize,
     /// File content bytes written.
     pub bytes_fetched: u64,
-    /// Bytes that came over the connection (less than `bytes_fetched` with gzip).
+    /// Bytes that came over the connection (less than `bytes_fetched` when compressed).
     pub wire_bytes: u64,
     pub files_unchanged: usize,
     /// Files of the same size hashed in the pod to tell unchanged from changed: those
@@ -207,6 +206,11 @@ pub struct FetchReport {
     /// by default, `sha256sum` with `--verify` or when the pod has no usable `cksum`.
     pub transfer_check: Option<&'static str>,
     pub compressed: bool,
+    /// The codec the transfer used, and why.
+    pub codec: Codec,
+    pub codec_reason: String,
+    /// The link as measured by `--compress auto` (none when nothing was sampled).
+    pub link_sample: Option<LinkSample>,
     pub skipped_links: Vec<String>,
     pub dry_run: bool,
     pub plan: FetchPlan,
@@ -422,6 +426,59 @@ impl Remote {
         Ok(hashes)
     }
 
+    /// The codec of this transfer: the one asked for, or chosen from a timed sample.
+    async fn choose_codec(
+        &self,
+        asked: Compression,
+        listing: &Listing,
+        plan: &FetchPlan,
+        base: &str,
+    ) -> Choice {
+        let tools = PodTools {
+            gzip: listing.gzip,
+            zstd: listing.zstd,
+        };
+        let bytes = plan.bytes_to_fetch();
+        let mut why_none = String::new();
+        let mut sample = None;
+        if asked == Compression::Auto && (tools.gzip || tools.zstd) {
+            if bytes < compress::SAMPLE_WORTH_FROM {
+                why_none = format!(
+                    "only {:.1} MB to fetch: not worth measuring the link",
+                    bytes as f64 / 1e6
+                );
+            } else {
+                match self.sample_link(plan, base).await {
+                    Ok(s) => sample = Some(s),
+                    Err(e) => {
+                        why_none =
+                            format!("the link could not be measured ({e}): transferring as is")
+                    }
+                }
+            }
+        }
+        compress::choose(asked, tools, sample.as_ref(), &why_none)
+    }
+
+    /// Times the first MiBs of the files to fetch as they arrive uncompressed.
+    async fn sample_link(&self, plan: &FetchPlan, base: &str) -> Result<LinkSample, String> {
+        let files: Vec<(&str, u64)> = plan.to_fetch().map(|f| (f.path.as_str(), f.size)).collect();
+        let captured = self
+            .exec
+            .capture(compress::sample_command(&self.root, base, &files))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (Some((first, first_len)), Some(last)) = (captured.first_chunk, captured.last_chunk)
+        else {
+            return Err(format!("no data came: {}", captured.stderr.trim()));
+        };
+        Ok(LinkSample {
+            bytes: (captured.stdout.len() - first_len) as u64,
+            seconds: last.duration_since(first).as_secs_f64(),
+            ratio: compress::ratio_of(&captured.stdout),
+        })
+    }
+
     /// Fetches `path` into `to` (see the module documentation).
     pub async fn fetch(
         &self,
@@ -522,13 +579,29 @@ impl Remote {
                 "sha256sum",
             )?;
         }
-        let gzip = compression == Compression::GzipIfAvailable && listing.gzip;
-        if compression == Compression::GzipIfAvailable && !listing.gzip {
+        let choice = if plan.files_to_fetch() == 0 || dry_run {
+            Choice {
+                codec: Codec::None,
+                reason: "nothing to transfer".into(),
+                fallback: false,
+                sample: None,
+            }
+        } else {
+            self.choose_codec(compression, &listing, &plan, &base).await
+        };
+        let codec = choice.codec;
+        if choice.fallback {
             progress(FetchEvent::Warning(format!(
-                "pod {} has no gzip: transferring uncompressed",
-                self.exec.pod
+                "pod {}: {}",
+                self.exec.pod, choice.reason
             )));
         }
+        let sample = choice.sample;
+        progress(FetchEvent::Compressing {
+            codec,
+            reason: choice.reason.clone(),
+            sample,
+        });
         let mut report = FetchReport {
             pod: self.exec.pod.clone(),
             source: source.clone(),
@@ -542,7 +615,10 @@ impl Remote {
             files_unchanged: unchanged.len(),
             files_hashed_remote: undecided.len(),
             transfer_check: (plan.files_to_fetch() > 0).then(|| transfer_check.program()),
-            compressed: gzip,
+            compressed: codec != Codec::None,
+            codec,
+            codec_reason: choice.reason.clone(),
+            link_sample: sample,
             skipped_links: listing.skipped_links.clone(),
             dry_run,
             plan: plan.clone(),
@@ -593,7 +669,7 @@ impl Remote {
                 .filter_map(|name| by_path.get(name))
                 .map(|f| (f.path.clone(), (f.size, f.sha256.clone())))
                 .collect();
-            let command = transfer::tar_command(&self.root, &base, &batch, gzip);
+            let command = transfer::tar_command(&self.root, &base, &batch, codec);
             // Files without a known SHA-256 are checksummed in the pod while they stream.
             let unhashed: Vec<&str> = batch
                 .iter()
@@ -610,7 +686,7 @@ impl Remote {
                 .exec
                 .stream_tar(
                     command,
-                    gzip,
+                    codec,
                     expected.clone(),
                     late,
                     store.clone(),
@@ -824,7 +900,7 @@ impl Remote {
             .collect();
         let streamed = self
             .exec
-            .stream_tar(command, false, expected_map, None, store, &mut |_| {})
+            .stream_tar(command, Codec::None, expected_map, None, store, &mut |_| {})
             .await?;
         let outcome = streamed.outcome;
         if let Some(err) = outcome.error {
@@ -1140,6 +1216,7 @@ mod tests {
             skipped_links: vec![],
             tar: true,
             gzip: false,
+            zstd: false,
             sha256sum: true,
             cksum,
             now: Some(100),

@@ -128,6 +128,7 @@ for t in find stat; do command -v "$t" >/dev/null 2>&1 || { echo "@@lacks $t"; e
 if [ "$2" = 1 ] && ! command -v sha256sum >/dev/null 2>&1; then echo '@@lacks sha256sum'; exit 0; fi
 if command -v tar >/dev/null 2>&1; then echo '@@tar yes'; else echo '@@tar no'; fi
 if command -v gzip >/dev/null 2>&1; then echo '@@gzip yes'; else echo '@@gzip no'; fi
+if command -v zstd >/dev/null 2>&1; then echo '@@zstd yes'; else echo '@@zstd no'; fi
 if command -v sha256sum >/dev/null 2>&1; then echo '@@sha256sum yes'; else echo '@@sha256sum no'; fi
 if command -v cksum >/dev/null 2>&1; then echo "@@cksum $(printf '%s' "$probe" | cksum 2>&1)"; else echo '@@cksum no'; fi
 echo "@@now $(date +%s)"
@@ -193,6 +194,8 @@ pub struct Listing {
     pub tar: bool,
     /// The pod has `gzip`.
     pub gzip: bool,
+    /// The pod has `zstd` (busybox has not; Debian-based images usually have).
+    pub zstd: bool,
     /// The pod has `sha256sum` (needed to compare same-size files with the manifest,
     /// and to check transfers when there is no `cksum`).
     pub sha256sum: bool,
@@ -325,6 +328,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
     }
     let mut kind = None;
     let mut gzip = false;
+    let mut zstd = false;
     let mut tar = false;
     let mut sha256sum = false;
     let mut cksum = false;
@@ -358,6 +362,8 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
             "@@tar no" => tar = false,
             "@@gzip yes" => gzip = true,
             "@@gzip no" => gzip = false,
+            "@@zstd yes" => zstd = true,
+            "@@zstd no" => zstd = false,
             "@@sha256sum yes" => sha256sum = true,
             "@@sha256sum no" => sha256sum = false,
             "@@sizes" => section = Section::Sizes,
@@ -428,6 +434,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
         skipped_links: links,
         tar,
         gzip,
+        zstd,
         sha256sum,
         cksum,
         now,
@@ -561,11 +568,11 @@ mod tests {
     #[test]
     fn parses_sizes_hashes_and_links() {
         let out = format!(
-            "@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@gzip yes\n@@sha256sum yes\n@@cksum 3044648535 5\n@@now 1700000100\n@@sizes\n12 1700000000 ./b/c.txt\n0 1700000001 ./a with space.txt\n@@hashes\n{H1}  ./b/c.txt\n{H2}  ./a with space.txt\n@@links\n./link\n@@end\n"
+            "@@xtask-listing 1\n@@kind dir\n@@tar yes\n@@gzip yes\n@@zstd yes\n@@sha256sum yes\n@@cksum 3044648535 5\n@@now 1700000100\n@@sizes\n12 1700000000 ./b/c.txt\n0 1700000001 ./a with space.txt\n@@hashes\n{H1}  ./b/c.txt\n{H2}  ./a with space.txt\n@@links\n./link\n@@end\n"
         );
         let l = listing(&out).unwrap();
         assert_eq!(l.kind, PathKind::Dir);
-        assert!(l.gzip);
+        assert!(l.gzip && l.zstd);
         assert!(l.tar);
         assert_eq!(l.files.len(), 2);
         assert_eq!(l.files[0].path, "a with space.txt");
@@ -586,7 +593,7 @@ mod tests {
             listing("@@xtask-listing 1\n@@kind file\n@@gzip no\n@@sizes\n5 1700000000 ./f\n@@links\n@@end\n")
                 .unwrap();
         assert_eq!(l.kind, PathKind::File);
-        assert!(!l.gzip);
+        assert!(!l.gzip && !l.zstd);
         assert!(!l.tar);
         assert_eq!(l.files[0].sha256, None);
     }
@@ -770,6 +777,7 @@ mod tests {
             skipped_links: vec![],
             tar: true,
             gzip: false,
+            zstd: false,
             sha256sum: true,
             cksum: false,
             now: None,

@@ -313,6 +313,7 @@ mod tests {
             skipped_links: vec![],
             tar: true,
             gzip: false,
+            zstd: false,
             cksum: true,
             sha256sum: true,
             now: Some(1000),

@@ -19,6 +19,7 @@ use kube::api::{Api, AttachParams, AttachedProcess};
 use tokio::io::{AsyncReadExt, ReadHalf, SimplexStream};
 use tokio::sync::mpsc;
 
+use super::compress::Codec;
 use super::error::{FetchError, missing_right};
 use super::extract::{self, Expected, ExtractEvent, ExtractOutcome, FsStore, LateSums, RemoteSum};
 use super::listing::parse_hash_line;
@@ -51,12 +52,16 @@ pub(crate) struct Captured {
     pub stdout: Vec<u8>,
     pub stderr: String,
     pub status: Option<Status>,
+    /// When the first chunk of stdout arrived, its size, and when the last did: how
+    /// fast the link carried the rest (the start of the command is not in it).
+    pub first_chunk: Option<(std::time::Instant, usize)>,
+    pub last_chunk: Option<std::time::Instant>,
 }
 
 /// How a streamed command ended.
 pub(crate) struct Streamed {
     pub outcome: ExtractOutcome,
-    /// Bytes received on stdout (compressed, when gzip was used).
+    /// Bytes received on stdout (compressed, when a codec was used).
     pub wire_bytes: u64,
     pub stderr: String,
     /// The exit status when it came, or why the connection ended early.
@@ -99,10 +104,16 @@ impl PodExec {
         let mut output = Output::new(&mut process).ok_or_else(|| self.no_stdout())?;
         let mut stdout = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
+        let (mut first_chunk, mut last_chunk) = (None, None);
         loop {
             match output.read(&mut buf).await {
                 Ok(0) => break,
-                Ok(n) => stdout.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    let now = std::time::Instant::now();
+                    first_chunk.get_or_insert((now, n));
+                    last_chunk = Some(now);
+                    stdout.extend_from_slice(&buf[..n]);
+                }
                 Err(e) => {
                     return Err(FetchError::Exec {
                         pod: self.pod.clone(),
@@ -128,6 +139,8 @@ impl PodExec {
             stdout,
             stderr,
             status,
+            first_chunk,
+            last_chunk,
         })
     }
 
@@ -139,12 +152,12 @@ impl PodExec {
         }
     }
 
-    /// Runs a command whose stdout is a tar stream (gzip-compressed when `gzip`) and
+    /// Runs a command whose stdout is a tar stream (compressed with `codec`) and
     /// extracts it into `store` as it arrives. `on_event` sees the extractor's events.
     pub async fn stream_tar(
         &self,
         command: Vec<String>,
-        gzip: bool,
+        codec: Codec,
         expected: Expected,
         late: Option<Arc<LateSums>>,
         store: Arc<FsStore>,
@@ -161,18 +174,13 @@ impl PodExec {
             let mut send = |e| {
                 let _ = event_tx.send(e);
             };
-            let late = late.as_deref();
-            if gzip {
-                extract::extract(
-                    flate2::read::GzDecoder::new(reader),
-                    &expected,
-                    late,
-                    &store,
-                    &mut send,
-                )
-            } else {
-                extract::extract(reader, &expected, late, &store, &mut send)
-            }
+            extract::extract(
+                codec.decoder(reader),
+                &expected,
+                late.as_deref(),
+                &store,
+                &mut send,
+            )
         });
 
         let mut pumped: Option<io::Result<Pumped>> = None;
@@ -476,13 +484,13 @@ impl Read for ChannelReader {
 }
 
 /// Runs in `$1`/`$2` (the PVC's folder, then the listed base) and writes a tar of the
-/// remaining arguments to stdout, through gzip when `$3` is 1.
+/// remaining arguments to stdout, through the filter `$3` unless it is `cat`.
 const TAR_SCRIPT: &str = r#"cd "$1" && cd "$2" || exit 1
 z=$3; shift 3
-if [ "$z" = 1 ]; then tar cf - "$@" | gzip -c -1; else exec tar cf - "$@"; fi
+if [ "$z" = cat ]; then exec tar cf - "$@"; else tar cf - "$@" | $z; fi
 "#;
 
-pub(crate) fn tar_command(root: &str, base: &str, files: &[&str], gzip: bool) -> Vec<String> {
+pub(crate) fn tar_command(root: &str, base: &str, files: &[&str], codec: Codec) -> Vec<String> {
     let mut cmd: Vec<String> = vec![
         "sh".into(),
         "-c".into(),
@@ -490,7 +498,7 @@ pub(crate) fn tar_command(root: &str, base: &str, files: &[&str], gzip: bool) ->
         "xtask-tar".into(),
         root.into(),
         base.into(),
-        if gzip { "1" } else { "0" }.into(),
+        codec.pod_filter().into(),
     ];
     // `./` keeps names starting with `-` from being read as options.
     cmd.extend(files.iter().map(|f| format!("./{f}")));
@@ -647,8 +655,11 @@ mod tests {
 
     #[test]
     fn commands_pass_names_as_arguments() {
-        let cmd = tar_command("/data", "./runs/x", &["a b", "-c"], true);
-        assert_eq!(&cmd[4..], ["/data", "./runs/x", "1", "./a b", "./-c"]);
+        let cmd = tar_command("/data", "./runs/x", &["a b", "-c"], Codec::Gzip);
+        assert_eq!(
+            &cmd[4..],
+            ["/data", "./runs/x", "gzip -c -1", "./a b", "./-c"]
+        );
         let cmd = delete_command(".", &["runs/a".into()], &["runs".into()]);
         assert_eq!(&cmd[4..], [".", "./runs/a", "--", "./runs"]);
     }
@@ -688,19 +699,29 @@ mod tests {
                 .unwrap()
         };
         let root_s = root.to_str().unwrap();
-        let out = run(tar_command(root_s, "./runs/x", &["a b", "sub/-c"], false));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut names: Vec<String> = tar::Archive::new(&out.stdout[..])
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, vec!["./a b", "./sub/-c"]);
+        for codec in [Codec::None, Codec::Gzip, Codec::Zstd] {
+            let out = run(tar_command(root_s, "./runs/x", &["a b", "sub/-c"], codec));
+            assert!(
+                out.status.success(),
+                "{codec:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let mut names: Vec<String> = tar::Archive::new(codec.decoder(&out.stdout[..]))
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            assert_eq!(names, vec!["./a b", "./sub/-c"], "{codec:?}");
+        }
+
+        // A sample is the head of the largest files, concatenated.
+        let out = run(crate::compress::sample_command(
+            root_s,
+            "./runs/x",
+            &[("a b", 1), ("sub/-c", 1)],
+        ));
+        assert_eq!(out.stdout, b"AC");
 
         // Checksums come in the order given, named as the listing names files.
         let sums = |tool: SumTool| -> Vec<(String, RemoteSum)> {

@@ -16,8 +16,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kit_fetch::{
-    self as fetch, Compression, ExecRoot, FetchError, FetchEvent, FetchOptions, HELPER_SELECTOR,
-    HelperSpec, Manifest, PodChoice, Remote, RemoteFile, RemoteOptions,
+    self as fetch, Codec, Compression, ExecRoot, FetchError, FetchEvent, FetchOptions,
+    HELPER_SELECTOR, HelperSpec, Manifest, PodChoice, Remote, RemoteFile, RemoteOptions,
 };
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use sha2::{Digest, Sha256};
@@ -345,7 +345,7 @@ async fn gzip_and_a_single_file_and_a_listing() {
     remote.write("log/other.txt", b"x");
     let local = tempfile::tempdir().unwrap();
     let mut options = stack.options(&remote.name, local.path());
-    options.compression = Compression::GzipIfAvailable;
+    options.compression = Compression::Gzip;
     let report = stack.fetch(&options).await.0.unwrap();
     assert!(report.compressed);
     assert!(
@@ -381,6 +381,115 @@ async fn gzip_and_a_single_file_and_a_listing() {
         ]
     );
     assert!(listing.files.iter().all(|f| f.sha256.is_none()));
+}
+
+/// CityGML-like text: compresses about fifteen times, as the team's results do.
+fn citygml(buildings: usize) -> Vec<u8> {
+    let mut out = String::from("<core:CityModel>\n");
+    for n in 0..buildings {
+        let (x, y, h) = (1_840_000 + n * 37 % 9973, 5_170_000 + n * 91 % 9967, n % 29);
+        out.push_str(&format!(
+            " <bldg:Building gml:id=\"BU_69123_{n:07}\"><bldg:measuredHeight uom=\"m\">{h}</bldg:measuredHeight>\n  <gml:posList srsDimension=\"3\">{x}.0 {y}.0 170.0 {x}.5 {y}.0 170.0 {x}.5 {y}.5 {h}.0 {x}.0 {y}.0 170.0</gml:posList>\n </bldg:Building>\n"
+        ));
+    }
+    out.push_str("</core:CityModel>\n");
+    out.into_bytes()
+}
+
+fn with_image(mut options: FetchOptions, image: &str) -> FetchOptions {
+    if let PodChoice::Helper(spec) = &mut options.remote.pod {
+        spec.image = image.to_string();
+    }
+    options
+}
+
+/// zstd where the helper image has it; asked of a busybox-only pod, gzip instead, with
+/// a warning that says so.
+#[tokio::test]
+#[ignore = "needs tests/stack"]
+async fn zstd_where_the_pod_has_it_and_gzip_instead_where_not() {
+    let stack = stack().await;
+    let remote = RemoteDir::new(&stack, "zstd");
+    let text = citygml(20_000);
+    remote.write("tiles/lyon.gml", &text);
+    let tools = common::stack_var("STACK_TOOLS_IMAGE");
+    for (image, expected) in [(tools.as_str(), Codec::Zstd), (&stack.image, Codec::Gzip)] {
+        let local = tempfile::tempdir().unwrap();
+        let mut options = with_image(stack.options(&remote.name, local.path()), image);
+        options.compression = Compression::Zstd;
+        let (report, events) = stack.fetch(&options).await;
+        let report = report.unwrap();
+        assert_eq!(report.codec, expected, "{image}: {}", report.codec_reason);
+        assert!(
+            report.wire_bytes * 8 < report.bytes_fetched,
+            "{image}: {} on the wire for {}",
+            report.wire_bytes,
+            report.bytes_fetched
+        );
+        assert_eq!(fs::read(local.path().join("tiles/lyon.gml")).unwrap(), text);
+        let warned = events.iter().any(|e| {
+            matches!(e, FetchEvent::Warning(w) if w.contains("has no zstd: transferring with gzip instead"))
+        });
+        assert_eq!(warned, expected == Codec::Gzip, "{image}: {events:?}");
+    }
+}
+
+/// `auto` times a sample of the files before it chooses, and chooses by the rule; a
+/// small fetch is not worth the sample.
+#[tokio::test]
+#[ignore = "needs tests/stack"]
+async fn auto_samples_the_link_then_chooses_and_skips_small_fetches() {
+    let stack = stack().await;
+    let remote = RemoteDir::new(&stack, "auto");
+    let text = citygml(200_000);
+    assert!(text.len() > 20_000_000, "{}", text.len());
+    remote.write("big/lyon.gml", &text);
+    remote.write("small/readme.txt", b"tiny");
+    let tools = common::stack_var("STACK_TOOLS_IMAGE");
+    let local = tempfile::tempdir().unwrap();
+    let mut options = with_image(stack.options(&remote.name, local.path()), &tools);
+    options.compression = Compression::Auto;
+    let (report, events) = stack.fetch(&options).await;
+    let report = report.unwrap();
+    let sample = report.link_sample.expect("a sample was timed");
+    assert!(
+        sample.bytes > 1_000_000 && sample.seconds > 0.0,
+        "{sample:?}"
+    );
+    assert!(sample.ratio > 5.0, "{sample:?}");
+    let rule = fetch::choose_codec(
+        Compression::Auto,
+        fetch::PodTools {
+            gzip: true,
+            zstd: true,
+        },
+        Some(&sample),
+        "",
+    );
+    assert_eq!(report.codec, rule.codec, "{}", report.codec_reason);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        FetchEvent::Compressing {
+            sample: Some(_),
+            ..
+        }
+    )));
+    assert_eq!(fs::read(local.path().join("big/lyon.gml")).unwrap(), text);
+
+    let small = tempfile::tempdir().unwrap();
+    let mut options = with_image(
+        stack.options(&format!("{}/small", remote.name), small.path()),
+        &tools,
+    );
+    options.compression = Compression::Auto;
+    let report = stack.fetch(&options).await.0.unwrap();
+    assert_eq!(report.codec, Codec::None);
+    assert!(report.link_sample.is_none());
+    assert!(
+        report.codec_reason.contains("not worth measuring"),
+        "{}",
+        report.codec_reason
+    );
 }
 
 /// A tar with entries that try to leave the target, built with raw headers.

@@ -151,9 +151,9 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs, ui: Ui) -> anyhow::Resul
         path: path.clone(),
         to: to.clone(),
         compression: if args.gzip {
-            Compression::GzipIfAvailable
+            Compression::Gzip
         } else {
-            Compression::Off
+            args.compress
         },
         verify_local: args.verify,
         dry_run: false,
@@ -371,6 +371,9 @@ impl Progress {
                 }
             }
             FetchEvent::FileDone { .. } => {}
+            FetchEvent::Compressing { codec, reason, .. } => {
+                self.say(format!("transfer compression: {} ({reason})", codec.name()))
+            }
             FetchEvent::Warning(text) => self.say(format!("warning: {text}")),
             FetchEvent::HelperDeleted { pod } => self.say(format!("helper pod {pod} deleted")),
         }
