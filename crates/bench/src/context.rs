@@ -75,6 +75,9 @@ pub struct Context {
     pub started: Instant,
     /// Short and unique to this invocation: names of projects, folders and labels.
     pub id: String,
+    /// `fetch --link`: the slow links to measure over, and the data's size.
+    pub links: Vec<crate::link::LinkShape>,
+    pub link_data_mb: usize,
 }
 
 impl Context {
@@ -93,6 +96,8 @@ impl Context {
             stack: Stack::from_env()?,
             started: Instant::now(),
             id,
+            links: Vec::new(),
+            link_data_mb: 300,
         })
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
-use kit_bench::benches::{doctor, fetch, follow, hera, images};
+use kit_bench::benches::{doctor, fetch, fetch_link, follow, hera, images};
 use kit_bench::context::{BadInput, Context};
 use owo_colors::OwoColorize;
 
@@ -28,6 +28,13 @@ struct Cli {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t)]
     output: OutputFormat,
+    /// `fetch` only: measure over a slow link instead of loopback, RATE:RTT (repeat
+    /// for several), e.g. `--link 50mbit:20ms --link 10mbit:50ms`.
+    #[arg(long, value_name = "RATE:RTT")]
+    link: Vec<kit_bench::link::LinkShape>,
+    /// `fetch --link` only: megabytes of CityGML-like results to fetch.
+    #[arg(long, value_name = "MB", default_value_t = 300)]
+    link_data_mb: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,10 +95,16 @@ async fn run(cli: &Cli, color: bool) -> anyhow::Result<()> {
     if cli.runs == 0 {
         return Err(BadInput("--runs must be at least 1".into()).into());
     }
-    let ctx = Context::new(cli.runs, xtask_binary()?)?;
+    if !cli.link.is_empty() && cli.what != BenchTarget::Fetch {
+        return Err(BadInput("--link applies to `fetch` only".into()).into());
+    }
+    let mut ctx = Context::new(cli.runs, xtask_binary()?)?;
+    ctx.links = cli.link.clone();
+    ctx.link_data_mb = cli.link_data_mb.max(1);
     let mut report = match cli.what {
         BenchTarget::Images => images::bench(&ctx).await?,
         BenchTarget::Follow => follow::bench(&ctx).await?,
+        BenchTarget::Fetch if !ctx.links.is_empty() => fetch_link::bench(&ctx).await?,
         BenchTarget::Fetch => fetch::bench(&ctx).await?,
         BenchTarget::Doctor => doctor::bench(&ctx).await?,
         BenchTarget::Hera => hera::bench(&ctx).await?,

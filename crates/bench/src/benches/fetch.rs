@@ -4,8 +4,9 @@
 //! `kubectl wait`, `kubectl cp`, `kubectl delete`), and ours with `--pod` against
 //! `kubectl cp` alone from the same running pod.
 //!
-//! Under kwok, exec runs on the host in the PVC's folder, so `kubectl cp` is given the
-//! path relative to the claim's root.
+//! The pods run on the stack's real node, where the claim is mounted at `/data`;
+//! without it (`STACK_REAL_NODE=0`), kwok's exec runs on the host in the PVC's folder,
+//! so `kubectl cp` is given the path relative to the claim's root.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,7 +69,7 @@ async fn measure(
     ctx.say(format!(
         "starting helper pod {pod} that mounts the PVC, for kubectl cp"
     ));
-    let manifest = write_pod_manifest(ctx, dir, pod)?;
+    let manifest = write_pod_manifest(ctx, dir, pod, &pod_image())?;
     apply_and_wait(ctx, &manifest, pod).await?;
 
     // Is our command there at all?
@@ -97,7 +98,7 @@ async fn measure(
         let cp_dest = dir.join(format!("cp-{run}"));
         let cp = timed(
             Command::new("kubectl")
-                .args(["cp", "-n", &ctx.stack.namespace, &format!("{pod}:{folder}")])
+                .args(["cp", "-n", &ctx.stack.namespace, &cp_source(pod, folder)])
                 .arg(&cp_dest),
             "kubectl cp",
             LIMIT,
@@ -115,7 +116,7 @@ async fn measure(
 
         // What users do today: a pod of their own, copied from, then deleted.
         let zombie = format!("{pod}-z{run}");
-        let zombie_manifest = write_pod_manifest(ctx, dir, &zombie)?;
+        let zombie_manifest = write_pod_manifest(ctx, dir, &zombie, &pod_image())?;
         let mut seconds = apply_and_wait(ctx, &zombie_manifest, &zombie).await?;
         seconds += timed(
             Command::new("kubectl")
@@ -123,7 +124,7 @@ async fn measure(
                     "cp",
                     "-n",
                     &ctx.stack.namespace,
-                    &format!("{zombie}:{folder}"),
+                    &cp_source(&zombie, folder),
                 ])
                 .arg(dir.join(format!("zombie-{run}"))),
             "kubectl cp",
@@ -294,8 +295,27 @@ fn write_data(data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `kubectl cp` copies: the folder of the claim in `pod` (see the module notes).
+pub(super) fn cp_source(pod: &str, folder: &str) -> String {
+    if std::env::var("STACK_REAL_NODE").as_deref() == Ok("0") {
+        format!("{pod}:{folder}")
+    } else {
+        format!("{pod}:/data/{folder}")
+    }
+}
+
+/// The image of the pods kubectl cp copies from: the stack's busybox.
+pub(super) fn pod_image() -> String {
+    std::env::var("STACK_POD_IMAGE").unwrap_or_else(|_| "127.0.0.1:5443/stack/busybox:1".into())
+}
+
 /// A pod that sleeps with the PVC mounted, as users write it for `kubectl cp`.
-fn write_pod_manifest(ctx: &Context, dir: &Path, pod: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn write_pod_manifest(
+    ctx: &Context,
+    dir: &Path,
+    pod: &str,
+    image: &str,
+) -> anyhow::Result<PathBuf> {
     let claim = std::env::var("KUBEVOLUMECLAIMNAME").unwrap_or_else(|_| "vcity-pvc".into());
     let manifest = dir.join(format!("{pod}.yaml"));
     std::fs::write(
@@ -313,11 +333,7 @@ fn write_pod_manifest(ctx: &Context, dir: &Path, pod: &str) -> anyhow::Result<Pa
             "  serviceAccountName: argo-workflow".into(),
             "  containers:".into(),
             "  - name: main".into(),
-            format!(
-                "    image: {}",
-                std::env::var("STACK_POD_IMAGE")
-                    .unwrap_or_else(|_| "127.0.0.1:5443/stack/busybox:1".into())
-            ),
+            format!("    image: {image}"),
             "    command: [sleep, \"86400\"]".into(),
             "    volumeMounts:".into(),
             "    - name: data".into(),
@@ -333,7 +349,11 @@ fn write_pod_manifest(ctx: &Context, dir: &Path, pod: &str) -> anyhow::Result<Pa
 }
 
 /// `kubectl apply` then `kubectl wait` until Ready; returns the seconds both took.
-async fn apply_and_wait(ctx: &Context, manifest: &Path, pod: &str) -> anyhow::Result<f64> {
+pub(super) async fn apply_and_wait(
+    ctx: &Context,
+    manifest: &Path,
+    pod: &str,
+) -> anyhow::Result<f64> {
     let applied = timed(
         Command::new("kubectl").arg("apply").arg("-f").arg(manifest),
         "kubectl apply",
@@ -402,7 +422,7 @@ async fn ours_fetch(
     })
 }
 
-fn find_number(value: &serde_json::Value, key: &str) -> Option<u64> {
+pub(super) fn find_number(value: &serde_json::Value, key: &str) -> Option<u64> {
     match value {
         serde_json::Value::Object(map) => map
             .get(key)

@@ -2,6 +2,7 @@
 
 pub mod doctor;
 pub mod fetch;
+pub mod fetch_link;
 pub mod follow;
 pub mod hera;
 pub mod images;
