@@ -29,7 +29,14 @@ pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
     let data = ctx.stack.pvc_dir.join(&folder);
     let pod = format!("bench-cp-{}", ctx.id);
     let result = measure(ctx, &scratch.path, &folder, &data, &pod).await;
-    ctx.say("cleaning up: helper pods and the PVC folder");
+    clean_up(ctx, &data).await;
+    result
+}
+
+/// Deletes the pods this invocation labelled (helpers and kubectl cp's) and the PVC
+/// folder the data was written to.
+pub(super) async fn clean_up(ctx: &Context, data: &Path) {
+    ctx.say("cleaning up: the pods and the PVC folder");
     let _ = timed(
         Command::new("kubectl").args([
             "delete",
@@ -45,8 +52,7 @@ pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
         Duration::from_secs(30),
     )
     .await;
-    let _ = std::fs::remove_dir_all(&data);
-    result
+    let _ = std::fs::remove_dir_all(data);
 }
 
 async fn measure(
