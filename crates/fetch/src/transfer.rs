@@ -184,8 +184,9 @@ impl PodExec {
         });
 
         let mut pumped: Option<io::Result<Pumped>> = None;
+        let received = std::sync::atomic::AtomicU64::new(0);
         {
-            let pump = pump(&mut output, chunk_tx);
+            let pump = pump(&mut output, chunk_tx, &received);
             tokio::pin!(pump);
             // Until the extractor is done (its event sender is dropped): forward
             // events, and feed it from stdout.
@@ -208,11 +209,13 @@ impl PodExec {
             // The extractor stopped before the stream ended (refused entry, local
             // error, a full disk): stop the remote command. Waiting for it instead
             // would wait forever: nobody reads what it still writes.
+            // The extractor is done at the tar's end marker, which may come before the
+            // stream's own end (a compressor's trailer): what came counts all the same.
             None | Some(Ok(Pumped::ExtractorGone)) => {
                 process.abort();
-                (0, Ok(None))
+                (received.into_inner(), Ok(None))
             }
-            Some(Err(err)) => (0, Err(err.to_string())),
+            Some(Err(err)) => (received.into_inner(), Err(err.to_string())),
             Some(Ok(Pumped::End(n))) => {
                 let status = output.status().await;
                 // The message loop may be blocked writing into our stdout pipe:
@@ -425,7 +428,12 @@ enum Pumped {
 }
 
 /// Copies stdout into the channel.
-async fn pump(output: &mut Output, tx: mpsc::Sender<io::Result<Vec<u8>>>) -> io::Result<Pumped> {
+/// `received` counts what came, however the copy ends.
+async fn pump(
+    output: &mut Output,
+    tx: mpsc::Sender<io::Result<Vec<u8>>>,
+    received: &std::sync::atomic::AtomicU64,
+) -> io::Result<Pumped> {
     let mut total = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -433,6 +441,7 @@ async fn pump(output: &mut Output, tx: mpsc::Sender<io::Result<Vec<u8>>>) -> io:
             Ok(0) => return Ok(Pumped::End(total)),
             Ok(n) => {
                 total += n as u64;
+                received.store(total, std::sync::atomic::Ordering::Relaxed);
                 if tx.send(Ok(buf[..n].to_vec())).await.is_err() {
                     return Ok(Pumped::ExtractorGone);
                 }
