@@ -191,7 +191,10 @@ fn a_step_over_its_memory_limit_is_killed_by_the_kernel() {
         &dir,
         "oom",
         &pod_image(),
-        "echo allocating 200 MB; dd if=/dev/zero of=/dev/null bs=200M count=1",
+        // The pause lets Argo's executor finish starting: an OOM during its start kills
+        // it instead of dd, and Argo's wait container then waits forever for an exit
+        // code nobody writes (seen once under load; argo-workflows#9083).
+        "sleep 2; echo allocating 200 MB; dd if=/dev/zero of=/dev/null bs=200M count=1",
         "      resources:
         limits: {memory: 32Mi, cpu: 500m}
 ",
