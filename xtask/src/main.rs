@@ -22,6 +22,7 @@ pub use exit::{Exit, ExitCode};
 use ui::Ui;
 
 fn main() -> std::process::ExitCode {
+    stop_quietly_when_the_reader_goes();
     let cli = Cli::parse();
     let ui = Ui::detect(cli.global.output);
     // Following a workflow is I/O and one diagnosis at a time: one thread keeps every
@@ -88,4 +89,11 @@ async fn dispatch(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::Success)
         }
     }
+}
+
+/// `cargo xtask runs | head` closes our stdout early. Rust ignores SIGPIPE, so the next
+/// print would fail and panic; with the default action the process ends at once and
+/// silently, as other command-line tools do (a shell reports status 141).
+fn stop_quietly_when_the_reader_goes() {
+    sigpipe::reset();
 }

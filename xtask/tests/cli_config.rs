@@ -343,3 +343,27 @@ fn config_says_which_way_in_and_why_without_the_token() {
         "{stdout}"
     );
 }
+
+/// A reader that goes away (`cargo xtask … | head`) ends the command quietly, as it
+/// ends other command-line tools: no panic message, and a failure status.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TempDir::new().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    // Closed before the command writes: its first write finds no reader.
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"))
+        .args(["completions", "bash"])
+        .current_dir(dir.path())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(stderr.is_empty(), "stderr: {stderr}");
+    // SIGPIPE is 13 on Linux and macOS.
+    assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
+}

@@ -78,6 +78,11 @@ pub struct Context {
     /// `fetch --link`: the slow links to measure over, and the data's size.
     pub links: Vec<crate::link::LinkShape>,
     pub link_data_mb: usize,
+    /// `--reduced`: every benchmark at a small size, as CI runs them to keep them
+    /// working (the figures then say little).
+    pub reduced: bool,
+    /// `follow`: pods of the wide workflow.
+    pub wide_pods: usize,
 }
 
 impl Context {
@@ -98,7 +103,14 @@ impl Context {
             id,
             links: Vec::new(),
             link_data_mb: 300,
+            reduced: false,
+            wide_pods: 500,
         })
+    }
+
+    /// `full`, or `reduced` under `--reduced`.
+    pub fn sized(&self, full: usize, reduced: usize) -> usize {
+        if self.reduced { reduced } else { full }
     }
 
     pub fn binary_description(&self) -> String {

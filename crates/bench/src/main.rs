@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
-use kit_bench::benches::{doctor, fetch, fetch_link, follow, hera, images};
+use kit_bench::benches::{doctor, fetch, fetch_link, fetch_many, follow, hera, images};
 use kit_bench::context::{BadInput, Context};
 use owo_colors::OwoColorize;
 
@@ -32,9 +32,22 @@ struct Cli {
     /// for several), e.g. `--link 50mbit:20ms --link 10mbit:50ms`.
     #[arg(long, value_name = "RATE:RTT")]
     link: Vec<kit_bench::link::LinkShape>,
-    /// `fetch --link` only: megabytes of CityGML-like results to fetch.
-    #[arg(long, value_name = "MB", default_value_t = 300)]
-    link_data_mb: usize,
+    /// `fetch --link` only: megabytes of CityGML-like results to fetch [default: 300,
+    /// 20 with --reduced].
+    #[arg(long, value_name = "MB")]
+    link_data_mb: Option<usize>,
+    /// `fetch` only: measure on this many small files of a few kB (a split stage's
+    /// output) instead of the mixed data, e.g. `--small-files 20000`.
+    #[arg(long, value_name = "N")]
+    small_files: Option<usize>,
+    /// `follow` only: pods of the wide workflow followed in (c) [default: 500, 50 with
+    /// --reduced].
+    #[arg(long, value_name = "N")]
+    wide_pods: Option<usize>,
+    /// Every benchmark at a small size (a tenth or less), as CI runs them once to keep
+    /// them working; the figures then say little.
+    #[arg(long)]
+    reduced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,13 +111,25 @@ async fn run(cli: &Cli, color: bool) -> anyhow::Result<()> {
     if !cli.link.is_empty() && cli.what != BenchTarget::Fetch {
         return Err(BadInput("--link applies to `fetch` only".into()).into());
     }
+    if cli.small_files.is_some() && (cli.what != BenchTarget::Fetch || !cli.link.is_empty()) {
+        return Err(BadInput("--small-files applies to `fetch` without --link".into()).into());
+    }
+    if cli.small_files == Some(0) {
+        return Err(BadInput("--small-files must be at least 1".into()).into());
+    }
     let mut ctx = Context::new(cli.runs, xtask_binary()?)?;
     ctx.links = cli.link.clone();
-    ctx.link_data_mb = cli.link_data_mb.max(1);
+    ctx.reduced = cli.reduced;
+    // Sizes given on the command line win over --reduced's.
+    ctx.link_data_mb = cli.link_data_mb.unwrap_or(ctx.sized(300, 20)).max(1);
+    ctx.wide_pods = cli.wide_pods.unwrap_or(ctx.sized(500, 50)).max(1);
     let mut report = match cli.what {
         BenchTarget::Images => images::bench(&ctx).await?,
         BenchTarget::Follow => follow::bench(&ctx).await?,
         BenchTarget::Fetch if !ctx.links.is_empty() => fetch_link::bench(&ctx).await?,
+        BenchTarget::Fetch if cli.small_files.is_some() => {
+            fetch_many::bench(&ctx, cli.small_files.unwrap_or_default()).await?
+        }
         BenchTarget::Fetch => fetch::bench(&ctx).await?,
         BenchTarget::Doctor => doctor::bench(&ctx).await?,
         BenchTarget::Hera => hera::bench(&ctx).await?,

@@ -367,6 +367,9 @@ fn extract_into<R: Read>(
     outcome: &mut ExtractOutcome,
 ) -> Result<(), ExtractError> {
     let mut archive = tar::Archive::new(reader);
+    // Names passed on stdin go through xargs, which may run tar more than once: the
+    // archives follow each other, each with its end marker.
+    archive.set_ignore_zeros(true);
     let mut seen: HashSet<String> = HashSet::new();
     let mut committed: HashSet<String> = HashSet::new();
     for entry in archive.entries().map_err(ExtractError::Stream)? {
@@ -752,6 +755,25 @@ mod tests {
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
         );
         assert_eq!(out.written[0].mtime_ns, mtime_ns(&meta));
+    }
+
+    #[test]
+    fn archives_that_follow_each_other_are_all_read() {
+        // What `xargs tar` sends when it runs tar twice: two archives, two end markers.
+        let t = target();
+        let mut bytes = archive(&[(b"./a", EntryType::Regular, b"first", None)]);
+        bytes.extend(archive(&[(b"./b", EntryType::Regular, b"second", None)]));
+        let exp = expect(&[("a", b"first"), ("b", b"second")]);
+        let (out, _) = run(&t, &bytes, &exp);
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert_eq!(files_under(&t.root), vec!["a", "b"]);
+        // The second archive is checked as strictly as the first.
+        let t = target();
+        let mut bytes = archive(&[(b"./a", EntryType::Regular, b"first", None)]);
+        bytes.extend(archive(&[(b"../b", EntryType::Regular, b"x", None)]));
+        let (out, _) = run(&t, &bytes, &exp);
+        assert!(matches!(out.error, Some(ExtractError::Unsafe { .. })));
+        assert!(files_under(t.root.parent().unwrap()) == vec!["to/a"]);
     }
 
     #[test]

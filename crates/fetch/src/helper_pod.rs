@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{
-    Container, Event, LocalObjectReference, PersistentVolumeClaim,
+    Container, EnvVar, Event, LocalObjectReference, PersistentVolumeClaim,
     PersistentVolumeClaimVolumeSource, Pod, PodSpec, ResourceRequirements, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kit_diagnose::{DiagnoseConfig, Finding, LABEL_WORKFLOW, Snapshot, WorkflowView};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
 use kube::runtime::wait::await_condition;
 
 use super::error::{FetchError, is_forbidden, is_not_found, missing_right};
@@ -94,7 +94,22 @@ pub fn helper_pod(spec: &HelperSpec, claim: &str, mount_path: &str) -> Pod {
             containers: vec![Container {
                 name: HELPER_CONTAINER.into(),
                 image: Some(spec.image.clone()),
-                command: Some(vec!["sleep".into(), lifetime.to_string()]),
+                // A plain `sleep` as the first process ignores SIGTERM, and the kubelet
+                // would wait out the grace period before killing it: the trap ends it
+                // at once, so that the deletion is over in well under a second.
+                command: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "trap 'exit 0' TERM; sleep \"$1\" & wait".into(),
+                    "xtask-helper".into(),
+                    lifetime.to_string(),
+                ]),
+                // What tells the start probe (`answers_exec`) it reached this container.
+                env: Some(vec![EnvVar {
+                    name: HELPER_MARK.into(),
+                    value: Some("1".into()),
+                    ..EnvVar::default()
+                }]),
                 volume_mounts: Some(vec![VolumeMount {
                     name: "pvc".into(),
                     mount_path: mount_path.into(),
@@ -359,10 +374,20 @@ impl HelperGuard {
         &self.name
     }
 
-    /// Deletes the pod and waits (a little) for it to be gone.
+    /// Deletes the pod without waiting for it to be gone: its work is over, its command
+    /// ends on the kubelet's signal, and the kubelet removes it within a few seconds;
+    /// waiting would add those seconds to every fetch (they were most of a re-fetch
+    /// with nothing changed).
     pub async fn delete(mut self) -> Result<(), FetchError> {
         self.armed = false;
-        delete_and_wait(&self.api, &self.name).await
+        match self.api.delete(&self.name, &fast_delete()).await {
+            Ok(_) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
+            Err(err) => Err(FetchError::kube(
+                format!("delete helper pod {}", self.name),
+                err,
+            )),
+        }
     }
 }
 
@@ -408,6 +433,37 @@ async fn delete_and_wait(api: &Api<Pod>, name: &str) -> Result<(), FetchError> {
         let _ = tokio::time::timeout(DELETE_WAIT, gone).await;
     }
     Ok(())
+}
+
+/// Set in the helper's container only.
+const HELPER_MARK: &str = "XTASK_FETCH_HELPER";
+
+/// Resolves when a command runs in the helper's container and finds it is there (the
+/// variable set in the pod spec: a simulated node may run commands elsewhere). The kubelet starts
+/// the container about half a second after the pod is created but reports it only at
+/// its next relist of the runtime (every second by default), and exec finds the
+/// container through the runtime, not the reported status: trying every 100 ms wins
+/// up to a second on each fetch. Slower after a few seconds, for a pod that pulls a
+/// large image or waits for a node.
+async fn answers_exec(api: &Api<Pod>, name: &str) {
+    let params = AttachParams::default()
+        .container(HELPER_CONTAINER)
+        .stdout(false);
+    for attempt in 0u32.. {
+        let pause = if attempt < 30 { 100 } else { 1000 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let check = format!("[ \"${HELPER_MARK}\" = 1 ]");
+        let Ok(mut process) = api.exec(name, ["sh", "-c", &check], &params).await else {
+            continue;
+        };
+        let status = match process.take_status() {
+            Some(status) => status.await,
+            None => None,
+        };
+        if status.is_some_and(|s| s.status.as_deref() == Some("Success")) {
+            return;
+        }
+    }
 }
 
 /// Deletes one helper pod by name and waits (up to 20 s) for it to be gone: for a CLI
@@ -460,11 +516,20 @@ pub(crate) async fn start_helper(
     let ready = await_condition(api.clone(), &name, |p: Option<&Pod>| {
         p.is_none_or(|p| is_running(p) || hopeless(p).is_some())
     });
+    // Whichever comes first: the status says Running (or never will), or the
+    // container answers.
+    let ready = async {
+        tokio::select! {
+            seen = ready => Some(seen),
+            () = answers_exec(&api, &name) => None,
+        }
+    };
     let seen = match tokio::time::timeout(spec.start_timeout, ready).await {
-        Ok(Ok(Some(pod))) if is_running(&pod) => return Ok((guard, started.elapsed())),
-        Ok(Ok(Some(pod))) => Some(pod),
-        Ok(Ok(None)) => None,
-        Ok(Err(err)) => {
+        Ok(None) => return Ok((guard, started.elapsed())),
+        Ok(Some(Ok(Some(pod)))) if is_running(&pod) => return Ok((guard, started.elapsed())),
+        Ok(Some(Ok(Some(pod)))) => Some(pod),
+        Ok(Some(Ok(None))) => None,
+        Ok(Some(Err(err))) => {
             guard.delete().await.ok();
             return Err(FetchError::Watch {
                 what: format!("helper pod {name}"),

@@ -390,15 +390,16 @@ impl Remote {
         &self,
         base: &str,
         names: &[String],
+        passing: transfer::NamePassing,
     ) -> Result<HashMap<String, String>, FetchError> {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut hashes = HashMap::new();
-        for batch in transfer::batches(&names, transfer::MAX_URL_BYTES, transfer::MAX_BATCH_FILES) {
+        for batch in passing.batches(&names) {
             let late = LateSums::default();
             let tool = SumTool::Sha256sum;
             self.exec
                 .feed_sums(
-                    transfer::sum_command(&self.root, base, &batch, tool),
+                    transfer::sum_command(&self.root, base, &batch, tool, passing),
                     tool,
                     &late,
                 )
@@ -545,7 +546,9 @@ impl Remote {
         let undecided = plan::needs_remote_hash(&listing, &local);
         if !undecided.is_empty() {
             self.require(listing.sha256sum, "sha256sum")?;
-            let hashes = self.hash_remote(&base, &undecided).await?;
+            let hashes = self
+                .hash_remote(&base, &undecided, listing.name_passing())
+                .await?;
             for file in &mut listing.files {
                 if let Some(hash) = hashes.get(&file.path) {
                     file.sha256 = Some(hash.clone());
@@ -663,13 +666,19 @@ impl Remote {
         let mut done_bytes = 0u64;
         let mut failure: Option<FetchError> = None;
         let mut mismatches: Vec<Mismatch> = Vec::new();
-        for batch in transfer::batches(&names, transfer::MAX_URL_BYTES, transfer::MAX_BATCH_FILES) {
+        let passing = listing.name_passing();
+        let size_of = |name: &str| by_path.get(name).map_or(0, |f| f.size);
+        let batches = passing.batches(&names);
+        for batch in batches
+            .into_iter()
+            .flat_map(|b| transfer::by_content(b, size_of))
+        {
             let expected: extract::Expected = batch
                 .iter()
                 .filter_map(|name| by_path.get(name))
                 .map(|f| (f.path.clone(), (f.size, f.sha256.clone())))
                 .collect();
-            let command = transfer::tar_command(&self.root, &base, &batch, codec);
+            let command = transfer::tar_command(&self.root, &base, &batch, codec, passing);
             // Files without a known SHA-256 are checksummed in the pod while they stream.
             let unhashed: Vec<&str> = batch
                 .iter()
@@ -679,7 +688,8 @@ impl Remote {
             let late = (!unhashed.is_empty()).then(|| Arc::new(LateSums::default()));
             let hashing = late.clone().map(|late| {
                 let exec = self.exec.clone();
-                let command = transfer::sum_command(&self.root, &base, &unhashed, transfer_check);
+                let command =
+                    transfer::sum_command(&self.root, &base, &unhashed, transfer_check, passing);
                 tokio::spawn(async move { exec.feed_sums(command, transfer_check, &late).await })
             });
             let streamed = self
@@ -900,7 +910,14 @@ impl Remote {
             .collect();
         let streamed = self
             .exec
-            .stream_tar(command, Codec::None, expected_map, None, store, &mut |_| {})
+            .stream_tar(
+                command.into(),
+                Codec::None,
+                expected_map,
+                None,
+                store,
+                &mut |_| {},
+            )
             .await?;
         let outcome = streamed.outcome;
         if let Some(err) = outcome.error {
@@ -1219,6 +1236,7 @@ mod tests {
             zstd: false,
             sha256sum: true,
             cksum,
+            names_on_stdin: false,
             now: Some(100),
             warnings: vec![],
         }

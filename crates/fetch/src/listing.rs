@@ -131,6 +131,7 @@ if command -v gzip >/dev/null 2>&1; then echo '@@gzip yes'; else echo '@@gzip no
 if command -v zstd >/dev/null 2>&1; then echo '@@zstd yes'; else echo '@@zstd no'; fi
 if command -v sha256sum >/dev/null 2>&1; then echo '@@sha256sum yes'; else echo '@@sha256sum no'; fi
 if command -v cksum >/dev/null 2>&1; then echo "@@cksum $(printf '%s' "$probe" | cksum 2>&1)"; else echo '@@cksum no'; fi
+if [ "$(printf 'a b\000c d\000e' | head -c 8 | xargs -0 echo 2>/dev/null)" = 'a b c d' ]; then echo '@@names-on-stdin yes'; else echo '@@names-on-stdin no'; fi
 echo "@@now $(date +%s)"
 echo '@@sizes'
 find "$1" -type f -exec stat -c '%s %Y %n' {} +
@@ -202,6 +203,9 @@ pub struct Listing {
     /// The pod has a `cksum` that computes the POSIX CRC (tried on a sample): checks
     /// transfers cheaply.
     pub cksum: bool,
+    /// The pod has `head -c` and `xargs -0` (tried on a sample): file names can go to
+    /// its commands on stdin rather than in the exec URL.
+    pub names_on_stdin: bool,
     /// The pod's clock when it listed (seconds since the epoch): a file modified in
     /// that second may change again unseen by its time, so its time vouches for nothing.
     pub now: Option<i64>,
@@ -213,6 +217,15 @@ pub struct Listing {
 impl Listing {
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// How file names reach the pod's commands: on stdin when it can read them there.
+    pub(crate) fn name_passing(&self) -> super::transfer::NamePassing {
+        if self.names_on_stdin {
+            super::transfer::NamePassing::Stdin
+        } else {
+            super::transfer::NamePassing::Arguments
+        }
     }
 
     /// A file's modification time when it can vouch for its content later: not in the
@@ -332,6 +345,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
     let mut tar = false;
     let mut sha256sum = false;
     let mut cksum = false;
+    let mut names_on_stdin = false;
     let mut now = None;
     let mut section = Section::Head;
     let mut sizes: Vec<(String, u64, i64)> = Vec::new();
@@ -366,6 +380,8 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
             "@@zstd no" => zstd = false,
             "@@sha256sum yes" => sha256sum = true,
             "@@sha256sum no" => sha256sum = false,
+            "@@names-on-stdin yes" => names_on_stdin = true,
+            "@@names-on-stdin no" => names_on_stdin = false,
             "@@sizes" => section = Section::Sizes,
             "@@hashes" => {
                 section = Section::Hashes;
@@ -437,6 +453,7 @@ pub fn parse_listing(path: &RemotePath, output: &[u8]) -> Result<Listing, Listin
         zstd,
         sha256sum,
         cksum,
+        names_on_stdin,
         now,
         warnings: Vec::new(),
     })
@@ -780,6 +797,7 @@ mod tests {
             zstd: false,
             sha256sum: true,
             cksum: false,
+            names_on_stdin: false,
             now: None,
             warnings: vec![],
         };

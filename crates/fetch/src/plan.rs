@@ -315,6 +315,7 @@ mod tests {
             gzip: false,
             zstd: false,
             cksum: true,
+            names_on_stdin: false,
             sha256sum: true,
             now: Some(1000),
             warnings: vec![],

@@ -35,7 +35,8 @@ const STATUS_WAIT: Duration = Duration::from_secs(30);
 /// `&command=NAME` each, percent-encoded, and the `http` crate refuses URIs over 64 KiB
 /// (proxies may refuse less); the rest of the URL (script, pod) stays under 2 KiB.
 pub(crate) const MAX_URL_BYTES: usize = 40 * 1024;
-/// Files per tar command, so that a broken connection costs at most one batch.
+/// Names per command when they travel as arguments: the exec URL and the pod's
+/// argument-size limit both bound them.
 pub(crate) const MAX_BATCH_FILES: usize = 2000;
 
 /// Where and as whom commands run.
@@ -68,11 +69,52 @@ pub(crate) struct Streamed {
     pub end: Result<Option<Status>, String>,
 }
 
+/// A command for the pod: its arguments, and bytes for its stdin (file names that would
+/// not fit the exec URL).
+pub(crate) struct PodCommand {
+    pub argv: Vec<String>,
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl From<Vec<String>> for PodCommand {
+    fn from(argv: Vec<String>) -> Self {
+        PodCommand { argv, stdin: None }
+    }
+}
+
+/// Writes a command's stdin, then holds the pipe open until dropped: over the older
+/// exec protocol (v4) kube can only tell the end of stdin by closing the whole
+/// connection, which would cut the output short. The scripts read exactly the bytes
+/// they are told (`head -c`), so they never wait for that end.
+struct StdinFeed(Option<tokio::task::JoinHandle<()>>);
+
+impl StdinFeed {
+    fn start(process: &mut AttachedProcess, bytes: Option<Vec<u8>>) -> Self {
+        let (Some(bytes), Some(mut pipe)) = (bytes, process.stdin()) else {
+            return StdinFeed(None);
+        };
+        StdinFeed(Some(tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            if pipe.write_all(&bytes).await.is_ok() && pipe.flush().await.is_ok() {
+                std::future::pending::<()>().await;
+            }
+        })))
+    }
+}
+
+impl Drop for StdinFeed {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
 impl PodExec {
-    async fn start(&self, command: Vec<String>) -> Result<AttachedProcess, FetchError> {
+    async fn start(&self, command: PodCommand) -> Result<(AttachedProcess, StdinFeed), FetchError> {
         let params = AttachParams {
             container: Some(self.container.clone()),
-            stdin: false,
+            stdin: command.stdin.is_some(),
             stdout: true,
             stderr: true,
             tty: false,
@@ -80,8 +122,9 @@ impl PodExec {
             max_stderr_buf_size: Some(STDERR_KEPT),
             ..AttachParams::default()
         };
-        self.api
-            .exec(&self.pod, command, &params)
+        let mut process = self
+            .api
+            .exec(&self.pod, command.argv, &params)
             .await
             .map_err(|err| {
                 if missing_right(&err) {
@@ -94,12 +137,14 @@ impl PodExec {
                 } else {
                     FetchError::kube(format!("run a command in pod {}", self.pod), err)
                 }
-            })
+            })?;
+        let feed = StdinFeed::start(&mut process, command.stdin);
+        Ok((process, feed))
     }
 
     /// Runs a command and returns all its output.
-    pub async fn capture(&self, command: Vec<String>) -> Result<Captured, FetchError> {
-        let mut process = self.start(command).await?;
+    pub async fn capture(&self, command: impl Into<PodCommand>) -> Result<Captured, FetchError> {
+        let (mut process, _feed) = self.start(command.into()).await?;
         let stderr = StderrTail::spawn(process.stderr());
         let mut output = Output::new(&mut process).ok_or_else(|| self.no_stdout())?;
         let mut stdout = Vec::new();
@@ -156,14 +201,14 @@ impl PodExec {
     /// extracts it into `store` as it arrives. `on_event` sees the extractor's events.
     pub async fn stream_tar(
         &self,
-        command: Vec<String>,
+        command: PodCommand,
         codec: Codec,
         expected: Expected,
         late: Option<Arc<LateSums>>,
         store: Arc<FsStore>,
         on_event: &mut dyn FnMut(ExtractEvent),
     ) -> Result<Streamed, FetchError> {
-        let mut process = self.start(command).await?;
+        let (mut process, _feed) = self.start(command).await?;
         let stderr = StderrTail::spawn(process.stderr());
         let mut output = Output::new(&mut process).ok_or_else(|| self.no_stdout())?;
 
@@ -251,19 +296,19 @@ impl PodExec {
 impl PodExec {
     /// Runs a checksum command ([`sum_command`]) and hands each checksum to `late` as
     /// its line arrives; ends `late` with the reason when some may be missing.
-    pub async fn feed_sums(&self, command: Vec<String>, tool: SumTool, late: &LateSums) {
+    pub async fn feed_sums(&self, command: PodCommand, tool: SumTool, late: &LateSums) {
         let failure = self.read_sums(command, tool, late).await.err();
         late.end(failure);
     }
 
     async fn read_sums(
         &self,
-        command: Vec<String>,
+        command: PodCommand,
         tool: SumTool,
         late: &LateSums,
     ) -> Result<(), String> {
         let program = tool.program();
-        let mut process = self.start(command).await.map_err(|e| e.to_string())?;
+        let (mut process, _feed) = self.start(command).await.map_err(|e| e.to_string())?;
         let stderr = StderrTail::spawn(process.stderr());
         let mut output = Output::new(&mut process).ok_or("the exec connection gave no stdout")?;
         let mut pending: Vec<u8> = Vec::new();
@@ -492,6 +537,66 @@ impl Read for ChannelReader {
     }
 }
 
+/// How file names reach a command in the pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NamePassing {
+    /// As arguments, in the exec URL: a few thousand per command (see [`batches`]).
+    Arguments,
+    /// On stdin, NUL-terminated, read by `xargs -0`: any number in one command, so
+    /// 20,000 small files cost one round trip instead of fifteen. Needs `xargs -0` and
+    /// `head -c` in the pod (the listing probes them).
+    Stdin,
+}
+
+impl NamePassing {
+    /// The groups of names, one command each.
+    pub fn batches<'a>(self, names: &[&'a str]) -> Vec<Vec<&'a str>> {
+        match self {
+            NamePassing::Arguments => batches(names, MAX_URL_BYTES, MAX_BATCH_FILES),
+            NamePassing::Stdin if names.is_empty() => Vec::new(),
+            NamePassing::Stdin => vec![names.to_vec()],
+        }
+    }
+
+    /// A command whose file names follow the `fixed` arguments: for [`Self::Stdin`],
+    /// `stdin_script` gets the byte count of the names after `fixed` instead.
+    fn command(
+        self,
+        scripts: (&str, &str),
+        name: &str,
+        fixed: &[&str],
+        files: &[&str],
+    ) -> PodCommand {
+        // `./` keeps names starting with `-` from being read as options.
+        let names = files.iter().map(|f| format!("./{f}"));
+        let (args_script, stdin_script) = scripts;
+        let script = match self {
+            NamePassing::Arguments => args_script,
+            NamePassing::Stdin => stdin_script,
+        };
+        let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), script.into(), name.into()];
+        argv.extend(fixed.iter().map(|a| a.to_string()));
+        match self {
+            NamePassing::Arguments => {
+                argv.extend(names);
+                PodCommand { argv, stdin: None }
+            }
+            NamePassing::Stdin => {
+                let mut stdin = Vec::new();
+                for n in names {
+                    stdin.extend_from_slice(n.as_bytes());
+                    stdin.push(0);
+                }
+                argv.push(stdin.len().to_string());
+                PodCommand {
+                    argv,
+                    stdin: Some(stdin),
+                }
+            }
+        }
+    }
+}
+
 /// Runs in `$1`/`$2` (the PVC's folder, then the listed base) and writes a tar of the
 /// remaining arguments to stdout, through the filter `$3` unless it is `cat`.
 const TAR_SCRIPT: &str = r#"cd "$1" && cd "$2" || exit 1
@@ -499,19 +604,26 @@ z=$3; shift 3
 if [ "$z" = cat ]; then exec tar cf - "$@"; else tar cf - "$@" | $z; fi
 "#;
 
-pub(crate) fn tar_command(root: &str, base: &str, files: &[&str], codec: Codec) -> Vec<String> {
-    let mut cmd: Vec<String> = vec![
-        "sh".into(),
-        "-c".into(),
-        TAR_SCRIPT.into(),
-        "xtask-tar".into(),
-        root.into(),
-        base.into(),
-        codec.pod_filter().into(),
-    ];
-    // `./` keeps names starting with `-` from being read as options.
-    cmd.extend(files.iter().map(|f| format!("./{f}")));
-    cmd
+/// The same with the names on stdin (`$4` bytes): xargs may run tar several times,
+/// and the archives follow each other (the extractor reads past end markers); the
+/// filter compresses them all as one stream.
+const TAR_STDIN_SCRIPT: &str = r#"cd "$1" && cd "$2" || exit 1
+if [ "$3" = cat ]; then head -c "$4" | xargs -0 tar cf -; else head -c "$4" | xargs -0 tar cf - | $3; fi
+"#;
+
+pub(crate) fn tar_command(
+    root: &str,
+    base: &str,
+    files: &[&str],
+    codec: Codec,
+    passing: NamePassing,
+) -> PodCommand {
+    passing.command(
+        (TAR_SCRIPT, TAR_STDIN_SCRIPT),
+        "xtask-tar",
+        &[root, base, codec.pod_filter()],
+        files,
+    )
 }
 
 /// The program that checksums files in the pod.
@@ -561,18 +673,24 @@ t=$3; shift 3
 exec "$t" "$@"
 "#;
 
-pub(crate) fn sum_command(root: &str, base: &str, files: &[&str], tool: SumTool) -> Vec<String> {
-    let mut cmd: Vec<String> = vec![
-        "sh".into(),
-        "-c".into(),
-        SUM_SCRIPT.into(),
-        "xtask-sum".into(),
-        root.into(),
-        base.into(),
-        tool.program().into(),
-    ];
-    cmd.extend(files.iter().map(|f| format!("./{f}")));
-    cmd
+/// The same with the names on stdin (`$4` bytes).
+const SUM_STDIN_SCRIPT: &str = r#"cd "$1" && cd "$2" || exit 1
+head -c "$4" | xargs -0 "$3"
+"#;
+
+pub(crate) fn sum_command(
+    root: &str,
+    base: &str,
+    files: &[&str],
+    tool: SumTool,
+    passing: NamePassing,
+) -> PodCommand {
+    passing.command(
+        (SUM_SCRIPT, SUM_STDIN_SCRIPT),
+        "xtask-sum",
+        &[root, base, tool.program()],
+        files,
+    )
 }
 
 /// Removes files (`$2`…, relative to `$1`), then the folders given after `--` when
@@ -613,6 +731,31 @@ pub(crate) fn url_cost(name: &str) -> usize {
         })
         .sum();
     "&command=".len() + "./".len() + 2 + encoded
+}
+
+/// The most file content one transfer command streams. On the real node an exec can
+/// outlive its deleted pod and never end: between commands a lost pod is noticed (the
+/// next one finds no pod), so a fetch of many gigabytes is not one endless stream.
+pub(crate) const MAX_BATCH_CONTENT: u64 = 64 * 1024 * 1024;
+
+/// Splits a batch further so that each streams at most [`MAX_BATCH_CONTENT`] bytes.
+pub(crate) fn by_content(names: Vec<&str>, size: impl Fn(&str) -> u64) -> Vec<Vec<&str>> {
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut bytes = 0;
+    for name in names {
+        let cost = size(name);
+        if !current.is_empty() && bytes + cost > MAX_BATCH_CONTENT {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += cost;
+        current.push(name);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// Splits names into groups whose arguments fit one exec URL.
@@ -663,11 +806,39 @@ mod tests {
     }
 
     #[test]
-    fn commands_pass_names_as_arguments() {
-        let cmd = tar_command("/data", "./runs/x", &["a b", "-c"], Codec::Gzip);
+    fn commands_pass_names_as_arguments_or_on_stdin() {
+        let cmd = tar_command(
+            "/data",
+            "./runs/x",
+            &["a b", "-c"],
+            Codec::Gzip,
+            NamePassing::Arguments,
+        );
         assert_eq!(
-            &cmd[4..],
+            &cmd.argv[4..],
             ["/data", "./runs/x", "gzip -c -1", "./a b", "./-c"]
+        );
+        assert!(cmd.stdin.is_none());
+        let cmd = tar_command(
+            "/data",
+            "./runs/x",
+            &["a b", "-c"],
+            Codec::Gzip,
+            NamePassing::Stdin,
+        );
+        assert_eq!(&cmd.argv[4..], ["/data", "./runs/x", "gzip -c -1", "11"]);
+        assert_eq!(cmd.stdin.as_deref(), Some(&b"./a b\0./-c\0"[..]));
+        let names: Vec<String> = (0..5000).map(|i| format!("f{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(NamePassing::Stdin.batches(&names).len(), 1);
+        assert!(NamePassing::Arguments.batches(&names).len() > 1);
+        assert!(NamePassing::Stdin.batches(&[]).is_empty());
+        // 64 MiB of content at most per command, a bigger file alone.
+        let sizes = |n: &str| if n == "big" { 100 << 20 } else { 30 << 20 };
+        let split = by_content(vec!["a", "b", "c", "big", "d"], sizes);
+        assert_eq!(
+            split,
+            vec![vec!["a", "b"], vec!["c"], vec!["big"], vec!["d"]]
         );
         let cmd = delete_command(".", &["runs/a".into()], &["runs".into()]);
         assert_eq!(&cmd[4..], [".", "./runs/a", "--", "./runs"]);
@@ -701,44 +872,74 @@ mod tests {
         std::fs::create_dir_all(root.join("runs/x/sub")).unwrap();
         std::fs::write(root.join("runs/x/a b"), b"A").unwrap();
         std::fs::write(root.join("runs/x/sub/-c"), b"C").unwrap();
-        let run = |cmd: Vec<String>| {
-            std::process::Command::new(&cmd[0])
-                .args(&cmd[1..])
-                .output()
-                .unwrap()
+        let run = |cmd: PodCommand| {
+            use std::io::Write;
+            let mut child = std::process::Command::new(&cmd.argv[0])
+                .args(&cmd.argv[1..])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(cmd.stdin.as_deref().unwrap_or_default())
+                .unwrap();
+            // Held open, as over the exec connection: the script must not wait for
+            // the end of stdin.
+            let out = child.wait_with_output().unwrap();
+            drop(stdin);
+            out
         };
         let root_s = root.to_str().unwrap();
-        for codec in [Codec::None, Codec::Gzip, Codec::Zstd] {
-            let out = run(tar_command(root_s, "./runs/x", &["a b", "sub/-c"], codec));
+        let both = [NamePassing::Arguments, NamePassing::Stdin];
+        for (codec, passing) in [Codec::None, Codec::Gzip, Codec::Zstd]
+            .into_iter()
+            .flat_map(|c| both.map(|p| (c, p)))
+        {
+            let cmd = tar_command(root_s, "./runs/x", &["a b", "sub/-c"], codec, passing);
+            let out = run(cmd);
             assert!(
                 out.status.success(),
-                "{codec:?}: {}",
+                "{codec:?} {passing:?}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            let mut names: Vec<String> = tar::Archive::new(codec.decoder(&out.stdout[..]))
+            let mut archive = tar::Archive::new(codec.decoder(&out.stdout[..]));
+            archive.set_ignore_zeros(true);
+            let mut names: Vec<String> = archive
                 .entries()
                 .unwrap()
                 .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
                 .collect();
             names.sort();
-            assert_eq!(names, vec!["./a b", "./sub/-c"], "{codec:?}");
+            assert_eq!(names, vec!["./a b", "./sub/-c"], "{codec:?} {passing:?}");
         }
 
         // A sample is the head of the largest files, concatenated.
-        let out = run(crate::compress::sample_command(
-            root_s,
-            "./runs/x",
-            &[("a b", 1), ("sub/-c", 1)],
-        ));
+        let out =
+            run(
+                crate::compress::sample_command(root_s, "./runs/x", &[("a b", 1), ("sub/-c", 1)])
+                    .into(),
+            );
         assert_eq!(out.stdout, b"AC");
 
         // Checksums come in the order given, named as the listing names files.
         let sums = |tool: SumTool| -> Vec<(String, RemoteSum)> {
-            let out = run(sum_command(root_s, "./runs/x", &["sub/-c", "a b"], tool));
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| tool.parse_line(l))
-                .collect()
+            let mut seen = both.map(|passing| {
+                let out = run(sum_command(
+                    root_s,
+                    "./runs/x",
+                    &["sub/-c", "a b"],
+                    tool,
+                    passing,
+                ));
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter_map(|l| tool.parse_line(l))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(seen[0], seen[1], "{tool:?}: the same either way");
+            std::mem::take(&mut seen[0])
         };
         let sha = |d: &[u8]| {
             use sha2::Digest;
@@ -762,7 +963,8 @@ mod tests {
             root_s,
             &["runs/x/a b".into(), "runs/x/sub/-c".into()],
             &["runs/x/sub".into(), "runs/x".into()],
-        ));
+        )
+        .into());
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "@@deleted");
         assert!(!root.join("runs/x").exists());
         assert!(root.join("runs").exists());

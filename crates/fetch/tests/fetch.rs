@@ -1217,8 +1217,9 @@ fn big_tree(remote: &RemoteDir, count: usize, size: usize) -> BTreeMap<String, V
 async fn the_helper_pod_deleted_mid_fetch_keeps_the_manifest_true_and_a_rerun_completes() {
     let stack = stack().await;
     let remote = RemoteDir::new(&stack, "podgone");
-    // More files than one tar command takes: the transfer runs in two batches.
-    let expected = big_tree(&remote, 2100, 1024);
+    // More files than one tar command takes (2,000 names in the exec URL, or 64 MiB
+    // when the names go on stdin): the transfer runs in two batches.
+    let expected = big_tree(&remote, 2100, 32 * 1024);
     let local = tempfile::tempdir().unwrap();
     let options = stack.options(&remote.name, local.path());
     let admin: Api<Pod> = Api::namespaced(stack.admin.clone(), NAMESPACE);

@@ -18,9 +18,7 @@ use crate::data;
 use crate::process::{self, timed};
 use crate::report::{Report, Row, Stat, Unit};
 
-const SMALL_FILES: usize = 1000;
 const BIG_FILES: usize = 3;
-const BIG_BYTES: usize = 100 * 1024 * 1024;
 const LIMIT: Duration = Duration::from_secs(240);
 
 pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
@@ -63,12 +61,14 @@ async fn measure(
     pod: &str,
 ) -> anyhow::Result<Report> {
     let mut report = Report::new("fetch");
+    let small_files = ctx.sized(1000, 100);
+    let big_bytes = ctx.sized(100, 4) << 20;
     ctx.say(format!(
-        "writing {SMALL_FILES} small files and {BIG_FILES} × {} MiB into {}",
-        BIG_BYTES >> 20,
+        "writing {small_files} small files and {BIG_FILES} × {} MiB into {}",
+        big_bytes >> 20,
         data.display()
     ));
-    write_data(data)?;
+    write_data(data, small_files, big_bytes)?;
     let total_bytes = data::tree_bytes(data);
     std::fs::write(dir.join("xtask.toml"), "# bench fetch workspace\n")?;
 
@@ -79,7 +79,7 @@ async fn measure(
     apply_and_wait(ctx, &manifest, pod).await?;
 
     // Is our command there at all?
-    let probe = ours_fetch(ctx, dir, folder, &dir.join("probe"), None).await?;
+    let probe = ours_fetch(ctx, dir, folder, &dir.join("probe"), None, LIMIT).await?;
     let available = match &probe {
         Fetched::Done { .. } => None,
         Fetched::Unavailable(why) => Some(why.clone()),
@@ -163,12 +163,12 @@ async fn measure(
                 None
             }
         };
-        let fetched = ours_fetch(ctx, dir, folder, &dest, None).await?;
+        let fetched = ours_fetch(ctx, dir, folder, &dest, None, LIMIT).await?;
         record(fetched, &mut ours_first);
         // Nothing changed on the PVC.
-        let fetched = ours_fetch(ctx, dir, folder, &dest, None).await?;
+        let fetched = ours_fetch(ctx, dir, folder, &dest, None, LIMIT).await?;
         record(fetched, &mut ours_again);
-        let fetched = ours_fetch(ctx, dir, folder, &dest, Some(pod)).await?;
+        let fetched = ours_fetch(ctx, dir, folder, &dest, Some(pod), LIMIT).await?;
         record(fetched, &mut pod_again);
         // One small file changed.
         let changed = data.join("small/d0/f0000.txt");
@@ -176,13 +176,20 @@ async fn measure(
             &changed,
             format!("changed in run {run} {}\n", data::fresh_seed()),
         )?;
-        let fetched = ours_fetch(ctx, dir, folder, &dest, None).await?;
+        let fetched = ours_fetch(ctx, dir, folder, &dest, None, LIMIT).await?;
         if let Some(files) = record(fetched, &mut ours_changed) {
             ours_changed_files.push(files as f64);
         }
 
-        let fetched =
-            ours_fetch(ctx, dir, folder, &dir.join(format!("pod-{run}")), Some(pod)).await?;
+        let fetched = ours_fetch(
+            ctx,
+            dir,
+            folder,
+            &dir.join(format!("pod-{run}")),
+            Some(pod),
+            LIMIT,
+        )
+        .await?;
         record(fetched, &mut pod_first);
     }
     for failure in failures {
@@ -199,7 +206,10 @@ async fn measure(
     report.rows.push(
         Row::new(
             "first-fetch",
-            "first fetch, 1,000 small + 3 × 100 MiB, helper pod included",
+            &format!(
+                "first fetch, {small_files} small + {BIG_FILES} × {} MiB, helper pod included",
+                big_bytes >> 20
+            ),
             Unit::Seconds,
         )
         .ours(first)
@@ -259,7 +269,7 @@ async fn measure(
         .ours(files)
         .peer(
             "kubectl cp",
-            Some(Stat::one((SMALL_FILES + BIG_FILES) as f64)),
+            Some(Stat::one((small_files + BIG_FILES) as f64)),
         )
         .target("only the changed file", met),
     );
@@ -269,23 +279,23 @@ async fn measure(
         ));
     }
     report.note(format!(
-        "data: {SMALL_FILES} files of ~1 kB in 10 folders and {BIG_FILES} incompressible files of {} MiB ({:.0} MB in all) in the PVC folder; \
+        "data: {small_files} files of ~1 kB in 10 folders and {BIG_FILES} incompressible files of {} MiB ({:.0} MB in all) in the PVC folder; \
          kubectl cp = `kubectl cp {pod}:{folder} DIR` from a pod that mounts the PVC (already running: its start is not counted); \
          the zombie-pod routine times `kubectl apply` of such a pod, `kubectl wait --for=condition=Ready`, `kubectl cp` and `kubectl delete pod` (which waits until the pod is gone, as ours does); \
          ours creates and deletes its own helper pod, inside its time, unless given `--pod` (then it uses kubectl cp's pod); \
          each first fetch goes to an empty folder; ours lists sizes and times in the pod, checksums in the pod with cksum (while the tar streams) the files it transfers, and checks each received file against it; it hashes with SHA-256 in the pod only same-size files it cannot settle by size and time",
-        BIG_BYTES >> 20,
+        big_bytes >> 20,
         total_bytes as f64 / 1e6
     ));
     Ok(report)
 }
 
-fn write_data(data: &Path) -> anyhow::Result<()> {
+fn write_data(data: &Path, small_files: usize, big_bytes: usize) -> anyhow::Result<()> {
     for folder in 0..10 {
         std::fs::create_dir_all(data.join(format!("small/d{folder}")))?;
     }
     let seed = data::fresh_seed();
-    for file in 0..SMALL_FILES {
+    for file in 0..small_files {
         let line = format!("result {file} of run {seed:x}\n");
         std::fs::write(
             data.join(format!("small/d{}/f{file:04}.txt", file % 10)),
@@ -295,7 +305,7 @@ fn write_data(data: &Path) -> anyhow::Result<()> {
     for big in 0..BIG_FILES {
         std::fs::write(
             data.join(format!("big-{big}.bin")),
-            data::noise(seed ^ (big as u64 + 1), BIG_BYTES),
+            data::noise(seed ^ (big as u64 + 1), big_bytes),
         )?;
     }
     Ok(())
@@ -384,7 +394,7 @@ pub(super) async fn apply_and_wait(
     Ok(applied.seconds + ready.seconds)
 }
 
-enum Fetched {
+pub(super) enum Fetched {
     Done {
         seconds: f64,
         files: Option<u64>,
@@ -393,20 +403,24 @@ enum Fetched {
     Unavailable(String),
 }
 
-async fn ours_fetch(
+pub(super) async fn ours_fetch(
     ctx: &Context,
     cwd: &Path,
     folder: &str,
     to: &Path,
     pod: Option<&str>,
+    limit: Duration,
 ) -> anyhow::Result<Fetched> {
     let to_text = to.display().to_string();
     let mut args = vec!["fetch-results", folder, "--to", &to_text, "-o", "json"];
-    if let Some(pod) = pod {
-        args.extend(["--pod", pod]);
+    // The helper pod runs the stack's busybox, which the stack's registry always has.
+    let helper_image = pod_image();
+    match pod {
+        Some(pod) => args.extend(["--pod", pod]),
+        None => args.extend(["--helper-image", &helper_image]),
     }
     let mut cmd = ctx.ours(cwd, &args);
-    let done = timed(&mut cmd, "cargo xtask fetch-results", LIMIT).await?;
+    let done = timed(&mut cmd, "cargo xtask fetch-results", limit).await?;
     if !done.status.success() {
         if done.stderr.contains("not built yet") {
             return Ok(Fetched::Unavailable(

@@ -5,7 +5,7 @@
 //! The bench watches the workflows and the namespace's Warning events itself and stamps
 //! each change when it arrives: the API's own timestamps have a 1 s resolution, too coarse
 //! for delays of a few hundred milliseconds. In (a) and (b) each follower follows its own
-//! workflow, all at the same time; in (c) ours and `argo watch` follow the same 500-pod
+//! workflow, all at the same time; in (c) ours and `argo watch` follow the same 500-pod (`--wide-pods`)
 //! workflow, each through its own request-counting `kubectl proxy`.
 
 use std::collections::BTreeMap;
@@ -31,7 +31,6 @@ use crate::sampler::ProcSampler;
 const LABEL: &str = "bench.xtask/run";
 /// How long the argo CLI gets to name the cause of the fault after the first Warning.
 const SILENCE_BOUND: Duration = Duration::from_secs(20);
-const WIDE_ITEMS: usize = 500;
 /// Leaves room on the 110-pod kwok node for whoever else uses the stack.
 const WIDE_PARALLELISM: usize = 50;
 
@@ -139,7 +138,7 @@ pub async fn bench(ctx: &Context) -> anyhow::Result<Report> {
     let ns = ctx.stack.namespace.clone();
     let seen: Shared = Arc::default();
     let watches = start_watches(&client, &ns, &ctx.id, &seen);
-    write_workspace(&scratch.path, &ctx.id)?;
+    write_workspace(&scratch.path, &ctx.id, ctx.wide_pods)?;
     let mut server = None;
     let result = measure(ctx, &scratch.path, &client, &seen, &mut server).await;
     if let Some(mut server) = server {
@@ -371,7 +370,7 @@ async fn measure(
         ));
     }
 
-    // (c) A 500-pod workflow: memory and API requests of the followers.
+    // (c) A wide workflow (500 pods unless --wide-pods): memory and API requests of the followers.
     wide(ctx, ws, seen, &mut report).await?;
 
     // (d) The same through the Argo Server, as a user without a kubeconfig.
@@ -403,7 +402,7 @@ async fn measure(
 /// The workflows the benchmark submits, all labelled for the cleanup. Their pods go to
 /// the stack's simulated node (`stack.test/node: kwok`): this measures following
 /// hundreds of pods, not running them.
-fn write_workspace(ws: &Path, id: &str) -> anyhow::Result<()> {
+fn write_workspace(ws: &Path, id: &str, wide_pods: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(ws.join("workflows"))?;
     std::fs::write(ws.join("xtask.toml"), "# bench follow workspace\n")?;
     let head = |name: &str| {
@@ -419,7 +418,7 @@ fn write_workspace(ws: &Path, id: &str) -> anyhow::Result<()> {
         "{}  templates:\n  - name: main\n    metadata:\n      labels:\n        stack.test/fault: image-not-found\n    container:\n      image: stack/busybox:1\n      command: [sh, -c, \"true\"]\n",
         head("bench-fault")
     );
-    let items: Vec<String> = (0..WIDE_ITEMS).map(|i| i.to_string()).collect();
+    let items: Vec<String> = (0..wide_pods).map(|i| i.to_string()).collect();
     let wide = format!(
         "{}  parallelism: {WIDE_PARALLELISM}\n  templates:\n  - name: main\n    steps:\n    - - name: item\n        template: step\n        arguments:\n          parameters:\n          - name: num\n            value: \"{{{{item}}}}\"\n        withItems: [{}]\n  - name: step\n    inputs:\n      parameters:\n      - name: num\n    container:\n      image: stack/busybox:1\n      command: [sh, -c, \"echo {{{{inputs.parameters.num}}}}\"]\n",
         head("bench-wide"),
@@ -1015,7 +1014,7 @@ fn free_port(preferred: u16) -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// (c) The run's page for the 500-pod workflow: read from the cluster and drawn, against
+/// (c) The run's page for the wide workflow: read from the cluster and drawn, against
 /// `argo get -o json` reading the same workflow; then drawn again from the record alone.
 async fn wide_report(
     ctx: &Context,
@@ -1027,7 +1026,8 @@ async fn wide_report(
     let mut size = 0u64;
     for run in 0..ctx.runs {
         ctx.say(format!(
-            "(c) report page of the {WIDE_ITEMS}-pod run, run {}/{}",
+            "(c) report page of the {}-pod run, run {}/{}",
+            ctx.wide_pods,
             run + 1,
             ctx.runs
         ));
@@ -1064,7 +1064,10 @@ async fn wide_report(
     report.rows.push(
         Row::new(
             "wide-report",
-            "(c) 500 pods: report page, read from the cluster and drawn",
+            &format!(
+                "(c) {} pods: report page, read from the cluster and drawn",
+                ctx.wide_pods
+            ),
             Unit::Seconds,
         )
         .ours(Stat::of(ours_live))
@@ -1073,7 +1076,10 @@ async fn wide_report(
     report.rows.push(
         Row::new(
             "wide-report-offline",
-            "(c) 500 pods: report page drawn again from the record",
+            &format!(
+                "(c) {} pods: report page drawn again from the record",
+                ctx.wide_pods
+            ),
             Unit::Seconds,
         )
         .ours(offline)
@@ -1082,7 +1088,7 @@ async fn wide_report(
     report.rows.push(
         Row::new(
             "wide-report-size",
-            "(c) 500 pods: report page size",
+            &format!("(c) {} pods: report page size", ctx.wide_pods),
             Unit::Bytes,
         )
         .ours(Stat::one(size as f64))
@@ -1091,11 +1097,12 @@ async fn wide_report(
     Ok(())
 }
 
-/// (c): ours runs the 500-pod workflow while `argo watch` follows the same one, each
+/// (c): ours runs the wide workflow while `argo watch` follows the same one, each
 /// through its own counting proxy, with peak memory sampled.
 async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> anyhow::Result<()> {
     ctx.say(format!(
-        "(c) {WIDE_ITEMS}-pod workflow (parallelism {WIDE_PARALLELISM}): ours `run` and `argo watch` on the same workflow, once"
+        "(c) {}-pod workflow (parallelism {WIDE_PARALLELISM}): ours `run` and `argo watch` on the same workflow, once",
+        ctx.wide_pods
     ));
     let ours_proxy = CountingProxy::start(&ctx.stack.kubeconfig, ws, "ours").await?;
     let argo_proxy = CountingProxy::start(&ctx.stack.kubeconfig, ws, "argo").await?;
@@ -1147,7 +1154,7 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
     report.rows.push(
         Row::new(
             "wide-peak-rss",
-            "(c) 500 pods: peak RSS of the follower",
+            &format!("(c) {} pods: peak RSS of the follower", ctx.wide_pods),
             Unit::Mebibytes,
         )
         .ours(Stat::one(ours_proc.peak_mib))
@@ -1156,7 +1163,7 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
     report.rows.push(
         Row::new(
             "wide-cpu",
-            "(c) 500 pods: CPU time of the follower",
+            &format!("(c) {} pods: CPU time of the follower", ctx.wide_pods),
             Unit::CpuSeconds,
         )
         .ours(Stat::one(ours_proc.cpu_seconds))
@@ -1171,7 +1178,10 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
     report.rows.push(
         Row::new(
             "wide-false-findings",
-            "(c) 500 pods: findings printed (all pods succeed)",
+            &format!(
+                "(c) {} pods: findings printed (all pods succeed)",
+                ctx.wide_pods
+            ),
             Unit::Count,
         )
         .ours(Stat::one(findings as f64))
@@ -1198,14 +1208,18 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
         ));
     }
     report.rows.push(
-        Row::new("wide-requests", "(c) 500 pods: API requests", Unit::Count)
-            .ours(Stat::one(ours_counts.total as f64))
-            .peer("argo watch", Some(Stat::one(argo_counts.total as f64))),
+        Row::new(
+            "wide-requests",
+            &format!("(c) {} pods: API requests", ctx.wide_pods),
+            Unit::Count,
+        )
+        .ours(Stat::one(ours_counts.total as f64))
+        .peer("argo watch", Some(Stat::one(argo_counts.total as f64))),
     );
     report.rows.push(
         Row::new(
             "wide-watches",
-            "(c) 500 pods: of which watches",
+            &format!("(c) {} pods: of which watches", ctx.wide_pods),
             Unit::Count,
         )
         .ours(Stat::one(ours_counts.watches as f64))
@@ -1215,7 +1229,7 @@ async fn wide(ctx: &Context, ws: &Path, seen: &Shared, report: &mut Report) -> a
         report.rows.push(
             Row::new(
                 "wide-exit",
-                "(c) 500 pods: Succeeded seen → exit",
+                &format!("(c) {} pods: Succeeded seen → exit", ctx.wide_pods),
                 Unit::Seconds,
             )
             .ours(Stat::one(ours_exit.since(&done)))

@@ -20,8 +20,21 @@ use crate::report::{Report, Row, Stat, Unit};
 const IMAGES: [&str; 5] = ["bench-a", "bench-b", "bench-c", "bench-d", "bench-e"];
 /// The image with the 20 MB file, and the one whose source changes in (b).
 const BIG: &str = "bench-e";
-const FILES_PER_IMAGE: usize = 2000;
-const BIG_BYTES: usize = 20 * 1024 * 1024;
+/// What each image of the workspaces holds.
+#[derive(Clone, Copy)]
+struct Sizes {
+    files_per_image: usize,
+    big_bytes: usize,
+}
+
+impl Sizes {
+    fn of(ctx: &Context) -> Self {
+        Sizes {
+            files_per_image: ctx.sized(2000, 200),
+            big_bytes: ctx.sized(20, 2) << 20,
+        }
+    }
+}
 const LIMIT: Duration = Duration::from_secs(300);
 
 /// What the benchmark left in the daemon and the registry, removed at the end.
@@ -51,6 +64,7 @@ struct Sides {
 
 async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Result<Report> {
     let mut report = Report::new("images");
+    let sizes = Sizes::of(ctx);
     let docker_version = timed(
         Command::new("docker").args(["version", "--format", "{{.Client.Version}}"]),
         "docker version",
@@ -78,8 +92,8 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
     ctx.say(format!(
         "writing two workspaces of {} images ({} files each, one with a {} MB file)",
         IMAGES.len(),
-        FILES_PER_IMAGE,
-        BIG_BYTES >> 20
+        sizes.files_per_image,
+        sizes.big_bytes >> 20
     ));
     write_workspace(
         &sides.ours_ws,
@@ -87,6 +101,7 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
         &IMAGES,
         &sides.base,
         data::fresh_seed(),
+        sizes,
     )?;
     write_workspace(
         &sides.docker_ws,
@@ -94,6 +109,7 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
         &IMAGES,
         &sides.base,
         data::fresh_seed(),
+        sizes,
     )?;
     docker_login(ctx, &sides.docker_config).await?;
 
@@ -306,13 +322,13 @@ async fn measure(ctx: &Context, dir: &Path, left: &mut Leftovers) -> anyhow::Res
         "workspaces: {} images × {} files of ~200 B (20 folders), {} has a {} MiB incompressible file in its own layer; \
          each side has different bytes so neither reuses the other's cache or blobs",
         IMAGES.len(),
-        FILES_PER_IMAGE,
+        sizes.files_per_image,
         BIG,
-        BIG_BYTES >> 20
+        sizes.big_bytes >> 20
     ));
     report.note(
         "(a)/(b) times are wall times from spawn to exit of every process (docker: 15 processes, build then tag then push per image); \
-         in (b) one file of bench-e changes before each run (20 MB of context for docker build)",
+         in (b) one file of bench-e changes before each run (the workspace's context for docker build)",
     );
     report.note(
         "bytes = growth of the registry's blob folder during the push (compressed layers, config and manifest); \
@@ -502,6 +518,7 @@ fn write_workspace(
     names: &[&str],
     base: &str,
     seed: u64,
+    sizes: Sizes,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(root)?;
     std::fs::write(
@@ -513,7 +530,7 @@ fn write_workspace(
         for folder in 0..20 {
             std::fs::create_dir_all(dir.join(format!("src/d{folder:02}")))?;
         }
-        for file in 0..FILES_PER_IMAGE {
+        for file in 0..sizes.files_per_image {
             let path = dir.join(format!("src/d{:02}/f{file:04}.txt", file % 20));
             let line = format!("{name} file {file} seed {seed:x} index {index}\n");
             std::fs::write(path, line.repeat(200 / line.len() + 1))?;
@@ -522,7 +539,7 @@ fn write_workspace(
         let dockerfile = if big {
             std::fs::write(
                 dir.join("big.bin"),
-                data::noise(seed ^ (index as u64 + 1), BIG_BYTES),
+                data::noise(seed ^ (index as u64 + 1), sizes.big_bytes),
             )?;
             format!("FROM {base}\nCOPY big.bin /data/big.bin\nCOPY src/ /app/src/\n")
         } else {

@@ -3,6 +3,7 @@
 pub mod doctor;
 pub mod fetch;
 pub mod fetch_link;
+pub mod fetch_many;
 pub mod follow;
 pub mod hera;
 pub mod images;
