@@ -740,22 +740,7 @@ pub(crate) const MAX_BATCH_CONTENT: u64 = 64 * 1024 * 1024;
 
 /// Splits a batch further so that each streams at most [`MAX_BATCH_CONTENT`] bytes.
 pub(crate) fn by_content(names: Vec<&str>, size: impl Fn(&str) -> u64) -> Vec<Vec<&str>> {
-    let mut out: Vec<Vec<&str>> = Vec::new();
-    let mut current: Vec<&str> = Vec::new();
-    let mut bytes = 0;
-    for name in names {
-        let cost = size(name);
-        if !current.is_empty() && bytes + cost > MAX_BATCH_CONTENT {
-            out.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        bytes += cost;
-        current.push(name);
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
+    group(names, size, MAX_BATCH_CONTENT, usize::MAX)
 }
 
 /// Splits names into groups whose arguments fit one exec URL.
@@ -764,16 +749,28 @@ pub(crate) fn batches<'a>(
     max_bytes: usize,
     max_files: usize,
 ) -> Vec<Vec<&'a str>> {
+    let cost = |name: &str| url_cost(name) as u64;
+    group(names.iter().copied(), cost, max_bytes as u64, max_files)
+}
+
+/// Consecutive groups of names whose summed `cost` stays within `max_cost` and whose
+/// count within `max_files` (a name costing more than `max_cost` goes alone).
+fn group<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    cost: impl Fn(&str) -> u64,
+    max_cost: u64,
+    max_files: usize,
+) -> Vec<Vec<&'a str>> {
     let mut out: Vec<Vec<&str>> = Vec::new();
     let mut current: Vec<&str> = Vec::new();
-    let mut bytes = 0;
+    let mut total = 0;
     for name in names {
-        let cost = url_cost(name);
-        if !current.is_empty() && (bytes + cost > max_bytes || current.len() >= max_files) {
+        let one = cost(name);
+        if !current.is_empty() && (total + one > max_cost || current.len() >= max_files) {
             out.push(std::mem::take(&mut current));
-            bytes = 0;
+            total = 0;
         }
-        bytes += cost;
+        total += one;
         current.push(name);
     }
     if !current.is_empty() {
