@@ -449,10 +449,10 @@ async fn answers_exec(api: &Api<Pod>, name: &str) {
     let params = AttachParams::default()
         .container(HELPER_CONTAINER)
         .stdout(false);
+    let check = format!("[ \"${HELPER_MARK}\" = 1 ]");
     for attempt in 0u32.. {
         let pause = if attempt < 30 { 100 } else { 1000 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        let check = format!("[ \"${HELPER_MARK}\" = 1 ]");
         let Ok(mut process) = api.exec(name, ["sh", "-c", &check], &params).await else {
             continue;
         };

@@ -570,30 +570,21 @@ impl NamePassing {
         // `./` keeps names starting with `-` from being read as options.
         let names = files.iter().map(|f| format!("./{f}"));
         let (args_script, stdin_script) = scripts;
-        let script = match self {
-            NamePassing::Arguments => args_script,
-            NamePassing::Stdin => stdin_script,
-        };
-        let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), script.into(), name.into()];
-        argv.extend(fixed.iter().map(|a| a.to_string()));
-        match self {
-            NamePassing::Arguments => {
-                argv.extend(names);
-                PodCommand { argv, stdin: None }
-            }
+        let (script, last, stdin): (_, Vec<String>, _) = match self {
+            NamePassing::Arguments => (args_script, names.collect(), None),
             NamePassing::Stdin => {
                 let mut stdin = Vec::new();
                 for n in names {
                     stdin.extend_from_slice(n.as_bytes());
                     stdin.push(0);
                 }
-                argv.push(stdin.len().to_string());
-                PodCommand {
-                    argv,
-                    stdin: Some(stdin),
-                }
+                (stdin_script, vec![stdin.len().to_string()], Some(stdin))
             }
-        }
+        };
+        let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), script.into(), name.into()];
+        argv.extend(fixed.iter().map(|a| a.to_string()));
+        argv.extend(last);
+        PodCommand { argv, stdin }
     }
 }
 

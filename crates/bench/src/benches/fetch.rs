@@ -102,43 +102,17 @@ async fn measure(
         // allocates new ones, and after 1,000 deletions each file created scans them
         // all (a third of a fetch's CPU here), which no user fetching results pays.
         let cp_dest = dir.join(format!("cp-{run}"));
-        let cp = timed(
-            Command::new("kubectl")
-                .args(["cp", "-n", &ctx.stack.namespace, &cp_source(pod, folder)])
-                .arg(&cp_dest),
-            "kubectl cp",
-            LIMIT,
-        )
-        .await?
-        .ok("kubectl cp")?;
         // The changed file of the previous run changed the size too.
         let total_bytes = data::tree_bytes(data);
-        let copied = data::tree_bytes(&cp_dest);
-        anyhow::ensure!(
-            copied == total_bytes,
-            "kubectl cp copied {copied} bytes of {total_bytes}"
-        );
-        cp_first.push(cp.seconds);
+        let seconds = kubectl_cp(ctx, pod, folder, &cp_dest, Some(total_bytes), LIMIT).await?;
+        cp_first.push(seconds);
 
         // What users do today: a pod of their own, copied from, then deleted.
         let zombie = format!("{pod}-z{run}");
         let zombie_manifest = write_pod_manifest(ctx, dir, &zombie, &pod_image())?;
         let mut seconds = apply_and_wait(ctx, &zombie_manifest, &zombie).await?;
-        seconds += timed(
-            Command::new("kubectl")
-                .args([
-                    "cp",
-                    "-n",
-                    &ctx.stack.namespace,
-                    &cp_source(&zombie, folder),
-                ])
-                .arg(dir.join(format!("zombie-{run}"))),
-            "kubectl cp",
-            LIMIT,
-        )
-        .await?
-        .ok("kubectl cp")?
-        .seconds;
+        let zombie_dest = dir.join(format!("zombie-{run}"));
+        seconds += kubectl_cp(ctx, &zombie, folder, &zombie_dest, None, LIMIT).await?;
         seconds += timed(
             Command::new("kubectl").args(["delete", "pod", &zombie, "-n", &ctx.stack.namespace]),
             "kubectl delete pod",
@@ -281,9 +255,9 @@ async fn measure(
     report.note(format!(
         "data: {small_files} files of ~1 kB in 10 folders and {BIG_FILES} incompressible files of {} MiB ({:.0} MB in all) in the PVC folder; \
          kubectl cp = `kubectl cp {pod}:{folder} DIR` from a pod that mounts the PVC (already running: its start is not counted); \
-         the zombie-pod routine times `kubectl apply` of such a pod, `kubectl wait --for=condition=Ready`, `kubectl cp` and `kubectl delete pod` (which waits until the pod is gone, as ours does); \
+         the zombie-pod routine times `kubectl apply` of such a pod, `kubectl wait --for=condition=Ready`, `kubectl cp` and `kubectl delete pod` (which waits until the pod is gone; ours asks for its helper's deletion and does not wait); \
          ours creates and deletes its own helper pod, inside its time, unless given `--pod` (then it uses kubectl cp's pod); \
-         each first fetch goes to an empty folder; ours lists sizes and times in the pod, checksums in the pod with cksum (while the tar streams) the files it transfers, and checks each received file against it; it hashes with SHA-256 in the pod only same-size files it cannot settle by size and time",
+         each first fetch goes to an empty folder; ours lists sizes and times in the pod, checksums in the pod with cksum, or sha256sum where there is no cksum (while the tar streams), the files it transfers, and checks each received file against it; it hashes with SHA-256 in the pod only same-size files it cannot settle by size and time",
         big_bytes >> 20,
         total_bytes as f64 / 1e6
     ));
@@ -318,6 +292,35 @@ pub(super) fn cp_source(pod: &str, folder: &str) -> String {
     } else {
         format!("{pod}:/data/{folder}")
     }
+}
+
+/// `kubectl cp` of the claim's `folder` from `pod` into `dest`, checked against
+/// `expected` bytes when given; returns its seconds.
+pub(super) async fn kubectl_cp(
+    ctx: &Context,
+    pod: &str,
+    folder: &str,
+    dest: &Path,
+    expected: Option<u64>,
+    limit: Duration,
+) -> anyhow::Result<f64> {
+    let done = timed(
+        Command::new("kubectl")
+            .args(["cp", "-n", &ctx.stack.namespace, &cp_source(pod, folder)])
+            .arg(dest),
+        "kubectl cp",
+        limit,
+    )
+    .await?
+    .ok("kubectl cp")?;
+    if let Some(expected) = expected {
+        let copied = data::tree_bytes(dest);
+        anyhow::ensure!(
+            copied == expected,
+            "kubectl cp copied {copied} bytes of {expected}"
+        );
+    }
+    Ok(done.seconds)
 }
 
 /// The image of the pods kubectl cp copies from: the stack's busybox.

@@ -9,14 +9,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::process::Command;
-
 use super::fetch::{
-    Fetched, apply_and_wait, clean_up, cp_source, ours_fetch, pod_image, write_pod_manifest,
+    Fetched, apply_and_wait, clean_up, kubectl_cp, ours_fetch, pod_image, write_pod_manifest,
 };
 use crate::context::{Context, Scratch};
 use crate::data;
-use crate::process::timed;
 use crate::report::{Report, Row, Stat, Unit};
 
 /// Files per folder, as the team's split stage writes them (one folder per tile).
@@ -71,21 +68,7 @@ async fn measure(
             ctx.runs
         ));
         let cp_dest = dir.join(format!("cp-{run}"));
-        let done = timed(
-            Command::new("kubectl")
-                .args(["cp", "-n", &ctx.stack.namespace, &cp_source(pod, folder)])
-                .arg(&cp_dest),
-            "kubectl cp",
-            LIMIT,
-        )
-        .await?
-        .ok("kubectl cp")?;
-        let copied = data::tree_bytes(&cp_dest);
-        anyhow::ensure!(
-            copied == total_bytes,
-            "kubectl cp copied {copied} bytes of {total_bytes}"
-        );
-        cp.push(done.seconds);
+        cp.push(kubectl_cp(ctx, pod, folder, &cp_dest, Some(total_bytes), LIMIT).await?);
 
         // Each first fetch into a folder of its own (see `fetch` on ext4's freed inodes).
         for (with_pod, dest, first, again) in [
