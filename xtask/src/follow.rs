@@ -62,6 +62,13 @@ impl Source {
             Source::Server(f) => f.raw_workflow(),
         }
     }
+
+    fn finished(&self) -> bool {
+        match self {
+            Source::Kube(f) => f.finished(),
+            Source::Server(f) => f.finished(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -207,8 +214,13 @@ pub async fn follow(
                     note_watch_error(&mut view, &more);
                 }
                 // A wide workflow changes all the time: let more changes gather so that
-                // diagnosing takes at most about a twentieth of the time.
-                let pause = (last_cost * 20).min(MAX_GATHER);
+                // diagnosing takes at most about a twentieth of the time. Its end is
+                // shown without waiting.
+                let pause = if follower.finished() {
+                    Duration::ZERO
+                } else {
+                    (last_cost * 20).min(MAX_GATHER)
+                };
                 if !pause.is_zero() {
                     tokio::time::sleep(pause).await;
                     while let Ok(more) = changes.try_recv() {

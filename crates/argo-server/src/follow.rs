@@ -116,6 +116,16 @@ impl ServerFollower {
         serde_json::to_value(seen.workflow.as_ref()?).ok()
     }
 
+    /// Whether the workflow, as last seen, has ended (see the kube follower's).
+    pub fn finished(&self) -> bool {
+        self.seen.lock().is_ok_and(|seen| {
+            seen.workflow
+                .as_ref()
+                .and_then(|w| w.status.as_ref()?.phase.as_ref())
+                .is_some_and(Phase::is_finished)
+        })
+    }
+
     /// The current state, with the log tails of failed steps read on the way.
     pub async fn snapshot(&mut self) -> Option<Snapshot> {
         let (workflow, events) = {

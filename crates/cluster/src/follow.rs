@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use kit_argo_types::{LABEL_WORKFLOW, Workflow};
+use kit_argo_types::{LABEL_WORKFLOW, Phase, Workflow};
 use kit_diagnose::{DiagnoseConfig, Snapshot, WorkflowView};
 use kube::api::{Api, ListParams, LogParams};
 use kube::runtime::reflector::{self, Store};
@@ -121,6 +121,19 @@ impl Follower {
             .into_iter()
             .find(|w| w.metadata.name.as_deref() == Some(&self.name))?;
         serde_json::to_value(workflow.as_ref()).ok()
+    }
+
+    /// Whether the workflow, as last seen, has ended: cheap enough to ask on every
+    /// change, so that the end is shown at once rather than after the pause that
+    /// gathers a wide workflow's changes.
+    pub fn finished(&self) -> bool {
+        self.workflows.state().iter().any(|w| {
+            w.metadata.name.as_deref() == Some(&self.name)
+                && w.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_ref())
+                    .is_some_and(Phase::is_finished)
+        })
     }
 
     /// The current state, with log tails of pods that ended badly read on the way.

@@ -385,16 +385,29 @@ impl Remote {
         })
     }
 
-    /// SHA-256 of files under `base` (relative names), hashed in the pod.
+    /// SHA-256 of files under `base` (relative names), hashed in the pod. Like a
+    /// transfer, one command reads at most [`transfer::MAX_BATCH_CONTENT`] bytes, so a
+    /// pod lost while hashing gigabytes is noticed at the next command.
     async fn hash_remote(
         &self,
         base: &str,
         names: &[String],
-        passing: transfer::NamePassing,
+        listing: &Listing,
     ) -> Result<HashMap<String, String>, FetchError> {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let sizes: HashMap<&str, u64> = listing
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.size))
+            .collect();
+        let size_of = |name: &str| sizes.get(name).copied().unwrap_or(0);
+        let passing = listing.name_passing();
         let mut hashes = HashMap::new();
-        for batch in passing.batches(&names) {
+        for batch in passing
+            .batches(&names)
+            .into_iter()
+            .flat_map(|b| transfer::by_content(b, size_of))
+        {
             let late = LateSums::default();
             let tool = SumTool::Sha256sum;
             self.exec
@@ -546,9 +559,7 @@ impl Remote {
         let undecided = plan::needs_remote_hash(&listing, &local);
         if !undecided.is_empty() {
             self.require(listing.sha256sum, "sha256sum")?;
-            let hashes = self
-                .hash_remote(&base, &undecided, listing.name_passing())
-                .await?;
+            let hashes = self.hash_remote(&base, &undecided, &listing).await?;
             for file in &mut listing.files {
                 if let Some(hash) = hashes.get(&file.path) {
                     file.sha256 = Some(hash.clone());
