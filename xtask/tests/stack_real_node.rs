@@ -191,12 +191,14 @@ fn a_step_over_its_memory_limit_is_killed_by_the_kernel() {
         &dir,
         "oom",
         &pod_image(),
-        // The pause lets Argo's executor finish starting: an OOM during its start kills
-        // it instead of dd, and Argo's wait container then waits forever for an exit
-        // code nobody writes (seen once under load; argo-workflows#9083).
-        "sleep 2; echo allocating 200 MB; dd if=/dev/zero of=/dev/null bs=200M count=1",
+        // The limit is several times the executor's own memory: the kernel (cgroup v1
+        // here) kills the largest process of the container, and under a tight limit
+        // that can be Argo's executor rather than dd; Argo's wait container then waits
+        // forever for an exit code nobody writes (seen in CI with 32Mi;
+        // argo-workflows#8680). The pause lets the executor finish starting.
+        "sleep 1; echo allocating 512 MB; dd if=/dev/zero of=/dev/null bs=512M count=1",
         "      resources:
-        limits: {memory: 32Mi, cpu: 500m}
+        limits: {memory: 128Mi, cpu: 500m}
 ",
     );
     let out = run(&file, &[]);
