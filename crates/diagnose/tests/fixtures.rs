@@ -512,3 +512,25 @@ fn a_missing_command_is_named_once_the_pod_is_gone() {
     );
     assert!(findings[0].pod.is_some(), "{}", findings[0]);
 }
+
+#[test]
+fn a_wait_container_left_running_is_the_executor_not_the_controller() {
+    // Main failed, Argo's wait container still runs and the pod with it: the executor
+    // lost the exit (argo-workflows#8680), the step will not end by itself.
+    let f = one("stack-error-silent", Reason::PodErrorWorkflowSilent);
+    assert!(
+        f.summary.contains("wait container still runs"),
+        "{}",
+        f.summary
+    );
+    assert!(
+        f.fix.contains("cargo xtask stop capture-error-silent-"),
+        "{}",
+        f.fix
+    );
+    assert!(f.fix.contains("-c wait"), "{}", f.fix);
+    // The pod failed and ended, but the workflow did not record it: the controller.
+    let f = one("pod-error-workflow-silent", Reason::PodErrorWorkflowSilent);
+    assert!(f.fix.contains("workflow controller"), "{}", f.fix);
+    assert!(!f.summary.contains("wait container"), "{}", f.summary);
+}

@@ -126,6 +126,10 @@ pub(crate) enum Fact {
         ago: Option<String>,
         /// What the workflow still shows for the step.
         recorded: String,
+        /// Argo's wait container still runs after the program ended: the executor,
+        /// not the controller, is what holds the step.
+        wait_running: bool,
+        workflow: String,
     },
     ExecutorFailed {
         container: String,
@@ -610,17 +614,34 @@ impl Fact {
                     "check the controller's health and rights in namespace {ns} (its logs, or ask the cluster admins); `kubectl -n {ns} get events` may show a refused pod creation."
                 ),
             ),
-            F::PodErrorWorkflowSilent { pod, ago, recorded } => {
+            F::PodErrorWorkflowSilent {
+                pod,
+                ago,
+                recorded,
+                wait_running,
+                workflow,
+            } => {
                 let when = ago
                     .as_ref()
                     .map(|a| format!(" {a} ago"))
                     .unwrap_or_default();
-                (
-                    format!("pod {pod} failed{when} but {recorded}."),
-                    format!(
-                        "the workflow controller is not processing pod updates in namespace {ns}: check that it runs and may watch pods there (its logs, or ask the cluster admins); the pod's own failure is in the other findings and in `kubectl -n {ns} logs {pod} -c main`."
-                    ),
-                )
+                if *wait_running {
+                    (
+                        format!(
+                            "the program of pod {pod} failed{when}, but Argo's wait container still runs, so {recorded}: the step will not end by itself."
+                        ),
+                        format!(
+                            "Argo's executor lost the program's exit; a memory limit that killed the executor together with the program does this (argo-workflows#8680). Stop the workflow (`cargo xtask stop {workflow}`), give the step more memory when it was OOMKilled, and run it again; `kubectl -n {ns} logs {pod} -c wait` shows what the wait container waits for."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("pod {pod} failed{when} but {recorded}."),
+                        format!(
+                            "the workflow controller is not processing pod updates in namespace {ns}: check that it runs and may watch pods there (its logs, or ask the cluster admins); the pod's own failure is in the other findings and in `kubectl -n {ns} logs {pod} -c main`."
+                        ),
+                    )
+                }
             }
             F::ExecutorFailed { container, code } => (
                 format!("Argo's {container} container failed with exit code {code}."),

@@ -61,6 +61,9 @@ pub(super) fn silent_failure(ctx: &Ctx<'_>) -> Vec<Detection> {
                 .as_ref()
                 .is_some_and(|s| s.running.is_some() || s.waiting.is_some())
         });
+        let wait_running = p.statuses().any(|(c, _)| {
+            c.name == "wait" && c.state.as_ref().is_some_and(|s| s.running.is_some())
+        });
         let main_failed = ends.iter().any(|(c, t)| {
             p.is_main(&c.name)
                 && t.exit_code != 0
@@ -125,6 +128,8 @@ pub(super) fn silent_failure(ctx: &Ctx<'_>) -> Vec<Detection> {
                 pod: p.name.to_string(),
                 ago: since.map(|t| ago(ctx.s.now - t)),
                 recorded,
+                wait_running: p.phase() != "Failed" && wait_running,
+                workflow: ctx.s.workflow.name.clone(),
             },
             evidence,
             since,
