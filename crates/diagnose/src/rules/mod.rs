@@ -325,7 +325,7 @@ impl<'a> Ctx<'a> {
                     _ => true,
                 })
                 .collect();
-            events.sort_by_key(|e| event_first(e));
+            events.sort_by_cached_key(|e| event_first(e));
             pods.push(PodInfo {
                 pod,
                 name,
@@ -334,7 +334,8 @@ impl<'a> Ctx<'a> {
                 events,
             });
         }
-        pods.sort_by(|a, b| a.created().cmp(&b.created()).then(a.name.cmp(b.name)));
+        // Keys read once: converting a timestamp on every comparison showed in profiles.
+        pods.sort_by_cached_key(|p| (p.created(), p.name));
 
         let mut workflow_events: Vec<&Event> = s
             .events
@@ -345,7 +346,7 @@ impl<'a> Ctx<'a> {
             })
             .map(|e| &**e)
             .collect();
-        workflow_events.sort_by_key(|e| event_first(e));
+        workflow_events.sort_by_cached_key(|e| event_first(e));
 
         let mut parents = BTreeMap::new();
         for n in &wf.nodes {
