@@ -75,8 +75,7 @@ async fn measure(
     ctx.say(format!(
         "starting helper pod {pod} that mounts the PVC, for kubectl cp"
     ));
-    let manifest = write_pod_manifest(ctx, dir, pod, &pod_image())?;
-    apply_and_wait(ctx, &manifest, pod).await?;
+    start_pvc_pod(ctx, dir, pod, &pod_image()).await?;
 
     // Is our command there at all?
     let probe = ours_fetch(ctx, dir, folder, &dir.join("probe"), None, LIMIT).await?;
@@ -109,8 +108,7 @@ async fn measure(
 
         // What users do today: a pod of their own, copied from, then deleted.
         let zombie = format!("{pod}-z{run}");
-        let zombie_manifest = write_pod_manifest(ctx, dir, &zombie, &pod_image())?;
-        let mut seconds = apply_and_wait(ctx, &zombie_manifest, &zombie).await?;
+        let mut seconds = start_pvc_pod(ctx, dir, &zombie, &pod_image()).await?;
         let zombie_dest = dir.join(format!("zombie-{run}"));
         seconds += kubectl_cp(ctx, &zombie, folder, &zombie_dest, None, LIMIT).await?;
         seconds += timed(
@@ -329,7 +327,7 @@ pub(super) fn pod_image() -> String {
 }
 
 /// A pod that sleeps with the PVC mounted, as users write it for `kubectl cp`.
-pub(super) fn write_pod_manifest(
+fn write_pod_manifest(
     ctx: &Context,
     dir: &Path,
     pod: &str,
@@ -367,12 +365,15 @@ pub(super) fn write_pod_manifest(
     Ok(manifest)
 }
 
-/// `kubectl apply` then `kubectl wait` until Ready; returns the seconds both took.
-pub(super) async fn apply_and_wait(
+/// Starts a pod of `image` that mounts the PVC: its manifest written in `dir`, then
+/// `kubectl apply` and `kubectl wait` until Ready; returns the seconds both took.
+pub(super) async fn start_pvc_pod(
     ctx: &Context,
-    manifest: &Path,
+    dir: &Path,
     pod: &str,
+    image: &str,
 ) -> anyhow::Result<f64> {
+    let manifest = &write_pod_manifest(ctx, dir, pod, image)?;
     let applied = timed(
         Command::new("kubectl").arg("apply").arg("-f").arg(manifest),
         "kubectl apply",

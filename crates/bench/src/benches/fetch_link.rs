@@ -14,9 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::process::Command;
 
-use super::fetch::{
-    apply_and_wait, clean_up, cp_source, find_number, pod_image, write_pod_manifest,
-};
+use super::fetch::{clean_up, cp_source, find_number, pod_image, start_pvc_pod};
 use crate::context::{Context, Scratch};
 use crate::data;
 use crate::link::{self, ShapedLink};
@@ -83,8 +81,7 @@ async fn measure(
         (&pods.tools, tools_image.clone()),
     ] {
         ctx.say(format!("starting pod {pod} ({image}) that mounts the PVC"));
-        let manifest = write_pod_manifest(ctx, dir, pod, &image)?;
-        apply_and_wait(ctx, &manifest, pod).await?;
+        start_pvc_pod(ctx, dir, pod, &image).await?;
     }
 
     let kubeconfig_text = std::fs::read_to_string(&ctx.stack.kubeconfig)

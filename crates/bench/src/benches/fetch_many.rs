@@ -9,9 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::fetch::{
-    Fetched, apply_and_wait, clean_up, kubectl_cp, ours_fetch, pod_image, write_pod_manifest,
-};
+use super::fetch::{Fetched, clean_up, kubectl_cp, ours_fetch, pod_image, start_pvc_pod};
 use crate::context::{Context, Scratch};
 use crate::data;
 use crate::report::{Report, Row, Stat, Unit};
@@ -52,11 +50,10 @@ async fn measure(
         dir.join("xtask.toml"),
         "# bench fetch --small-files workspace\n",
     )?;
-    let manifest = write_pod_manifest(ctx, dir, pod, &pod_image())?;
     ctx.say(format!(
         "starting pod {pod} that mounts the PVC, for kubectl cp"
     ));
-    apply_and_wait(ctx, &manifest, pod).await?;
+    start_pvc_pod(ctx, dir, pod, &pod_image()).await?;
 
     let (mut cp, mut pod_first, mut pod_again) = (vec![], vec![], vec![]);
     let (mut helper_first, mut helper_again) = (vec![], vec![]);
