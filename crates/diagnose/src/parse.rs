@@ -358,6 +358,22 @@ pub fn parse_missing_service_account(msg: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// The controller's message when a workflow's status outgrows MAX_WORKFLOW_SIZE and
+/// cannot be offloaded: `workflow is longer than maximum allowed size. compressed size
+/// N > maxSize M[Tried to offload …]` → `(Some(N), Some(M))`; the numbers are `None`
+/// when the wording differs but the sentence is there.
+pub fn parse_workflow_too_large(msg: &str) -> Option<(Option<u64>, Option<u64>)> {
+    let rest = msg
+        .split("workflow is longer than maximum allowed size")
+        .nth(1)?;
+    let number_after = |key: &str| -> Option<u64> {
+        let after = rest.split(key).nth(1)?.trim_start();
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    Some((number_after("size "), number_after("maxSize ")))
+}
+
 /// `exceeded quota: NAME, requested: ..., used: ..., limited: ...` → `NAME`.
 pub fn parse_quota(msg: &str) -> Option<&str> {
     let rest = msg.split("exceeded quota: ").nth(1)?;
@@ -848,6 +864,22 @@ mod tests {
             Some("compute")
         );
         assert_eq!(parse_quota("exceeded quota: "), None);
+    }
+
+    #[test]
+    fn workflow_too_large() {
+        // As the stack's controller wrote it (64 KiB limit, no offload database).
+        assert_eq!(
+            parse_workflow_too_large(
+                "workflow is longer than maximum allowed size. compressed size 66603 > maxSize 65536Tried to offload but encountered error: offload node status is not supported"
+            ),
+            Some((Some(66603), Some(65536)))
+        );
+        assert_eq!(
+            parse_workflow_too_large("workflow is longer than maximum allowed size"),
+            Some((None, None))
+        );
+        assert_eq!(parse_workflow_too_large("child 'x' failed"), None);
     }
 
     #[test]

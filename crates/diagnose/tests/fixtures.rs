@@ -534,3 +534,13 @@ fn a_wait_container_left_running_is_the_executor_not_the_controller() {
     assert!(f.fix.contains("workflow controller"), "{}", f.fix);
     assert!(!f.summary.contains("wait container"), "{}", f.summary);
 }
+
+#[test]
+fn a_sweep_past_argos_size_limit_says_to_split_it() {
+    // Seen on the stack with 5000 items (its controller's limit is 64 KiB).
+    let f = one("workflow-too-large", Reason::WorkflowTooLarge);
+    assert!(f.summary.contains("66603 bytes"), "{}", f.summary);
+    assert!(f.summary.contains("65536"), "{}", f.summary);
+    assert!(f.fix.contains("split the sweep"), "{}", f.fix);
+    assert!(f.fix.contains("MAX_WORKFLOW_SIZE"), "{}", f.fix);
+}

@@ -112,6 +112,8 @@ reasons! {
         "The controller rejected the workflow: validation, unresolved variable, bad parameter.";
     ImageCommandUnknown = "image-command-unknown" => User, stalls: false, shared: false,
         "A container has no command and Argo cannot read the image's entrypoint from its registry.";
+    WorkflowTooLarge = "workflow-too-large" => User, stalls: false, shared: true,
+        "The workflow's status outgrew the controller's size limit (too many steps in one workflow) and Argo ended it.";
     StepError = "step-error" => User, stalls: false, shared: false,
         "A step ended in Error for a reason no other rule recognises; the controller's message says it.";
     ControllerNotActing = "controller-not-acting" => ArgoServer, stalls: true, shared: true,

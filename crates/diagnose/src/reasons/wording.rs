@@ -85,6 +85,14 @@ pub(crate) enum Fact {
         step: String,
         image: String,
     },
+    WorkflowTooLarge {
+        workflow: String,
+        /// Nodes in the status as last seen.
+        nodes: usize,
+        /// Compressed size and the limit, in bytes, when the message gives them.
+        size: Option<u64>,
+        max: Option<u64>,
+    },
     StepError {
         workflow: String,
         phase: String,
@@ -213,6 +221,7 @@ impl Fact {
             F::DeadlineExceeded { .. } => Reason::DeadlineExceeded,
             F::InvalidSpec { .. } => Reason::InvalidSpec,
             F::ImageCommandUnknown { .. } => Reason::ImageCommandUnknown,
+            F::WorkflowTooLarge { .. } => Reason::WorkflowTooLarge,
             F::StepError { .. } => Reason::StepError,
             F::ControllerNotActing { .. } => Reason::ControllerNotActing,
             F::Forbidden { .. } => Reason::Forbidden,
@@ -275,6 +284,7 @@ impl Fact {
             F::DeadlineExceeded { .. }
             | F::InvalidSpec { .. }
             | F::StepError { .. }
+            | F::WorkflowTooLarge { .. }
             | F::ControllerNotActing { .. }
             | F::UnschedulableResources { .. }
             | F::PodNotCreated { .. }
@@ -500,6 +510,25 @@ impl Fact {
                     "add `command: [...]` (and `args`) to the template's container for {image}: Argo then needs nothing from the registry; or ask the admins to give the controller access to that registry."
                 ),
             ),
+            F::WorkflowTooLarge {
+                workflow,
+                nodes,
+                size,
+                max,
+            } => {
+                let sizes = match (size, max) {
+                    (Some(size), Some(max)) => {
+                        format!(" ({size} bytes compressed, over the limit of {max})")
+                    }
+                    _ => String::new(),
+                };
+                (
+                    format!(
+                        "the status of workflow {workflow} ({nodes} steps) outgrew the controller's size limit{sizes}, and Argo ended the workflow."
+                    ),
+                    "split the sweep into several workflows (for example one per vintage or borough, each with fewer items), then run them; the cluster admins can instead raise the controller's MAX_WORKFLOW_SIZE or give Argo a database to offload large statuses to.".to_string(),
+                )
+            }
             F::StepError { workflow, phase } => (
                 format!(
                     "workflow {workflow} ended {phase} for a reason the controller states below."

@@ -683,6 +683,7 @@ const RULES: &[Rule] = &[
     killed::detect,
     controller::silent_failure,
     spec::image_command_unknown,
+    spec::too_large,
     controller::pod_not_created,
     pending::detect,
     spec::step_error,

@@ -75,6 +75,25 @@ fn rejected(
     }
 }
 
+/// The controller ended the workflow because its status grew past MAX_WORKFLOW_SIZE
+/// and could not be offloaded: a sweep of thousands of items in one workflow.
+pub(super) fn too_large(ctx: &Ctx<'_>) -> Vec<Detection> {
+    let wf = &ctx.s.workflow;
+    let Some(message) = wf.message.as_deref() else {
+        return vec![];
+    };
+    let Some((size, max)) = parse::parse_workflow_too_large(message) else {
+        return vec![];
+    };
+    let fact = Fact::WorkflowTooLarge {
+        workflow: wf.name.clone(),
+        nodes: wf.nodes.len(),
+        size,
+        max,
+    };
+    vec![rejected(ctx, fact, None, vec![message.to_string()], None)]
+}
+
 /// Argo's emissary executor must know each container's command; without `command:` in
 /// the template it asks the image's registry, and fails the step when it cannot reach it
 /// (a private registry, no credentials, or no network from the controller).
