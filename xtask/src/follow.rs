@@ -209,18 +209,14 @@ pub async fn follow(
                     tick.tick().await;
                     continue;
                 };
-                if let Change::Fatal(text) = &change {
-                    view.finish();
-                    return Err(Exit::failure(format!(
-                        "stopped following {name}: {text}"
-                    ))
-                    .into());
-                }
-                note_watch_error(&mut view, &change);
+                // A fatal change (the Argo Server refused the token) may come first or
+                // among those gathered below: either way it ends the follow.
+                let mut fatal = None;
+                take_in(&mut view, &change, &mut fatal);
                 // One snapshot for every change already waiting: a burst of pod updates
                 // must not become a burst of diagnoses.
                 while let Ok(more) = changes.try_recv() {
-                    note_watch_error(&mut view, &more);
+                    take_in(&mut view, &more, &mut fatal);
                 }
                 // A wide workflow changes all the time: let more changes gather so that
                 // diagnosing takes about 2% of the time (GATHER_FACTOR). Its end is
@@ -232,14 +228,21 @@ pub async fn follow(
                 };
                 // Changes arriving meanwhile are taken in, and the end cuts the pause.
                 let until = tokio::time::Instant::now() + pause;
-                while !pause.is_zero() && !follower.finished() {
+                while !pause.is_zero() && fatal.is_none() && !follower.finished() {
                     tokio::select! {
                         _ = tokio::time::sleep_until(until) => break,
                         more = changes.recv() => match more {
-                            Some(more) => note_watch_error(&mut view, &more),
+                            Some(more) => take_in(&mut view, &more, &mut fatal),
                             None => break,
                         },
                     }
+                }
+                if let Some(text) = fatal {
+                    view.finish();
+                    return Err(Exit::failure(format!(
+                        "stopped following {name}: {text}"
+                    ))
+                    .into());
                 }
             }
             _ = tick.tick() => {
@@ -350,9 +353,14 @@ fn unseen_pods_note(snapshot: &Snapshot) -> Option<String> {
     ))
 }
 
-fn note_watch_error(view: &mut View, change: &Change) {
-    if let Change::WatchError(text) = change {
-        view.note(&format!("watch interrupted, resuming: {text}"));
+/// Shows a watch error; keeps the first fatal change's text for the caller to stop on.
+fn take_in(view: &mut View, change: &Change, fatal: &mut Option<String>) {
+    match change {
+        Change::WatchError(text) => view.note(&format!("watch interrupted, resuming: {text}")),
+        Change::Fatal(text) => {
+            fatal.get_or_insert_with(|| text.clone());
+        }
+        _ => {}
     }
 }
 
