@@ -141,6 +141,8 @@ const MAX_GATHER: Duration = Duration::from_secs(1);
 /// most of a follower's CPU (profiled on a 500-pod sweep: decoding the watches is a
 /// few percent), so this ratio is what keeps it near `argo watch`'s.
 const GATHER_FACTOR: u32 = 50;
+/// The clock that lets grace periods expire when nothing changes.
+const TICK: Duration = Duration::from_secs(1);
 
 /// When a timeout of `timeout` started at `now` expires; `None` (no deadline) when that
 /// lies beyond the clock's range, since `Instant + Duration` would panic there.
@@ -176,7 +178,7 @@ pub async fn follow(
     let mut logs = LogStreams::new(api.clone(), namespace, name, options.logs, view.printer());
     let started = Instant::now();
     // A clock tick lets grace periods expire when nothing changes: it reads no API.
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(TICK);
     // The live tree's spinner turns between snapshots.
     let mut redraw = tokio::time::interval(Duration::from_millis(
         1000 / u64::from(TREE_REDRAWS_PER_SECOND),
@@ -246,7 +248,7 @@ pub async fn follow(
                 }
             }
             _ = tick.tick() => {
-                if last_snapshot.elapsed() < Duration::from_secs(1) {
+                if last_snapshot.elapsed() < TICK {
                     continue;
                 }
             }

@@ -121,7 +121,7 @@ impl ServerFollower {
         self.seen.lock().is_ok_and(|seen| {
             seen.workflow
                 .as_ref()
-                .and_then(|w| w.status.as_ref()?.phase.as_ref())
+                .and_then(Workflow::phase)
                 .is_some_and(Phase::is_finished)
         })
     }

@@ -65,6 +65,13 @@ pub struct WorkflowSpec {
     pub extra: Extra,
 }
 
+impl Workflow {
+    /// The phase the controller wrote in the status; `None` before it wrote one.
+    pub fn phase(&self) -> Option<&Phase> {
+        self.status.as_ref()?.phase.as_ref()
+    }
+}
+
 /// `spec` of a `WorkflowTemplate`: Argo embeds a whole workflow spec.
 #[derive(CustomResource, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 #[kube(

@@ -113,36 +113,30 @@ impl Follower {
         (follower, changes)
     }
 
-    /// The workflow object as last seen, as the API returned it (for [`save_snapshot`]).
-    pub fn raw_workflow(&self) -> Option<serde_json::Value> {
-        let workflow = self
-            .workflows
+    /// The followed workflow as last seen in the store.
+    fn workflow(&self) -> Option<Arc<Workflow>> {
+        self.workflows
             .state()
             .into_iter()
-            .find(|w| w.metadata.name.as_deref() == Some(&self.name))?;
-        serde_json::to_value(workflow.as_ref()).ok()
+            .find(|w| w.metadata.name.as_deref() == Some(&self.name))
+    }
+
+    /// The workflow object as last seen, as the API returned it (for [`save_snapshot`]).
+    pub fn raw_workflow(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self.workflow()?.as_ref()).ok()
     }
 
     /// Whether the workflow, as last seen, has ended: cheap enough to ask on every
     /// change, so that the end is shown at once rather than after the pause that
     /// gathers a wide workflow's changes.
     pub fn finished(&self) -> bool {
-        self.workflows.state().iter().any(|w| {
-            w.metadata.name.as_deref() == Some(&self.name)
-                && w.status
-                    .as_ref()
-                    .and_then(|s| s.phase.as_ref())
-                    .is_some_and(Phase::is_finished)
-        })
+        self.workflow()
+            .is_some_and(|w| w.phase().is_some_and(Phase::is_finished))
     }
 
     /// The current state, with log tails of pods that ended badly read on the way.
     pub async fn snapshot(&mut self) -> Option<Snapshot> {
-        let workflow = self
-            .workflows
-            .state()
-            .into_iter()
-            .find(|w| w.metadata.name.as_deref() == Some(&self.name))?;
+        let workflow = self.workflow()?;
         let version = workflow
             .metadata
             .resource_version

@@ -87,7 +87,7 @@ fn start_watches(client: &kube::Client, ns: &str, id: &str, seen: &Shared) -> Ve
         while let Some(item) = stream.next().await {
             let Ok(obj) = item else { continue };
             let stamp = Stamp::now();
-            let phase = obj.status.as_ref().and_then(|s| s.phase.as_ref());
+            let phase = obj.phase();
             if phase.is_some_and(|p| p.is_finished()) {
                 let name = obj.metadata.name.clone().unwrap_or_default();
                 shared

@@ -182,7 +182,7 @@ async fn recent(server: &ArgoServer, namespace: &str) -> Check {
     match server.list_workflows(namespace, Some(20), None).await {
         Ok(list) => {
             let judged = list.items.iter().find_map(|w| {
-                let phase = w.status.as_ref()?.phase.as_ref()?.to_string();
+                let phase = w.phase()?.to_string();
                 (!phase.is_empty()).then(|| (w.metadata.name.clone().unwrap_or_default(), phase))
             });
             match judged {
@@ -239,7 +239,7 @@ async fn canary(server: &ArgoServer, namespace: &str, limit: Duration) -> Check 
     let acted = tokio::time::timeout(limit, async {
         let mut stream = Box::pin(server.watch_workflow(namespace, &name, None).await.ok()?);
         while let Some(Ok(event)) = stream.next().await {
-            let phase = event.object.status.as_ref().and_then(|s| s.phase.as_ref());
+            let phase = event.object.phase();
             if let Some(phase) = phase.map(|p| p.to_string()).filter(|p| !p.is_empty()) {
                 return Some(phase);
             }
